@@ -1,0 +1,3 @@
+module github.com/mesh-cni/mesh-cni
+
+go 1.24.0
