@@ -1,0 +1,91 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// PodIPPlaceholder stands for the pod's address in PodIP mode when it is
+// not known, as osm-init's script wrote it; such a rule set renders as an
+// osm-init command line but cannot be applied.
+const PodIPPlaceholder = "$POD_IP"
+
+// buildV1 writes OSM v1.x's rules in the order of its iptables-restore
+// script: inbound, then outbound with its loopback rules, exclusions
+// appended (v1.1+), and inclusions or the final redirect.
+func (b *builder) buildV1() error {
+	c := profileChains[ProfileOSMv1]
+	cfg := b.cfg
+	uid := itoa(cfg.ProxyUID)
+	b.chains(c)
+
+	b.add(Append, c.inRedirect, "-p", "tcp", "-j", "REDIRECT", "--to-port", itoa(cfg.InboundPort))
+	b.add(Append, ChainPrerouting, "-p", "tcp", "-j", c.inbound)
+	for _, p := range cfg.ExcludedInboundPorts {
+		b.add(Append, c.inbound, "-p", "tcp", "--dport", itoa(p), "-j", "RETURN")
+	}
+	b.add(Append, c.inbound, "-p", "tcp", "-j", c.inRedirect)
+	for _, iface := range cfg.NetworkInterfaceExclusions {
+		b.add(Insert, c.inbound, "-i", iface, "-j", "RETURN")
+	}
+	b.portRules(Insert, c.inbound, cfg.InboundPortExclusions, "RETURN")
+
+	b.add(Append, c.outRedirect, "-p", "tcp", "-j", "REDIRECT", "--to-port", itoa(cfg.OutboundPort))
+	b.add(Append, c.outRedirect, "-p", "tcp", "--dport", itoa(cfg.AdminPort), "-j", "ACCEPT")
+	b.add(Append, ChainOutput, "-p", "tcp", "-j", c.outbound)
+	// The proxy talking to the app over loopback to a non-loopback address
+	// (the pod IP) is inbound traffic; the app's own loopback traffic is not
+	// the mesh's business.
+	b.add(Append, c.outbound, "-o", "lo", "!", "-d", b.loopback(), "-m", "owner", "--uid-owner", uid, "-j", c.inRedirect)
+	b.add(Append, c.outbound, "-o", "lo", "-m", "owner", "!", "--uid-owner", uid, "-j", "RETURN")
+	b.add(Append, c.outbound, "-m", "owner", "--uid-owner", uid, "-j", "RETURN")
+	b.add(Append, c.outbound, "-d", b.loopback(), "-j", "RETURN")
+	for _, iface := range cfg.NetworkInterfaceExclusions {
+		b.add(Append, c.outbound, "-o", iface, "-j", "RETURN")
+	}
+	for _, cidr := range b.cidrs(cfg.OutboundIPRangeExclusions) {
+		b.add(Append, c.outbound, "-d", cidr, "-j", "RETURN")
+	}
+	b.portRules(Append, c.outbound, cfg.OutboundPortExclusions, "RETURN")
+
+	if cfg.LocalProxyMode == LocalProxyPodIP {
+		podIP, err := b.podIP()
+		if err != nil {
+			return err
+		}
+		b.add(Insert, ChainOutput, "-p", "tcp", "-o", "lo", "-d", b.loopback(), "-m", "owner", "--uid-owner", uid, "-j", "DNAT", "--to-destination", podIP)
+	}
+	if len(cfg.OutboundIPRangeInclusions) > 0 {
+		// An inclusion list anywhere means "only these": a family with
+		// none of its own redirects nothing rather than everything.
+		for _, cidr := range b.cidrs(cfg.OutboundIPRangeInclusions) {
+			b.add(Append, c.outbound, "-d", cidr, "-j", c.outRedirect)
+		}
+		b.add(Append, c.outbound, "-j", "RETURN")
+	} else {
+		b.add(Append, c.outbound, "-j", c.outRedirect)
+	}
+	return nil
+}
+
+// podIP is the pod's address of this builder's family, or the placeholder
+// when the configuration carries no address at all (rendering for people).
+func (b *builder) podIP() (string, error) {
+	for _, a := range b.cfg.PodIPs {
+		if FamilyOf(a) == b.fam {
+			return a.Unmap().String(), nil
+		}
+	}
+	if len(b.cfg.PodIPs) == 0 {
+		return PodIPPlaceholder, nil
+	}
+	return "", fmt.Errorf("local proxy mode %s needs the pod's %s address; the pod has %v", LocalProxyPodIP, b.fam, addrs(b.cfg.PodIPs))
+}
+
+func addrs(in []netip.Addr) []string {
+	out := make([]string, len(in))
+	for i, a := range in {
+		out[i] = a.String()
+	}
+	return out
+}

@@ -1,0 +1,66 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// restoreHeader is the comment osm-init v1 put at the top of its script.
+const restoreHeader = "# OSM sidecar interception rules"
+
+// binary is the iptables command for a family.
+func binary(fam Family) string {
+	if fam == IPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+// RenderRestore renders the rule set as an iptables-restore document for
+// `iptables-restore --noflush`: the chains declared (which creates or
+// empties them) and every rule, committed as one transaction.
+func RenderRestore(rs RuleSet) (string, error) {
+	for _, r := range rs.Rules {
+		for _, a := range r.Args {
+			if a == PodIPPlaceholder {
+				return "", fmt.Errorf("rule %q needs the pod's %s address", r.String(), rs.Family)
+			}
+		}
+	}
+	var sb strings.Builder
+	writeRestoreBody(&sb, rs)
+	return sb.String(), nil
+}
+
+func writeRestoreBody(sb *strings.Builder, rs RuleSet) {
+	sb.WriteString("*" + Table + "\n")
+	for _, c := range rs.Chains {
+		sb.WriteString(":" + c + " - [0:0]\n")
+	}
+	for _, r := range rs.Rules {
+		sb.WriteString(r.String() + "\n")
+	}
+	sb.WriteString("COMMIT\n")
+}
+
+// RenderOSMInit renders the rule set as the shell command osm-init of the
+// profile's generation ran: for osm-v0 `iptables -t nat ...` commands joined
+// by " && ", for osm-v1 an `iptables-restore --noflush` here-document.
+func RenderOSMInit(rs RuleSet) string {
+	bin := binary(rs.Family)
+	if rs.Profile == ProfileOSMv1 {
+		var sb strings.Builder
+		sb.WriteString(bin + "-restore --noflush <<EOF\n" + restoreHeader + "\n")
+		writeRestoreBody(&sb, rs)
+		sb.WriteString("EOF")
+		return sb.String()
+	}
+	cmds := make([]string, 0, len(rs.Chains)+len(rs.Rules))
+	for _, c := range rs.Chains {
+		cmds = append(cmds, bin+" -t "+Table+" -N "+c)
+	}
+	for _, r := range rs.Rules {
+		cmds = append(cmds, bin+" -t "+Table+" "+r.String())
+	}
+	return strings.Join(cmds, " && ")
+}

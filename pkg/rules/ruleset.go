@@ -1,0 +1,147 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Op says where a rule goes in its chain.
+type Op string
+
+const (
+	// Append adds the rule at the end of the chain (-A).
+	Append Op = "-A"
+	// Insert adds the rule at the top of the chain (-I); OSM inserted its
+	// exclusions, so the live order is the reverse of the written one.
+	Insert Op = "-I"
+)
+
+// Rule is one rule of the nat table: where it goes and its match and
+// target arguments, in the order OSM wrote them.
+type Rule struct {
+	Op    Op
+	Chain string
+	Args  []string
+}
+
+// String is the rule as an iptables-restore line.
+func (r Rule) String() string {
+	return string(r.Op) + " " + r.Chain + " " + strings.Join(r.Args, " ")
+}
+
+// RuleSet is what one address family of one pod needs: the chains to
+// create and the rules, in the order osm-init installed them.
+type RuleSet struct {
+	Profile Profile
+	Family  Family
+	Chains  []string
+	Rules   []Rule
+}
+
+// Table is the table every mesh rule lives in.
+const Table = "nat"
+
+// Builtin chains of the nat table that hold the jumps into our chains.
+const (
+	ChainPrerouting = "PREROUTING"
+	ChainOutput     = "OUTPUT"
+)
+
+// chainNames are a profile's four chains.
+type chainNames struct {
+	inbound, inRedirect, outbound, outRedirect string
+}
+
+var profileChains = map[Profile]chainNames{
+	ProfileOSMv0: {"PROXY_INBOUND", "PROXY_IN_REDIRECT", "PROXY_OUTPUT", "PROXY_REDIRECT"},
+	ProfileOSMv1: {"OSM_PROXY_INBOUND", "OSM_PROXY_IN_REDIRECT", "OSM_PROXY_OUTBOUND", "OSM_PROXY_OUT_REDIRECT"},
+}
+
+// OwnedChains lists every chain any profile creates: what mesh-cni may
+// replace or remove when a netns holds an older or different set.
+func OwnedChains() []string {
+	var out []string
+	for _, p := range Profiles {
+		c := profileChains[p]
+		out = append(out, c.inbound, c.inRedirect, c.outbound, c.outRedirect)
+	}
+	return out
+}
+
+// Build turns a configuration into the rule set of one address family.
+// IP ranges of the other family are left to that family's rule set.
+func Build(cfg Config, fam Family) (RuleSet, error) {
+	if err := cfg.Validate(); err != nil {
+		return RuleSet{}, err
+	}
+	b := &builder{cfg: cfg, fam: fam, rs: RuleSet{Profile: cfg.Profile, Family: fam}}
+	switch cfg.Profile {
+	case ProfileOSMv0:
+		b.buildV0()
+	case ProfileOSMv1:
+		if err := b.buildV1(); err != nil {
+			return RuleSet{}, err
+		}
+	default:
+		return RuleSet{}, fmt.Errorf("unknown profile %q", cfg.Profile)
+	}
+	return b.rs, nil
+}
+
+// builder accumulates one rule set; the per-profile files say what goes in.
+type builder struct {
+	cfg Config
+	fam Family
+	rs  RuleSet
+}
+
+func (b *builder) chains(c chainNames) {
+	b.rs.Chains = []string{c.inbound, c.inRedirect, c.outbound, c.outRedirect}
+}
+
+func (b *builder) add(op Op, chain string, args ...string) {
+	b.rs.Rules = append(b.rs.Rules, Rule{Op: op, Chain: chain, Args: args})
+}
+
+// loopback is the family's 127.0.0.1/32.
+func (b *builder) loopback() string {
+	if b.fam == IPv6 {
+		return "::1/128"
+	}
+	return "127.0.0.1/32"
+}
+
+// cidrs keeps the ranges of this builder's family.
+func (b *builder) cidrs(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if p, err := parseCIDR(s); err == nil && FamilyOf(p.Addr()) == b.fam {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// multiportMax is the most ports one multiport match takes.
+const multiportMax = 15
+
+// portRules adds one "-p tcp --match multiport --dports" rule per chunk of
+// at most 15 ports: OSM wrote one rule for any length, which iptables
+// refuses past 15.
+func (b *builder) portRules(op Op, chain string, ports []uint16, target string) {
+	for len(ports) > 0 {
+		n := min(len(ports), multiportMax)
+		b.add(op, chain, "-p", "tcp", "--match", "multiport", "--dports", joinPorts(ports[:n]), "-j", target)
+		ports = ports[n:]
+	}
+}
+
+func joinPorts(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ",")
+}
+
+func itoa[T ~uint16 | ~uint32](v T) string { return fmt.Sprint(v) }
