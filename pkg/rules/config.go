@@ -141,9 +141,12 @@ func (c Config) Validate() error {
 	if _, err := ParseProfile(string(c.Profile)); err != nil {
 		return err
 	}
-	for name, p := range map[string]uint16{"outbound port": c.OutboundPort, "inbound port": c.InboundPort, "admin port": c.AdminPort} {
-		if p == 0 {
-			return fmt.Errorf("invalid %s 0", name)
+	for _, p := range []struct {
+		name string
+		port uint16
+	}{{"outbound port", c.OutboundPort}, {"inbound port", c.InboundPort}, {"admin port", c.AdminPort}} {
+		if p.port == 0 {
+			return fmt.Errorf("invalid %s 0", p.name)
 		}
 	}
 	for _, list := range []struct {

@@ -31,6 +31,9 @@ func ParsePortList(s string) ([]uint16, error) {
 	if err != nil {
 		return nil, err
 	}
+	if parts == nil {
+		return nil, nil
+	}
 	ports := make([]uint16, 0, len(parts))
 	for _, p := range parts {
 		port, err := ParsePort(p)
@@ -89,14 +92,22 @@ func ParseInterfaceList(s string) ([]string, error) {
 	return parts, nil
 }
 
-// validateInterface applies the kernel's rules for interface names (at most
-// 15 bytes, no '/', no whitespace), which iptables' -i/-o accept; '+' is
-// iptables' wildcard and allowed at the end.
+// validateInterface accepts the names interfaces really have (at most 15
+// bytes of letters, digits, '_', '.', '@', '-', not starting with '-'),
+// with iptables' wildcard '+' at the end. The kernel allows more, but a
+// name like "-j" or one holding shell quotes would turn the rendered rules
+// into something else.
 func validateInterface(s string) error {
-	if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/:\t\n\r\v\f !") {
-		return fmt.Errorf("invalid network interface %q", s)
+	ok := s != "" && len(s) <= 15 && s[0] != '-' && s != "." && s != ".."
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("_.@-", r):
+		case r == '+' && i == len(s)-1:
+		default:
+			ok = false
+		}
 	}
-	if i := strings.IndexByte(s, '+'); i >= 0 && i != len(s)-1 {
+	if !ok {
 		return fmt.Errorf("invalid network interface %q", s)
 	}
 	return nil
