@@ -1,0 +1,64 @@
+package entry
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseAndJSON(t *testing.T) {
+	tests := []struct {
+		name, in, want, wantErr string
+	}{
+		{"empty", "", `{"type":"mesh-cni","kubeconfig":"/k"}`, ""},
+		{"all keys",
+			`{"meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
+			`{"type":"mesh-cni","kubeconfig":"/k","meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
+			""},
+		{"unknown key", `{"meshNamespce":"osm"}`, "", `unknown field "meshNamespce"`},
+		{"kubeconfig is ours", `{"kubeconfig":"/x"}`, "", `unknown field "kubeconfig"`},
+		{"bad profile", `{"profile":"istio"}`, "", `profile "istio"`},
+		{"bad timeout", `{"apiTimeout":"2"}`, "", `apiTimeout "2"`},
+		{"negative timeout", `{"apiTimeout":"-1s"}`, "", `apiTimeout "-1s"`},
+		{"two objects", `{} {}`, "", "more than one"},
+		{"wrong type", `{"excludeNamespaces":"a"}`, "", "excludeNamespaces"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Parse([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.JSON("/k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("JSON:\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	if s, err := Load(""); err != nil || s.Profile != "" {
+		t.Errorf("Load(\"\") = %+v, %v", s, err)
+	}
+	p := filepath.Join(t.TempDir(), "plugin.json")
+	if err := os.WriteFile(p, []byte(`{"profile":"osm-v0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Load(p); err != nil || s.Profile != "osm-v0" {
+		t.Errorf("Load = %+v, %v", s, err)
+	}
+	if _, err := Load(p + ".missing"); err == nil || !strings.Contains(err.Error(), "plugin.json.missing") {
+		t.Errorf("Load(missing) error %v does not name the file", err)
+	}
+}
