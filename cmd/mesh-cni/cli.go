@@ -52,7 +52,7 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = fmt.Errorf("%w: unknown command %q (try mesh-cni help)", errUsage, args[0])
+		err = fmt.Errorf("%w: %s: unknown command (try mesh-cni help)", errUsage, args[0])
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
