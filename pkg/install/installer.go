@@ -1,0 +1,178 @@
+// Package install is the installer DaemonSet's logic: it puts the mesh-cni
+// plugin binary, its kubeconfig and its chain entry on the node, keeps them
+// there while the primary CNI and others rewrite files, reports readiness
+// only when all three are in place, and removes them on shutdown.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
+	"github.com/mesh-cni/mesh-cni/pkg/install/chain"
+	"github.com/mesh-cni/mesh-cni/pkg/install/config"
+	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+	"github.com/mesh-cni/mesh-cni/pkg/install/kubeconfig"
+	"github.com/mesh-cni/mesh-cni/pkg/install/status"
+)
+
+// File names inside the run dir. The plugin defaults to the kubeconfig
+// path, so the name is shared with pkg/cni's DefaultKubeconfig.
+const (
+	KubeconfigName = "kubeconfig"
+	StateName      = "chain-state.json"
+)
+
+// Installer does one node's install. Create it with New and call Run.
+type Installer struct {
+	cfg      config.Config
+	log      *slog.Logger
+	status   *status.Status
+	chain    *chain.Chain
+	settings entry.Settings
+	kube     kubeconfig.Source
+	fights   *fightDetector
+
+	sourceDigest string
+	binaries     map[string]os.FileInfo // what we last copied, per bin dir
+	kubeconfig   []byte                 // what we last wrote
+	primary      string                 // the file holding our entry
+	chainDone    bool                   // the chain was complete once
+	waiting      bool                   // we said we wait for a primary
+}
+
+// New checks the plugin settings and prepares an Installer.
+func New(cfg config.Config, log *slog.Logger, st *status.Status) (*Installer, error) {
+	settings, err := entry.Load(cfg.PluginConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &Installer{
+		cfg:      cfg,
+		log:      log,
+		status:   st,
+		settings: settings,
+		chain: &chain.Chain{
+			Dir:       cfg.ConfDir,
+			ConfName:  cfg.ConfName,
+			StatePath: filepath.Join(cfg.RunDir, StateName),
+			Log:       log,
+		},
+		kube:     kubeconfig.Source{ServiceAccountDir: cfg.ServiceAccountDir, Host: cfg.KubeHost, Port: cfg.KubePort},
+		fights:   &fightDetector{threshold: cfg.FightThreshold, window: cfg.FightWindow},
+		binaries: map[string]os.FileInfo{},
+	}, nil
+}
+
+// Run installs, then keeps the install in place until ctx is cancelled,
+// and then uninstalls unless the configuration says to skip that.
+func (in *Installer) Run(ctx context.Context) error {
+	if err := in.prepare(); err != nil {
+		return err
+	}
+	srv, err := in.serve()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	w, err := newWatcher(in.log, in.watchedDirs())
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	in.syncAll()
+	w.loop(ctx, in.cfg.Resync, in.syncAll)
+	in.status.SetNotReady("shutting down")
+	if in.cfg.SkipCleanup {
+		in.log.Info("leaving the plugin installed on shutdown", "reason", "skip-cleanup is set")
+		return nil
+	}
+	return in.uninstall()
+}
+
+func (in *Installer) prepare() error {
+	digest, err := atomicfile.Digest(in.cfg.PluginSource)
+	if err != nil || digest == "" {
+		return fmt.Errorf("reading the plugin binary %s: %v", in.cfg.PluginSource, err)
+	}
+	in.sourceDigest = digest
+	if err := os.MkdirAll(in.cfg.RunDir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", in.cfg.RunDir, err)
+	}
+	dirs := append([]string{in.cfg.ConfDir, in.cfg.RunDir}, in.cfg.BinDirs...)
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+		removed, err := atomicfile.RemoveStale(d)
+		if err != nil {
+			return err
+		}
+		for _, p := range removed {
+			in.log.Info("removed a temporary file left by a killed run", "file", p)
+		}
+	}
+	return nil
+}
+
+func (in *Installer) watchedDirs() []string {
+	dirs := append([]string{in.cfg.ConfDir, in.cfg.RunDir, in.cfg.ServiceAccountDir}, in.cfg.BinDirs...)
+	return dirs
+}
+
+func (in *Installer) serve() (*http.Server, error) {
+	ln, err := net.Listen("tcp", in.cfg.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", in.cfg.ListenAddress, err)
+	}
+	srv := &http.Server{Handler: in.status.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			in.log.Error("health server stopped", "address", in.cfg.ListenAddress, "error", err.Error())
+		}
+	}()
+	in.log.Info("serving /healthz, /readyz and /metrics", "address", ln.Addr().String())
+	return srv, nil
+}
+
+// uninstall takes the entry out first, so that no pod is set up with a
+// chain naming a binary or kubeconfig that is about to go.
+func (in *Installer) uninstall() error {
+	var errs []error
+	if err := in.chain.Uninstall(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, dir := range in.cfg.BinDirs {
+		errs = append(errs, in.remove(filepath.Join(dir, entry.PluginType), "removed the plugin binary"))
+	}
+	errs = append(errs, in.remove(in.kubeconfigPath(), "removed the plugin's kubeconfig"))
+	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, StateName), "removed the install state"))
+	err := errors.Join(errs...)
+	if err != nil {
+		in.log.Error("uninstall incomplete", "error", err.Error())
+		return err
+	}
+	in.log.Info("uninstalled mesh-cni from the node")
+	return nil
+}
+
+func (in *Installer) remove(path, msg string) error {
+	err := os.Remove(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", path, err)
+	}
+	in.log.Info(msg, "file", path)
+	return nil
+}
+
+func (in *Installer) kubeconfigPath() string { return filepath.Join(in.cfg.RunDir, KubeconfigName) }

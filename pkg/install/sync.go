@@ -1,0 +1,151 @@
+package install
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
+	"github.com/mesh-cni/mesh-cni/pkg/install/chain"
+	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+	"github.com/mesh-cni/mesh-cni/pkg/install/kubeconfig"
+)
+
+// syncAll brings the node to the installed state. The order matters: the
+// chain entry goes in last, so it never names a missing binary or
+// kubeconfig; readiness follows only a complete pass.
+func (in *Installer) syncAll() {
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"binary", in.syncBinaries},
+		{"kubeconfig", in.syncKubeconfig},
+		{"chain", in.syncChain},
+	}
+	for _, s := range steps {
+		if err := s.run(); err != nil {
+			in.status.SetNotReady(err.Error())
+			if !errors.Is(err, chain.ErrNoPrimary) {
+				in.log.Error("install step failed", "step", s.name, "error", err.Error())
+			}
+			return
+		}
+	}
+	if ready, _ := in.status.Ready(); !ready {
+		in.log.Info("mesh-cni is installed; ready", "file", in.primary)
+	}
+	in.status.SetReady()
+}
+
+func (in *Installer) syncBinaries() error {
+	for _, dir := range in.cfg.BinDirs {
+		if err := in.syncBinary(filepath.Join(dir, entry.PluginType)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *Installer) syncBinary(dst string) error {
+	st, err := os.Stat(dst)
+	if err == nil && in.binaries[dst] != nil && os.SameFile(st, in.binaries[dst]) &&
+		st.ModTime().Equal(in.binaries[dst].ModTime()) && st.Size() == in.binaries[dst].Size() && st.Mode() == in.binaries[dst].Mode() {
+		return nil
+	}
+	if err == nil && st.Mode().Perm() == 0o755 {
+		digest, err := atomicfile.Digest(dst)
+		if err != nil {
+			return err
+		}
+		if digest == in.sourceDigest {
+			in.binaries[dst] = st
+			return nil
+		}
+	}
+	if err := atomicfile.Copy(in.cfg.PluginSource, dst, 0o755); err != nil {
+		return err
+	}
+	if st, err = os.Stat(dst); err != nil {
+		return fmt.Errorf("checking %s: %w", dst, err)
+	}
+	if _, had := in.binaries[dst]; had {
+		in.status.Reinstalled("binary")
+		in.log.Warn("the plugin binary was removed or replaced; copied it again", "file", dst, "source", in.cfg.PluginSource)
+	} else {
+		in.log.Info("copied the plugin binary", "file", dst, "source", in.cfg.PluginSource)
+	}
+	in.binaries[dst] = st
+	return nil
+}
+
+func (in *Installer) syncKubeconfig() error {
+	want, err := in.kube.Render()
+	if err != nil {
+		return err
+	}
+	path := in.kubeconfigPath()
+	have, err := os.ReadFile(path)
+	if err == nil && bytes.Equal(have, want) {
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == kubeconfig.Mode {
+			in.kubeconfig = want
+			return nil
+		}
+	}
+	if err := atomicfile.Write(path, want, kubeconfig.Mode); err != nil {
+		return err
+	}
+	switch {
+	case in.kubeconfig == nil:
+		in.log.Info("wrote the plugin's kubeconfig", "file", path, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
+	case !bytes.Equal(in.kubeconfig, want):
+		in.log.Info("service account credentials changed; rewrote the plugin's kubeconfig", "file", path,
+			"token", filepath.Join(in.cfg.ServiceAccountDir, "token"))
+	default:
+		in.status.Reinstalled("kubeconfig")
+		in.log.Warn("the plugin's kubeconfig was removed or changed; wrote it again", "file", path)
+	}
+	in.kubeconfig = want
+	return nil
+}
+
+func (in *Installer) syncChain() error {
+	pluginEntry, err := in.settings.JSON(in.kubeconfigPath())
+	if err != nil {
+		return err
+	}
+	res, err := in.chain.Install(pluginEntry)
+	if errors.Is(err, chain.ErrNoPrimary) {
+		if !in.waiting {
+			in.log.Info("waiting for the primary CNI to write its config", "dir", in.cfg.ConfDir, "name", in.cfg.ConfName)
+			in.waiting = true
+		}
+		return fmt.Errorf("waiting for a primary CNI config in %s: %w", in.cfg.ConfDir, err)
+	}
+	if err != nil {
+		return err
+	}
+	in.waiting = false
+	if in.primary != "" && res.Path != in.primary {
+		in.log.Info("the primary CNI config changed", "from", in.primary, "file", res.Path)
+		if err := in.chain.RemoveFrom(in.primary); err != nil {
+			in.log.Warn("could not remove our entry from the previous primary config", "file", in.primary, "error", err.Error())
+		}
+	}
+	in.primary = res.Path
+	if res.Added && in.chainDone {
+		in.status.Reinstalled("chain")
+		in.log.Warn("mesh-cni's entry was missing from the CNI chain; added it again", "file", res.Path, "plugins", strings.Join(res.Types, ","))
+		if in.fights.record() {
+			in.status.Fought()
+			in.log.Warn("another component keeps removing mesh-cni from the CNI chain; pods started in the gaps have no traffic redirection",
+				"file", res.Path, "removals", in.fights.count(), "window", in.cfg.FightWindow.String(),
+				"likely_culprit", culprit(res.Path, res.Name, res.Types))
+		}
+	}
+	in.chainDone = true
+	return nil
+}
