@@ -5,8 +5,14 @@ package main
 
 import (
 	"os"
+
+	"github.com/mesh-cni/mesh-cni/pkg/cni"
 )
 
 func main() {
+	if os.Getenv("CNI_COMMAND") != "" {
+		cni.Main()
+		return
+	}
 	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
 }

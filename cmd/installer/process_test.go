@@ -1,0 +1,189 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const testdata = "../../pkg/install/chain/testdata"
+
+// repairBound is the issue's bound for putting things back.
+const repairBound = 2 * time.Second
+
+func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
+	n := newNode(t, filepath.Join(testdata, "calico/netd"))
+	before := snapshot(t, n.netd)
+	p := n.start(t)
+	n.waitReady(t)
+
+	primary := filepath.Join(n.netd, "10-calico.conflist")
+	if !n.hasOurEntryLast(primary) {
+		t.Errorf("no single entry of ours last in %s:\n%s", primary, mustRead(primary))
+	}
+	if !n.binaryOK() {
+		t.Error("the installed binary is not a complete copy with mode 0755")
+	}
+	if !n.kubeconfigHas("token-one") {
+		t.Errorf("kubeconfig lacks the token or is not 0600:\n%s", mustRead(filepath.Join(n.run, "kubeconfig")))
+	}
+	if code, body := n.get("/metrics"); code != 200 || !strings.Contains(body, "mesh_cni_install_ready 1\n") {
+		t.Errorf("/metrics = %d:\n%s", code, body)
+	}
+	if code, _ := n.get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	for _, line := range []string{`"msg":"copied the plugin binary","file":"` + filepath.Join(n.bin, "mesh-cni"),
+		`"msg":"wrote the plugin's kubeconfig","file":"` + filepath.Join(n.run, "kubeconfig"),
+		`"msg":"added mesh-cni to the CNI chain","file":"` + primary} {
+		if !p.logs.has(line) {
+			t.Errorf("logs lack %s", line)
+		}
+	}
+
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM", code)
+	}
+	sameSnapshot(t, snapshot(t, n.netd), before)
+	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(n.run, "kubeconfig"), filepath.Join(n.run, "chain-state.json"))
+}
+
+func TestRepairs(t *testing.T) {
+	n := newNode(t, filepath.Join(testdata, "calico/netd"))
+	original := snapshot(t, n.netd)["10-calico.conflist"]
+	p := n.start(t, "--fight-threshold=2", "--fight-window=1h")
+	n.waitReady(t)
+	primary := filepath.Join(n.netd, "10-calico.conflist")
+	binary := filepath.Join(n.bin, "mesh-cni")
+
+	t.Run("primary config rewritten by another CNI", func(t *testing.T) {
+		must(t, os.WriteFile(primary, []byte(original), 0o644))
+		eventually(t, repairBound, "our entry back in "+primary, func() bool { return n.hasOurEntryLast(primary) })
+		eventually(t, repairBound, "reinstall counted", func() bool {
+			_, body := n.get("/metrics")
+			return strings.Contains(body, `mesh_cni_reinstalls_total{what="chain"} 1`)
+		})
+	})
+	t.Run("binary deleted", func(t *testing.T) {
+		must(t, os.Remove(binary))
+		eventually(t, repairBound, "binary back", n.binaryOK)
+	})
+	t.Run("binary replaced", func(t *testing.T) {
+		must(t, os.WriteFile(binary, []byte("#!/bin/sh\nexit 0\n"), 0o755))
+		eventually(t, repairBound, "our binary back", n.binaryOK)
+	})
+	t.Run("token rotated", func(t *testing.T) {
+		n.rotateToken(t, "token-two")
+		eventually(t, repairBound, "kubeconfig holds the new token", func() bool { return n.kubeconfigHas("token-two") })
+	})
+	t.Run("kubeconfig deleted", func(t *testing.T) {
+		must(t, os.Remove(filepath.Join(n.run, "kubeconfig")))
+		eventually(t, repairBound, "kubeconfig back", func() bool { return n.kubeconfigHas("token-two") })
+	})
+	t.Run("another component keeps removing us", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			must(t, os.WriteFile(primary, []byte(original), 0o644))
+			eventually(t, repairBound, "our entry back", func() bool { return n.hasOurEntryLast(primary) })
+		}
+		eventually(t, repairBound, "a warning naming the file and culprit", func() bool {
+			return p.logs.has(`another component keeps removing mesh-cni from the CNI chain`) &&
+				p.logs.has(`"file":"`+primary+`","removals":3`) && p.logs.has(`"likely_culprit":"calico-node's install-cni container"`)
+		})
+	})
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if got := readFile(t, primary); got != original {
+		t.Errorf("primary config after uninstall:\n%s", got)
+	}
+}
+
+func TestRewrittenConfIsConvertedAgain(t *testing.T) {
+	n := newNode(t, filepath.Join(testdata, "bridge-conf/netd"))
+	before := snapshot(t, n.netd)
+	p := n.start(t)
+	n.waitReady(t)
+	conf, list := filepath.Join(n.netd, "10-bridge.conf"), filepath.Join(n.netd, "10-bridge.conflist")
+	gone(t, conf)
+	must(t, os.WriteFile(conf, []byte(before["10-bridge.conf"]), 0o644))
+	eventually(t, repairBound, ".conf converted again", func() bool {
+		_, err := os.Stat(conf)
+		return os.IsNotExist(err) && n.hasOurEntryLast(list)
+	})
+	p.stop(t, syscall.SIGTERM)
+	sameSnapshot(t, snapshot(t, n.netd), before)
+}
+
+func TestWaitsForAPrimaryConfig(t *testing.T) {
+	n := newNode(t, "")
+	p := n.start(t, "--cni-conf-name=10-kindnet.conflist")
+	eventually(t, 10*time.Second, "waiting logged", func() bool { return p.logs.has("waiting for the primary CNI to write its config") })
+	if code, body := n.get("/readyz"); code != 503 || !strings.Contains(body, n.netd) {
+		t.Errorf("/readyz before any primary config = %d %q, want 503 naming %s", code, body, n.netd)
+	}
+	// A file that is not the named one must not be taken.
+	other := filepath.Join(n.netd, "05-cilium.conflist")
+	must(t, os.WriteFile(other, []byte(readFile(t, filepath.Join(testdata, "cilium/netd/05-cilium.conflist"))), 0o644))
+	kindnet := readFile(t, filepath.Join(testdata, "kindnet/netd/10-kindnet.conflist"))
+	must(t, os.WriteFile(filepath.Join(n.netd, "10-kindnet.conflist"), []byte(kindnet), 0o644))
+	n.waitReady(t)
+	if !n.hasOurEntryLast(filepath.Join(n.netd, "10-kindnet.conflist")) || strings.Contains(mustRead(other), "mesh-cni") {
+		t.Error("the entry is not in the named file only")
+	}
+	p.stop(t, syscall.SIGTERM)
+	if got := readFile(t, filepath.Join(n.netd, "10-kindnet.conflist")); got != kindnet {
+		t.Errorf("kindnet config after uninstall:\n%s", got)
+	}
+}
+
+// TestSecondStartOverAPreviousInstall is the rolling upgrade: the old
+// installer leaves everything (skip-cleanup), the new one takes over.
+func TestSecondStartOverAPreviousInstall(t *testing.T) {
+	n := newNode(t, filepath.Join(testdata, "bridge-conf/netd"))
+	before := snapshot(t, n.netd)
+	first := n.start(t, "--skip-cleanup")
+	n.waitReady(t)
+	first.stop(t, syscall.SIGTERM)
+	list := filepath.Join(n.netd, "10-bridge.conflist")
+	if !n.hasOurEntryLast(list) || !n.binaryOK() || !n.kubeconfigHas("token-one") {
+		t.Fatal("skip-cleanup did not leave the install in place")
+	}
+	second := n.start(t)
+	n.waitReady(t)
+	if !n.hasOurEntryLast(list) {
+		t.Errorf("after the second start:\n%s", mustRead(list))
+	}
+	if second.logs.has("added mesh-cni") || second.logs.has("copied the plugin binary") {
+		t.Error("the second installer rewrote an install that was already complete")
+	}
+	second.stop(t, syscall.SIGTERM)
+	sameSnapshot(t, snapshot(t, n.netd), before)
+}
+
+func TestRefusesUnknownPluginSettings(t *testing.T) {
+	n := newNode(t, filepath.Join(testdata, "flannel/netd"))
+	cfg := filepath.Join(n.root, "plugin.json")
+	must(t, os.WriteFile(cfg, []byte(`{"profile":"osm-v0","meshNamepsace":"osm"}`), 0o644))
+	cmd := exec.Command(installerBin, n.args("--plugin-config="+cfg)...)
+	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), `unknown field \"meshNamepsace\"`) {
+		t.Errorf("err %v, output:\n%s", err, out)
+	}
+	gone(t, filepath.Join(n.bin, "mesh-cni"))
+}
+
+func TestHelpDocumentsEveryVariable(t *testing.T) {
+	out, err := exec.Command(installerBin, "--help").CombinedOutput()
+	must(t, err)
+	for _, v := range []string{"MESH_CNI_BIN_DIRS", "MESH_CNI_CONF_DIR", "CNI_CONF_NAME", "MESH_CNI_RUN_DIR", "MESH_CNI_PLUGIN_CONFIG",
+		"MESH_CNI_SKIP_CLEANUP", "MESH_CNI_LISTEN_ADDRESS", "KUBERNETES_SERVICE_HOST", "MESH_CNI_PLUGIN_SOURCE"} {
+		if !strings.Contains(string(out), v) {
+			t.Errorf("--help lacks %s", v)
+		}
+	}
+}

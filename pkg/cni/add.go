@@ -1,0 +1,169 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+)
+
+// errNoKubeconfig marks a kubeconfig that is not there (yet).
+var errNoKubeconfig = errors.New("no kubeconfig")
+
+// invocation is what every command starts from: the parsed config, the
+// pod, and a logger naming it.
+type invocation struct {
+	conf *NetConf
+	pod  podRef
+	log  *slog.Logger
+}
+
+func start(command string, args *skel.CmdArgs, requirePrev bool) (*invocation, error) {
+	pod, err := parseArgs(args.Args)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
+	}
+	conf, err := parseConf(args.StdinData, requirePrev)
+	if err != nil {
+		newLogger(0, command, pod).Error("invalid network config", "error", err)
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	}
+	return &invocation{conf: conf, pod: pod, log: newLogger(conf.logLevel, command, pod)}, nil
+}
+
+// plan is what a pod in scope gets: its rule sets and where the settings
+// came from.
+type plan struct {
+	sets   []rules.RuleSet
+	source string
+}
+
+// planPod reads the mesh settings, merges the pod's annotations and builds
+// the rule sets, for ADD and CHECK alike.
+func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *kube.Pod) (plan, error) {
+	mesh, err := gatherMeshSettings(ctx, api, conf)
+	if err != nil {
+		return plan{}, err
+	}
+	ips, err := podIPs(conf.PrevResult)
+	if err != nil {
+		return plan{}, err
+	}
+	cfg, err := podConfig(conf.profile, mesh, pod, ips)
+	if err != nil {
+		return plan{}, err
+	}
+	sets, err := buildRuleSets(cfg)
+	if err != nil {
+		return plan{}, fmt.Errorf("pod %s/%s: %w", pod.Metadata.Namespace, pod.Metadata.Name, err)
+	}
+	return plan{sets: sets, source: mesh.Source}, nil
+}
+
+// lookupPod connects to the API and reads the pod, checking it is the one
+// the runtime is setting up. The caller closes api when it is not nil.
+func (p *Plugin) lookupPod(ctx context.Context, inv *invocation) (kubeAPI, *kube.Pod, error) {
+	api, err := p.newAPI(inv.conf)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The installer writes the kubeconfig; until it has, retrying is right.
+		return nil, nil, fmt.Errorf("%w: %w", errNoKubeconfig, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	pod, err := api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name)
+	if err != nil {
+		return api, nil, err
+	}
+	if inv.pod.UID != "" && pod.Metadata.UID != "" && pod.Metadata.UID != inv.pod.UID {
+		return api, nil, fmt.Errorf("pod %s has UID %s but the runtime is setting up UID %s: the pod was replaced", inv.pod, pod.Metadata.UID, inv.pod.UID)
+	}
+	if inv.pod.UID == "" {
+		inv.pod.UID = pod.Metadata.UID
+	}
+	return api, pod, nil
+}
+
+// planFor runs the steps ADD and CHECK share: scope by namespace (no API
+// call), read the pod, scope by pod, gather and merge the settings, build
+// the rule sets. A nil plan means the pod is out of scope. The caller
+// closes api when it is not nil.
+func (p *Plugin) planFor(ctx context.Context, inv *invocation) (kubeAPI, *plan, error) {
+	if reason := namespaceSkip(inv.conf, inv.pod); reason != "" {
+		inv.log.Debug("pod out of scope", "reason", reason)
+		return nil, nil, nil
+	}
+	api, pod, err := p.lookupPod(ctx, inv)
+	if err != nil {
+		return api, nil, err
+	}
+	if reason := podSkip(inv.conf, pod); reason != "" {
+		inv.log.Debug("pod out of scope", "reason", reason)
+		return api, nil, nil
+	}
+	pl, err := planPod(ctx, api, inv.conf, pod)
+	if err != nil {
+		return api, nil, err
+	}
+	return api, &pl, nil
+}
+
+// cmdAdd installs the pod's redirection rules, or passes the previous
+// result through for a pod out of scope. A pod in scope never starts
+// without its rules: every failure is a CNI error.
+func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
+	inv, err := start("ADD", args, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), inv.conf.apiTimeout)
+	defer cancel()
+	api, pl, err := p.planFor(ctx, inv)
+	if api != nil {
+		defer api.Close()
+	}
+	if err != nil {
+		return p.fail(inv, api, err)
+	}
+	if pl == nil {
+		return passThrough(inv.conf)
+	}
+	res, err := p.netns.Apply(args.Netns, pl.sets)
+	if err != nil {
+		return p.fail(inv, api, fmt.Errorf("applying rules in %s for pod %s: %w", args.Netns, inv.pod, err))
+	}
+	inv.log.Info("traffic redirection configured", "profile", inv.conf.profile, "families", len(pl.sets),
+		"settings", pl.source, "backend", res.backend, "changed", res.changed, "netns", args.Netns)
+	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, kube.EventNormal, ReasonConfigured, configuredMessage(pl.sets, pl.source))
+	return passThrough(inv.conf)
+}
+
+// fail logs err, records it on the pod where the API can be reached, and
+// turns it into a CNI error: code 11 (try again later) when the API was
+// unreachable or overloaded, so kubelet retries the sandbox.
+func (p *Plugin) fail(inv *invocation, api kubeAPI, err error) error {
+	inv.log.Error("traffic redirection failed", "error", err)
+	if api != nil && !kube.IsUnreachable(err) {
+		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, kube.EventWarning, ReasonFailed, failedMessage(err))
+	}
+	return cniError(err)
+}
+
+// cniError picks the CNI error code for err.
+func cniError(err error) error {
+	var cniErr *types.Error
+	switch {
+	case errors.As(err, &cniErr):
+		return cniErr
+	case kube.IsTransient(err) || errors.Is(err, errNoKubeconfig):
+		return types.NewError(types.ErrTryAgainLater, "mesh-cni: "+err.Error(), "")
+	}
+	return types.NewError(types.ErrInternal, "mesh-cni: "+err.Error(), "")
+}

@@ -1,0 +1,242 @@
+package cni
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+)
+
+// fakeAPI is a Kubernetes in memory; it records events.
+type fakeAPI struct {
+	fakeMesh
+	pod      *kube.Pod
+	podErr   error
+	eventErr error
+	events   []kube.Event
+}
+
+func (f *fakeAPI) GetPod(context.Context, string, string) (*kube.Pod, error) {
+	if f.podErr != nil {
+		return nil, f.podErr
+	}
+	return f.pod, nil
+}
+
+func (f *fakeAPI) CreateEvent(_ context.Context, ev kube.Event) error {
+	f.events = append(f.events, ev)
+	return f.eventErr
+}
+
+func (f *fakeAPI) Close() {}
+
+// fakeNetns records what would be applied.
+type fakeNetns struct {
+	applied  [][]rules.RuleSet
+	applyErr error
+	panics   bool
+}
+
+func (f *fakeNetns) Apply(_ string, sets []rules.RuleSet) (applied, error) {
+	if f.panics {
+		panic("boom")
+	}
+	f.applied = append(f.applied, sets)
+	return applied{backend: "nft", changed: true}, f.applyErr
+}
+
+func (f *fakeNetns) Verify(string, []rules.RuleSet) error { return f.applyErr }
+
+type addCase struct {
+	api    *fakeAPI
+	netns  *fakeNetns
+	args   string
+	apiErr error
+}
+
+func (c addCase) run(t *testing.T, file string) (string, error, int) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, logs bytes.Buffer
+	resultOutput, logOutput = &out, &logs
+	t.Cleanup(func() { resultOutput, logOutput = os.Stdout, os.Stderr })
+	calls := 0
+	p := &Plugin{
+		newAPI: func(*NetConf) (kubeAPI, error) {
+			calls++
+			if c.apiErr != nil {
+				return nil, c.apiErr
+			}
+			return c.api, nil
+		},
+		netns: c.netns,
+		host:  "node-1",
+	}
+	args := &skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/test", IfName: "eth0", Args: c.args, StdinData: data}
+	err = p.Funcs().Add(args)
+	t.Logf("logs:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "pod=") && logs.Len() > 0 {
+		t.Errorf("log lines without the pod")
+	}
+	return out.String(), err, calls
+}
+
+const webArgs = "K8S_POD_NAMESPACE=test;K8S_POD_NAME=web-1;K8S_POD_UID=u-1;K8S_POD_INFRA_CONTAINER_ID=abc"
+
+func TestAddMeshedPod(t *testing.T) {
+	api := &fakeAPI{pod: pod(), fakeMesh: fakeMesh{cm: seedConfigMap()}}
+	netns := &fakeNetns{}
+	out, err, _ := addCase{api: api, netns: netns, args: webArgs}.run(t, "netconf-minimal-0.3.1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"10.220.0.6/24"`) || !strings.Contains(out, `"cniVersion": "0.3.1"`) {
+		t.Errorf("result is not prevResult at 0.3.1:\n%s", out)
+	}
+	if len(netns.applied) != 1 || len(netns.applied[0]) != 1 || netns.applied[0][0].Family != rules.IPv4 {
+		t.Fatalf("applied %+v, want one IPv4 set", netns.applied)
+	}
+	if len(api.events) != 1 {
+		t.Fatalf("events %+v, want one", api.events)
+	}
+	ev := api.events[0]
+	if ev.Type != kube.EventNormal || ev.Reason != ReasonConfigured || ev.Component != "mesh-cni" || ev.PodUID != "u-1" ||
+		!strings.Contains(ev.Message, "profile osm-v0") || !strings.Contains(ev.Message, "ConfigMap osm-system/osm-config") ||
+		!strings.Contains(ev.Message, "iptables -t nat -I PROXY_OUTPUT -d 2.2.2.2/24 -j RETURN") {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+func TestAddDualStack(t *testing.T) {
+	api := &fakeAPI{pod: pod()}
+	netns := &fakeNetns{}
+	if _, err, _ := (addCase{api: api, netns: netns, args: webArgs}).run(t, "netconf-bridge-1.0.0.json"); err != nil {
+		t.Fatal(err)
+	}
+	if len(netns.applied) != 1 || len(netns.applied[0]) != 2 || netns.applied[0][1].Family != rules.IPv6 {
+		t.Fatalf("applied %+v, want IPv4 and IPv6 sets", netns.applied)
+	}
+	if msg := api.events[0].Message; !strings.Contains(msg, "(IPv6):\nip6tables-restore --noflush") {
+		t.Errorf("event message lacks the IPv6 command:\n%s", msg)
+	}
+}
+
+func TestAddPassThrough(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      string
+		pod       *kube.Pod
+		wantCalls int
+	}{
+		{"no Kubernetes args", "", nil, 0},
+		{"excluded namespace", "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns", nil, 0},
+		{"no sidecar", webArgs, pod(func(p *kube.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), 1},
+		{"host network", webArgs, pod(func(p *kube.Pod) { p.Spec.HostNetwork = true }), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			netns := &fakeNetns{}
+			api := &fakeAPI{pod: tt.pod}
+			out, err, calls := addCase{api: api, netns: netns, args: tt.args}.run(t, "netconf-minimal-0.3.1.json")
+			if err != nil || calls != tt.wantCalls || len(netns.applied) != 0 || len(api.events) != 0 {
+				t.Fatalf("err %v, API connections %d (want %d), applied %v, events %v", err, calls, tt.wantCalls, netns.applied, api.events)
+			}
+			if !strings.Contains(out, "10.220.0.6/24") {
+				t.Errorf("prevResult not passed through: %s", out)
+			}
+		})
+	}
+}
+
+func TestAddFailures(t *testing.T) {
+	unreachable := &kube.APIError{Code: 503, Message: "etcd unavailable"}
+	connRefused := &netError{"dial tcp 127.0.0.1:6443: connect: connection refused"}
+	tests := []struct {
+		name       string
+		c          addCase
+		wantCode   uint
+		wantMsg    string
+		wantEvents int
+	}{
+		{"bad annotation", addCase{api: &fakeAPI{pod: pod(func(p *kube.Pod) {
+			p.Metadata.Annotations = map[string]string{AnnotationOutboundPortExclusions: "70000"}
+		})}}, types.ErrInternal, `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`, 1},
+		{"API overloaded", addCase{api: &fakeAPI{podErr: unreachable}}, types.ErrTryAgainLater, "etcd unavailable", 1},
+		{"API unreachable", addCase{api: &fakeAPI{podErr: connRefused}}, types.ErrTryAgainLater, "connection refused", 0},
+		{"MeshConfig unreachable", addCase{api: &fakeAPI{pod: pod(), fakeMesh: fakeMesh{mcErr: connRefused}}}, types.ErrTryAgainLater, "connection refused", 0},
+		{"no kubeconfig yet", addCase{apiErr: os.ErrNotExist}, types.ErrTryAgainLater, "no kubeconfig", 0},
+		{"iptables fails", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{applyErr: errors.New("iptables-restore: line 3 failed")}}, types.ErrInternal, "applying rules in /var/run/netns/test for pod test/web-1: iptables-restore: line 3 failed", 1},
+		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *kube.Pod) { p.Metadata.UID = "u-2" })}}, types.ErrInternal, "the pod was replaced", 1},
+		{"panic", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{panics: true}}, types.ErrInternal, "internal error: boom", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.c.netns == nil {
+				tt.c.netns = &fakeNetns{}
+			}
+			tt.c.args = webArgs
+			out, err, _ := tt.c.run(t, "netconf-minimal-0.3.1.json")
+			var cniErr *types.Error
+			if !errors.As(err, &cniErr) || cniErr.Code != tt.wantCode || !strings.Contains(cniErr.Msg, tt.wantMsg) {
+				t.Fatalf("error %#v, want code %d with %q", err, tt.wantCode, tt.wantMsg)
+			}
+			if out != "" {
+				t.Errorf("printed a result on failure: %s", out)
+			}
+			if tt.c.api == nil {
+				return
+			}
+			if len(tt.c.api.events) != tt.wantEvents {
+				t.Fatalf("events %+v, want %d", tt.c.api.events, tt.wantEvents)
+			}
+			if tt.wantEvents > 0 {
+				ev := tt.c.api.events[0]
+				if ev.Type != kube.EventWarning || ev.Reason != ReasonFailed || !strings.Contains(ev.Message, tt.wantMsg) {
+					t.Errorf("event %+v", ev)
+				}
+			}
+		})
+	}
+}
+
+func TestAddEventFailureIsNotAFailure(t *testing.T) {
+	api := &fakeAPI{pod: pod(), eventErr: errors.New("events are forbidden")}
+	if _, err, _ := (addCase{api: api, netns: &fakeNetns{}, args: webArgs}).run(t, "netconf-minimal-0.3.1.json"); err != nil {
+		t.Fatalf("ADD failed because the event could not be written: %v", err)
+	}
+}
+
+func TestEventIsBounded(t *testing.T) {
+	start := time.Now()
+	recordEvent(slowWriter{}, newLogger(0, "ADD", podRef{}), time.Minute, "", podRef{}, kube.EventNormal, ReasonConfigured, "m")
+	if d := time.Since(start); d > maxEventWait+500*time.Millisecond {
+		t.Errorf("recordEvent took %s, want at most %s", d, maxEventWait)
+	}
+}
+
+type slowWriter struct{}
+
+func (slowWriter) CreateEvent(ctx context.Context, _ kube.Event) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// netError is a connection failure, as net/http reports it.
+type netError struct{ msg string }
+
+func (e *netError) Error() string   { return e.msg }
+func (e *netError) Timeout() bool   { return false }
+func (e *netError) Temporary() bool { return false }

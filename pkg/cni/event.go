@@ -1,0 +1,63 @@
+package cni
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+)
+
+// Event reasons mesh-cni records on pods.
+const (
+	ReasonConfigured = "RedirectionConfigured"
+	ReasonFailed     = "RedirectionFailed"
+	// Component is the reporting component of mesh-cni's events.
+	Component = "mesh-cni"
+)
+
+// maxEventWait bounds how long an event may hold up the pod: it is a
+// report, not part of the work.
+const maxEventWait = time.Second
+
+// eventWriter is the part of the Kubernetes client that records events.
+type eventWriter interface {
+	CreateEvent(ctx context.Context, ev kube.Event) error
+}
+
+// configuredMessage says what was installed in the words of the seed's
+// step 2: the profile and the osm-init command line that would have done it.
+func configuredMessage(sets []rules.RuleSet, source string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "mesh-cni installed the traffic-redirection rules of profile %s (settings from %s). Equivalent osm-init command", sets[0].Profile, source)
+	for _, rs := range sets {
+		if len(sets) > 1 {
+			fmt.Fprintf(&sb, " (%s)", rs.Family)
+		}
+		sb.WriteString(":\n" + rules.RenderOSMInit(rs))
+	}
+	return sb.String()
+}
+
+// failedMessage is the Warning event's text: the same cause the CNI error
+// carries, which kubelet also shows as FailedCreatePodSandBox.
+func failedMessage(err error) string {
+	return "mesh-cni could not configure traffic redirection; the pod will not start until it can: " + err.Error()
+}
+
+// recordEvent writes an event on the pod within maxEventWait (or the API
+// timeout, if shorter), and only logs a failure to do so.
+func recordEvent(w eventWriter, log *slog.Logger, timeout time.Duration, host string, pod podRef, typ, reason, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, maxEventWait))
+	defer cancel()
+	err := w.CreateEvent(ctx, kube.Event{
+		Namespace: pod.Namespace, PodName: pod.Name, PodUID: pod.UID,
+		Type: typ, Reason: reason, Message: msg, Component: Component, Host: host,
+	})
+	if err != nil {
+		log.Warn("could not record event", "reason", reason, "error", err)
+	}
+}

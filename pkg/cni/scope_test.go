@@ -1,0 +1,75 @@
+package cni
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
+)
+
+func TestNamespaceSkip(t *testing.T) {
+	conf := &NetConf{}
+	if err := conf.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		pod  podRef
+		want string
+	}{
+		{podRef{}, "no Kubernetes pod"},
+		{podRef{Namespace: "kube-system", Name: "coredns-1"}, "namespace kube-system is excluded"},
+		{podRef{Namespace: "mesh-cni", Name: "mesh-cni-node-1"}, "namespace mesh-cni is excluded"},
+		{podRef{Namespace: "test", Name: "web-1"}, ""},
+	}
+	for _, tt := range tests {
+		got := namespaceSkip(conf, tt.pod)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("namespaceSkip(%+v) = %q, want %q", tt.pod, got, tt.want)
+		}
+	}
+}
+
+func pod(mutate ...func(*kube.Pod)) *kube.Pod {
+	p := &kube.Pod{Metadata: kube.ObjectMeta{Namespace: "test", Name: "web-1", UID: "u-1"}}
+	p.Spec.Containers = []kube.Container{{Name: "app"}, {Name: "envoy"}}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+func TestPodSkip(t *testing.T) {
+	conf := &NetConf{}
+	if err := conf.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		pod  *kube.Pod
+		want string
+	}{
+		{"envoy sidecar", pod(), ""},
+		{"pipy sidecar", pod(func(p *kube.Pod) { p.Spec.Containers[1].Name = "sidecar" }), ""},
+		{"enabled annotation", pod(func(p *kube.Pod) {
+			p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: "enabled"}
+		}), ""},
+		{"host network", pod(func(p *kube.Pod) { p.Spec.HostNetwork = true }), "host network"},
+		{"injection disabled", pod(func(p *kube.Pod) {
+			p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: "disabled"}
+		}), "sidecar-injection is disabled"},
+		{"osm-init", pod(func(p *kube.Pod) { p.Spec.InitContainers = []kube.Container{{Name: "osm-init"}} }), "osm-init init container"},
+		{"no sidecar", pod(func(p *kube.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), "no sidecar container"},
+		{"sidecar only as init container", pod(func(p *kube.Pod) {
+			p.Spec.Containers = p.Spec.Containers[:1]
+			p.Spec.InitContainers = []kube.Container{{Name: "envoy"}}
+		}), "no sidecar container"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := podSkip(conf, tt.pod)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("podSkip = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

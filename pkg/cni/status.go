@@ -1,0 +1,49 @@
+package cni
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
+)
+
+// iptablesRestoreNames are the programs one of which the rule engine needs.
+var iptablesRestoreNames = []string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"}
+
+// sbinDirs are searched after PATH, which runtimes often pass without them.
+var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
+
+// cmdStatus (CNI 1.1) reports the plugin not ready when it could not
+// configure a meshed pod: no usable kubeconfig, or no iptables.
+func (p *Plugin) cmdStatus(args *skel.CmdArgs) error {
+	conf, err := parseConf(args.StdinData, false)
+	if err != nil {
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+	}
+	if _, err := kube.LoadKubeconfig(conf.Kubeconfig); err != nil {
+		return types.NewError(types.ErrPluginNotAvailable, "mesh-cni: "+err.Error(), "")
+	}
+	if !haveIptables() {
+		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
+	}
+	return nil
+}
+
+func haveIptables() bool {
+	for _, name := range iptablesRestoreNames {
+		if _, err := exec.LookPath(name); err == nil {
+			return true
+		}
+		for _, d := range sbinDirs {
+			if st, err := os.Stat(filepath.Join(d, name)); err == nil && st.Mode()&0o111 != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
