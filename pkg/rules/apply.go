@@ -1,0 +1,248 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// ApplyOptions configure Apply, Verify and Cleanup, which act on the
+// CURRENT network namespace: the caller has entered it on a locked OS
+// thread (e.g. with ns.WithNetNSPath), and the iptables programs started
+// from that thread inherit it.
+type ApplyOptions struct {
+	// LockDir is the directory for per-netns lock files; default
+	// DefaultLockDir ("/run/mesh-cni/xtables").
+	LockDir string
+	// Backend forces an iptables backend; "" detects it.
+	Backend Backend
+}
+
+// ApplyResult says what Apply did.
+type ApplyResult struct {
+	// Backend is the iptables backend the rules are in.
+	Backend Backend
+	// Changed is false when an identical set was already there and
+	// nothing was written.
+	Changed bool
+}
+
+// families are the address families mesh-cni manages, in apply order.
+var families = []Family{IPv4, IPv6}
+
+// Apply makes the current network namespace hold exactly the given rule
+// sets of ours (at most one per family); a family without a set is left
+// with no rules of ours. Each family is written with one
+// `iptables-restore --noflush` transaction that removes whatever of ours is
+// there (another profile's chains, a partial set) and installs the new set,
+// so no packet sees a half-written table. An identical set already in place
+// is left alone (Changed=false). The result is read back and compared; on
+// any failure everything of ours is removed again, in every family, so that
+// a pod is never left with some of its rules.
+func Apply(sets []RuleSet, opts ApplyOptions) (ApplyResult, error) {
+	want, err := indexSets(sets)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	var res ApplyResult
+	err = withSession(opts, func(s *session) error {
+		var err error
+		res, err = s.apply(want)
+		return err
+	})
+	return res, err
+}
+
+// Verify returns nil iff the current network namespace holds exactly the
+// given rule sets of ours and no other chain or jump of ours, in any
+// family; otherwise its error lists the rule lines missing and extra.
+func Verify(sets []RuleSet, opts ApplyOptions) error {
+	want, err := indexSets(sets)
+	if err != nil {
+		return err
+	}
+	return withSession(opts, func(s *session) error {
+		b, err := s.detect()
+		if err != nil {
+			return err
+		}
+		var diffs []string
+		for _, fam := range families {
+			d, err := s.diff(b, fam, want[fam])
+			if err != nil {
+				return err
+			}
+			for _, line := range d {
+				diffs = append(diffs, fam.String()+": "+line)
+			}
+		}
+		if len(diffs) > 0 {
+			return fmt.Errorf("mesh rules (iptables %s) differ from the wanted set:\n%s", b, strings.Join(diffs, "\n"))
+		}
+		return nil
+	})
+}
+
+// Cleanup removes every chain of ours (OwnedChains) and every rule of ours
+// from PREROUTING and OUTPUT, in all families and backends; it does nothing
+// where there is nothing of ours.
+func Cleanup(opts ApplyOptions) error {
+	return withSession(opts, func(s *session) error {
+		backends := []Backend{opts.Backend}
+		if opts.Backend == "" {
+			backends = []Backend{BackendNFT, BackendLegacy}
+		}
+		var errs []error
+		for _, b := range backends {
+			errs = append(errs, s.removeAll(b))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// indexSets checks the sets and indexes them by family.
+func indexSets(sets []RuleSet) (map[Family]*RuleSet, error) {
+	want := map[Family]*RuleSet{}
+	for i := range sets {
+		rs := &sets[i]
+		if rs.Family != IPv4 && rs.Family != IPv6 {
+			return nil, fmt.Errorf("rule set %d: unknown address family %d", i, rs.Family)
+		}
+		if want[rs.Family] != nil {
+			return nil, fmt.Errorf("two rule sets for %s", rs.Family)
+		}
+		if _, err := RenderRestore(*rs); err != nil {
+			return nil, err
+		}
+		for _, r := range rs.Rules {
+			if !isBuiltin(r.Chain) && !isOwned(r.Chain) {
+				return nil, fmt.Errorf("rule %q is in chain %s, which is not mesh-cni's", r.String(), r.Chain)
+			}
+		}
+		want[rs.Family] = rs
+	}
+	return want, nil
+}
+
+// withSession runs f with the netns locked, on a worker thread in it.
+func withSession(opts ApplyOptions, f func(*session) error) error {
+	if _, err := ParseBackend(string(opts.Backend)); err != nil {
+		return err
+	}
+	lock, err := lockNetns(opts.LockDir)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
+	s := &session{
+		opts:   opts,
+		env:    append(os.Environ(), "XTABLES_LOCKFILE="+lock.xtables),
+		tables: map[tableKey]tableRead{},
+	}
+	return inNetns(opts.LockDir, func() error { return f(s) })
+}
+
+// apply is Apply inside the session.
+func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
+	b, err := s.detect()
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res := ApplyResult{Backend: b}
+	fail := func(err error) (ApplyResult, error) {
+		if rerr := s.removeEverywhere(); rerr != nil {
+			err = fmt.Errorf("%w; removing the partial rules failed too: %v", err, rerr)
+		}
+		return res, err
+	}
+	// Rules of ours in the other backend would redirect traffic too.
+	if err := s.removeAll(other(b)); err != nil {
+		return fail(err)
+	}
+	s.prefetch(b, families...)
+	var written []Family
+	for _, fam := range families {
+		t, err := s.table(b, fam)
+		if errors.Is(err, errNoTable) && want[fam] == nil {
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if len(diff(wantOf(want[fam]), t.ours())) == 0 {
+			continue
+		}
+		if err := s.restore(b, fam, transaction(t, want[fam])); err != nil {
+			return fail(err)
+		}
+		res.Changed = true
+		written = append(written, fam)
+	}
+	s.prefetch(b, written...)
+	for _, fam := range written {
+		d, err := s.diff(b, fam, want[fam])
+		if err == nil && len(d) > 0 {
+			err = fmt.Errorf("iptables %s, %s: rules read back differ from those written:\n%s", b, fam, strings.Join(d, "\n"))
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return res, nil
+}
+
+// removeEverywhere removes all of ours from both backends.
+func (s *session) removeEverywhere() error {
+	return errors.Join(s.removeAll(BackendNFT), s.removeAll(BackendLegacy))
+}
+
+// removeAll removes all of ours from one backend, in every family.
+func (s *session) removeAll(b Backend) error {
+	s.prefetch(b, families...)
+	var errs []error
+	for _, fam := range families {
+		t, err := s.table(b, fam)
+		if errors.Is(err, errNoTable) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(t.ours()) == 0 {
+			continue
+		}
+		errs = append(errs, s.restore(b, fam, transaction(t, nil)))
+	}
+	return errors.Join(errs...)
+}
+
+// diff compares one family's table with a wanted set (nil: none of ours).
+func (s *session) diff(b Backend, fam Family, want *RuleSet) ([]string, error) {
+	t, err := s.table(b, fam)
+	if errors.Is(err, errNoTable) {
+		if want == nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return diff(wantOf(want), t.ours()), nil
+}
+
+func wantOf(rs *RuleSet) ourState {
+	if rs == nil {
+		return ourState{}
+	}
+	return wantState(*rs)
+}
+
+func other(b Backend) Backend {
+	if b == BackendLegacy {
+		return BackendNFT
+	}
+	return BackendLegacy
+}

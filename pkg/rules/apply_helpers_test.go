@@ -1,0 +1,87 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mesh-cni/mesh-cni/test/netns"
+)
+
+// requireIptables fails a kernel test that cannot run (see
+// netns.RequireKernel): it needs root and both backends' programs.
+func requireIptables(t testing.TB) {
+	t.Helper()
+	var progs []string
+	for _, b := range []Backend{BackendNFT, BackendLegacy} {
+		for _, fam := range families {
+			for _, tl := range []tool{toolSave, toolRestore} {
+				progs = append(progs, fmt.Sprintf("%s-%s-%s", binary(fam), b, tl))
+			}
+		}
+	}
+	netns.RequireKernel(t, progs...)
+}
+
+// testPod is a network namespace standing for a pod, with a lock directory
+// of its own test.
+type testPod struct {
+	*netns.NS
+	lockDir string
+}
+
+func newPod(t testing.TB) *testPod {
+	t.Helper()
+	return &testPod{NS: netns.New(t), lockDir: t.TempDir()}
+}
+
+func (p *testPod) opts(b Backend) ApplyOptions {
+	return ApplyOptions{LockDir: p.lockDir, Backend: b}
+}
+
+// apply runs Apply inside the pod's namespace.
+func (p *testPod) apply(sets []RuleSet, b Backend) (res ApplyResult, err error) {
+	err = p.Do(func() error {
+		res, err = Apply(sets, p.opts(b))
+		return err
+	})
+	return res, err
+}
+
+func (p *testPod) mustApply(t testing.TB, sets []RuleSet, b Backend) ApplyResult {
+	t.Helper()
+	res, err := p.apply(sets, b)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	return res
+}
+
+func (p *testPod) verify(sets []RuleSet, b Backend) error {
+	return p.Do(func() error { return Verify(sets, p.opts(b)) })
+}
+
+func (p *testPod) cleanup(b Backend) error {
+	return p.Do(func() error { return Cleanup(p.opts(b)) })
+}
+
+// save is `iptables-<b>-save -t nat` of one family in the pod, without the
+// comment lines, which carry the time.
+func (p *testPod) save(t testing.TB, b Backend, fam Family) string {
+	t.Helper()
+	out := p.Run(t, fmt.Sprintf("%s-%s-save", binary(fam), b), "-t", Table)
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// restore feeds a document to `iptables-<b>-restore --noflush` in the pod,
+// as someone other than mesh-cni would.
+func (p *testPod) restore(t testing.TB, b Backend, fam Family, doc string) {
+	t.Helper()
+	p.Run(t, "sh", "-c", fmt.Sprintf("%s-%s-restore --noflush <<'EOF'\n%sEOF", binary(fam), b, doc))
+}

@@ -1,0 +1,162 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// session is one Apply, Verify or Cleanup: the netns is locked, the calling
+// thread is the worker in the netns, and tables read are kept until
+// something is written.
+type session struct {
+	opts   ApplyOptions
+	env    []string
+	tables map[tableKey]tableRead
+}
+
+type tableKey struct {
+	b   Backend
+	fam Family
+}
+
+type tableRead struct {
+	t   natTable
+	err error
+}
+
+// prefetch reads the nat tables of several families at once: the programs
+// run side by side, which halves the wait on a dual-stack check.
+func (s *session) prefetch(b Backend, fams ...Family) {
+	pending := map[Family]*proc{}
+	for _, fam := range fams {
+		k := tableKey{b, fam}
+		if _, ok := s.tables[k]; ok {
+			continue
+		}
+		if b == BackendLegacy && !legacyNATListed(fam) {
+			s.tables[k] = tableRead{t: natTable{rules: map[string][]savedRule{}}}
+			continue
+		}
+		p, err := start(b, fam, toolSave, s.env, "", "-t", Table)
+		if err != nil {
+			s.tables[k] = tableRead{err: fmt.Errorf("%w: %w", errNoTable, err)}
+			continue
+		}
+		pending[fam] = p
+	}
+	for fam, p := range pending {
+		k := tableKey{b, fam}
+		out, err := p.wait()
+		if err != nil {
+			s.tables[k] = tableRead{err: fmt.Errorf("%w: %w", errNoTable, err)}
+			continue
+		}
+		t, err := parseSave(out)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", p.what, err)
+		}
+		s.tables[k] = tableRead{t: t, err: err}
+	}
+}
+
+// table is one family's nat table. A legacy table the kernel never
+// instantiated is empty; one that cannot be read wraps errNoTable.
+func (s *session) table(b Backend, fam Family) (natTable, error) {
+	s.prefetch(b, fam)
+	r := s.tables[tableKey{b, fam}]
+	return r.t, r.err
+}
+
+// restore runs one iptables-restore --noflush transaction.
+func (s *session) restore(b Backend, fam Family, doc string) error {
+	delete(s.tables, tableKey{b, fam})
+	p, err := start(b, fam, toolRestore, s.env, doc, "--noflush")
+	if err != nil {
+		return err
+	}
+	_, err = p.wait()
+	return err
+}
+
+// detect picks the backend: the forced one; else the one already holding
+// chains of ours; else the one holding more nat rules; else nft, which
+// every current distribution defaults to. The legacy nat table is first
+// looked for in /proc, so that a namespace nobody used legacy in costs no
+// program at all.
+func (s *session) detect() (Backend, error) {
+	if s.opts.Backend != "" {
+		return s.opts.Backend, nil
+	}
+	var legacyFams []Family
+	for _, fam := range families {
+		if legacyNATListed(fam) {
+			legacyFams = append(legacyFams, fam)
+		}
+	}
+	if len(legacyFams) == 0 {
+		return BackendNFT, nil
+	}
+	s.prefetch(BackendLegacy, legacyFams...)
+	s.prefetch(BackendNFT, legacyFams...)
+	var ours, rules [2]int // [nft, legacy]
+	for i, b := range []Backend{BackendNFT, BackendLegacy} {
+		for _, fam := range legacyFams {
+			t, err := s.table(b, fam)
+			if err != nil {
+				continue
+			}
+			ours[i] += len(t.ours())
+			for _, rs := range t.rules {
+				rules[i] += len(rs)
+			}
+		}
+	}
+	switch {
+	case ours[0] > 0:
+		return BackendNFT, nil
+	case ours[1] > 0 || rules[1] > rules[0]:
+		return BackendLegacy, nil
+	}
+	return BackendNFT, nil
+}
+
+// transaction is the one iptables-restore document that turns what of
+// ours is in the table into want (nil: nothing of ours). Our rules in the
+// builtin chains are deleted by their printed spelling, every chain of ours
+// is declared (which empties it) before the stale ones are deleted, so no
+// order of references can make -X fail, and the new rules come last.
+func transaction(t natTable, want *RuleSet) string {
+	var sb strings.Builder
+	sb.WriteString("*" + Table + "\n")
+	for _, c := range []string{ChainPrerouting, ChainOutput} {
+		for _, r := range t.ourBuiltinRules(c) {
+			sb.WriteString("-D " + c + " " + r.raw + "\n")
+		}
+	}
+	live := t.ownedChains()
+	var keep []string
+	if want != nil {
+		keep = want.Chains
+	}
+	for _, c := range live {
+		sb.WriteString(":" + c + " - [0:0]\n")
+	}
+	for _, c := range keep {
+		if !slices.Contains(live, c) {
+			sb.WriteString(":" + c + " - [0:0]\n")
+		}
+	}
+	for _, c := range live {
+		if !slices.Contains(keep, c) {
+			sb.WriteString("-X " + c + "\n")
+		}
+	}
+	if want != nil {
+		for _, r := range want.Rules {
+			sb.WriteString(r.String() + "\n")
+		}
+	}
+	sb.WriteString("COMMIT\n")
+	return sb.String()
+}

@@ -1,0 +1,260 @@
+package rules
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// A rule can be written many ways and iptables-save prints it its own way:
+// `-p tcp --dport 80` comes back as `-p tcp -m tcp --dport 80`, `--to-port`
+// as `--to-ports`, `--match` as `-m`, `10.0.0.10/24` as `10.0.0.0/24`, and
+// `-o lo ! -d X` as `! -d X -o lo`. Comparing what was asked with what is
+// there needs one spelling for both: canonical() below.
+
+// option is one option of a rule with its values: "! --uid-owner 1500".
+type option struct {
+	neg    bool
+	name   string
+	values []string
+}
+
+func (o option) String() string {
+	s := o.name
+	if o.neg {
+		s = "! " + s
+	}
+	if len(o.values) > 0 {
+		s += " " + strings.Join(o.values, " ")
+	}
+	return s
+}
+
+// match is one -m module with its options.
+type match struct {
+	name string
+	opts []option
+}
+
+// ruleSpec is a rule's arguments parsed: the fixed options iptables keeps in
+// the rule's header, the matches in the order they were loaded, the target.
+type ruleSpec struct {
+	base    map[string]option
+	matches []match
+	target  string
+	tgtOpts []option
+}
+
+// baseOrder is the order iptables-save prints the header options in.
+var baseOrder = []string{"-s", "-d", "-i", "-o", "-p", "-f"}
+
+// aliases maps long and old spellings to the ones iptables-save prints.
+var aliases = map[string]string{
+	"--source": "-s", "--src": "-s", "--destination": "-d", "--dst": "-d",
+	"--in-interface": "-i", "--out-interface": "-o", "--protocol": "-p",
+	"--fragment": "-f", "--match": "-m", "--jump": "-j", "--goto": "-g",
+	"--destination-port": "--dport", "--source-port": "--sport",
+	"--destination-ports": "--dports", "--source-ports": "--sports",
+	"--to-port": "--to-ports",
+}
+
+// protoOptions load the protocol's match implicitly: `-p tcp --dport 80`
+// is `-p tcp -m tcp --dport 80`.
+var protoOptions = map[string]bool{
+	"--dport": true, "--sport": true, "--tcp-flags": true, "--syn": true, "--tcp-option": true,
+}
+
+var protoNames = map[string]string{"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp"}
+
+// canonical spells a rule's arguments (without "-A CHAIN") the one way
+// used for comparing: header options in iptables-save's order, matches in
+// load order with their options sorted, the target last.
+func canonical(args []string) string {
+	return parseSpec(args).String()
+}
+
+func parseSpec(args []string) ruleSpec {
+	s := ruleSpec{base: map[string]option{}}
+	neg := false
+	var cur *match // the match or target options are being added to
+	inTarget := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "!" {
+			neg = true
+			continue
+		}
+		name := a
+		if n, ok := aliases[a]; ok {
+			name = n
+		}
+		var values []string
+		for i+1 < len(args) && !isOption(args[i+1]) {
+			i++
+			values = append(values, args[i])
+		}
+		o := option{neg: neg, name: name, values: values}
+		neg = false
+		switch {
+		case name == "-m":
+			s.matches = append(s.matches, match{name: first(values)})
+			cur, inTarget = &s.matches[len(s.matches)-1], false
+		case name == "-j" || name == "-g":
+			s.target, inTarget = strings.Join(append([]string{name}, values...), " "), true
+		case inTarget:
+			s.tgtOpts = append(s.tgtOpts, normalise(o))
+		case slices.Contains(baseOrder, name):
+			s.base[name] = normalise(o)
+		default:
+			if protoOptions[name] && (cur == nil || !isProtoMatch(cur.name)) {
+				cur = s.protoMatch()
+			}
+			if cur == nil {
+				// An option with no match to belong to: keep it visible.
+				s.matches = append(s.matches, match{})
+				cur = &s.matches[len(s.matches)-1]
+			}
+			cur.opts = append(cur.opts, normalise(o))
+		}
+	}
+	return s
+}
+
+// protoMatch finds or loads the match named after the rule's protocol.
+func (s *ruleSpec) protoMatch() *match {
+	proto := first(s.base["-p"].values)
+	for i := range s.matches {
+		if s.matches[i].name == proto {
+			return &s.matches[i]
+		}
+	}
+	s.matches = append(s.matches, match{name: proto})
+	return &s.matches[len(s.matches)-1]
+}
+
+func isProtoMatch(name string) bool { return name == "tcp" || name == "udp" }
+
+// isOption tells an option from a value; no value mesh-cni writes starts
+// with a dash.
+func isOption(a string) bool { return a == "!" || strings.HasPrefix(a, "-") }
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// normalise spells one option's values as iptables-save prints them.
+func normalise(o option) option {
+	if len(o.values) != 1 {
+		return o
+	}
+	v := o.values[0]
+	switch o.name {
+	case "-s", "-d":
+		v = normaliseNets(v)
+	case "-p":
+		v = strings.ToLower(v)
+		if n, ok := protoNames[v]; ok {
+			v = n
+		}
+	case "--uid-owner", "--gid-owner":
+		// A range of one is printed as the single id.
+		if lo, hi, ok := strings.Cut(v, "-"); ok && lo == hi {
+			v = lo
+		}
+	}
+	o.values = []string{v}
+	return o
+}
+
+// normaliseNets masks host bits and adds the host prefix length, for each
+// of a comma-separated list; iptables stores a network, not what was typed.
+func normaliseNets(v string) string {
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			parts[i] = pfx.Masked().String()
+		} else if a, err := netip.ParseAddr(p); err == nil {
+			parts[i] = netip.PrefixFrom(a, a.BitLen()).String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// String is the canonical spelling.
+func (s ruleSpec) String() string {
+	var parts []string
+	for _, name := range baseOrder {
+		if o, ok := s.base[name]; ok {
+			parts = append(parts, o.String())
+		}
+	}
+	for _, m := range s.matches {
+		if m.name != "" {
+			parts = append(parts, "-m "+m.name)
+		}
+		parts = append(parts, sortedOpts(m.opts)...)
+	}
+	if s.target != "" {
+		parts = append(parts, s.target)
+		parts = append(parts, sortedOpts(s.tgtOpts)...)
+	}
+	return strings.Join(parts, " ")
+}
+
+// sortedOpts orders a module's options by name: a module prints its
+// options in its own fixed order whatever order they were written in.
+func sortedOpts(opts []option) []string {
+	out := make([]string, len(opts))
+	for i, o := range opts {
+		out[i] = o.String()
+	}
+	slices.SortStableFunc(out, func(a, b string) int {
+		return strings.Compare(strings.TrimPrefix(a, "! "), strings.TrimPrefix(b, "! "))
+	})
+	return out
+}
+
+// jumpTarget is the chain a rule jumps or goes to, "" for other targets.
+func (s ruleSpec) jumpTarget() string {
+	if t, ok := strings.CutPrefix(s.target, "-j "); ok {
+		return t
+	}
+	if t, ok := strings.CutPrefix(s.target, "-g "); ok {
+		return t
+	}
+	return ""
+}
+
+// splitArgs splits an iptables-save rule line into arguments, honouring the
+// double quotes iptables-save puts around values with spaces (comments).
+func splitArgs(line string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\' && inQuote && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			inQuote, have = !inQuote, true
+		case (c == ' ' || c == '\t') && !inQuote:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
+}

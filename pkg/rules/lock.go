@@ -1,0 +1,87 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultLockDir holds mesh-cni's per-netns lock files.
+const DefaultLockDir = "/run/mesh-cni/xtables"
+
+// lockTimeout bounds the wait for another mesh-cni working on the same
+// netns; a CNI ADD must fail with a clear message rather than hang.
+const lockTimeout = 30 * time.Second
+
+// netnsLock serialises mesh-cni's read-compare-write cycles on one netns
+// and names the file iptables-legacy locks instead of /run/xtables.lock.
+//
+// Two files, because iptables opens its lock file by path and flock()s
+// its own open file: were it ours too, iptables would wait for us forever.
+type netnsLock struct {
+	file     *os.File
+	xtables  string // value of XTABLES_LOCKFILE for the programs we run
+	netnsIno uint64
+}
+
+// lockNetns takes the lock of the calling thread's network namespace. The
+// files are named after the namespace's inode, as Istio names its own: the
+// inode identifies the namespace for as long as it exists, which is as long
+// as anybody can be applying rules in it.
+//
+// iptables-legacy (1.8.6 and later, so Debian 12's 1.8.9) flocks the file
+// named by XTABLES_LOCKFILE, else /run/xtables.lock, which the host's own
+// iptables users (kube-proxy, the primary CNI, firewalld) hold for seconds
+// at a time; a pod's namespace has tables of its own, so the host's lock
+// protects nothing there and would only make pod start-up wait on the host.
+// iptables-nft takes no lock: nf_tables transactions are atomic.
+func lockNetns(dir string) (*netnsLock, error) {
+	if dir == "" {
+		dir = DefaultLockDir
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return nil, fmt.Errorf("identify network namespace: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock directory: %w", err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("netns-%d", st.Ino))
+	f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock file: %w", err)
+	}
+	if err := flockTimeout(f, lockTimeout); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return &netnsLock{file: f, xtables: base + ".xtables.lock", netnsIno: st.Ino}, nil
+}
+
+// flockTimeout polls a non-blocking flock: a blocking one could not be
+// given up after a timeout.
+func flockTimeout(f *os.File, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("another mesh-cni has held it for %s", d)
+		}
+		time.Sleep(wait)
+	}
+}
+
+func (l *netnsLock) unlock() {
+	// Closing the file releases the flock.
+	l.file.Close()
+}

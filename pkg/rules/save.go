@@ -1,0 +1,194 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// savedRule is one rule line of iptables-save: its arguments as printed
+// (which iptables-restore reads back, e.g. in a -D line) and parsed.
+type savedRule struct {
+	raw  string
+	spec ruleSpec
+}
+
+// natTable is the nat table of one family as iptables-save printed it.
+type natTable struct {
+	chains []string               // user-defined chains, in printed order
+	rules  map[string][]savedRule // per chain, in live order
+}
+
+// parseSave reads the *nat section of iptables-save output.
+func parseSave(out string) (natTable, error) {
+	t := natTable{rules: map[string][]savedRule{}}
+	inNAT := false
+	for n, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "*"):
+			inNAT = line == "*"+Table
+		case !inNAT:
+		case line == "COMMIT":
+			inNAT = false
+		case strings.HasPrefix(line, ":"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if !isBuiltin(name) {
+				t.chains = append(t.chains, name)
+			}
+		case strings.HasPrefix(line, "-A "):
+			chain, raw, _ := strings.Cut(line[3:], " ")
+			t.rules[chain] = append(t.rules[chain], savedRule{raw: raw, spec: parseSpec(splitArgs(raw))})
+		default:
+			return natTable{}, fmt.Errorf("line %d of iptables-save output not understood: %q", n+1, line)
+		}
+	}
+	return t, nil
+}
+
+// builtinChains are the nat table's own chains.
+var builtinChains = []string{ChainPrerouting, "INPUT", ChainOutput, "POSTROUTING"}
+
+func isBuiltin(chain string) bool { return slices.Contains(builtinChains, chain) }
+
+// ourState is the part of a nat table that is mesh-cni's: our chains with
+// their rules, and our rules in PREROUTING and OUTPUT, each in live order
+// and spelled canonically.
+type ourState map[string][]string
+
+// ours picks mesh-cni's chains and rules out of a table.
+func (t natTable) ours() ourState {
+	s := ourState{}
+	for _, c := range t.chains {
+		if isOwned(c) {
+			s[c] = canonicals(t.rules[c])
+		}
+	}
+	for _, c := range []string{ChainPrerouting, ChainOutput} {
+		for _, r := range t.ourBuiltinRules(c) {
+			s[c] = append(s[c], r.spec.String())
+		}
+	}
+	return s
+}
+
+// ourBuiltinRules are the rules of a builtin chain that are mesh-cni's.
+func (t natTable) ourBuiltinRules(chain string) []savedRule {
+	var out []savedRule
+	for _, r := range t.rules[chain] {
+		if isOurs(chain, r.spec) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ownedChains lists our chains present in the table.
+func (t natTable) ownedChains() []string {
+	var out []string
+	for _, c := range t.chains {
+		if isOwned(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func canonicals(rs []savedRule) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.spec.String())
+	}
+	return out
+}
+
+func isOwned(chain string) bool { return slices.Contains(OwnedChains(), chain) }
+
+// isOurs says whether a rule in a builtin chain is mesh-cni's: a jump into
+// one of our chains, or osm-v1's PodIP-mode DNAT of the proxy's loopback
+// traffic (the only rule of ours with a builtin target; nothing else in a
+// pod sends uid-matched loopback traffic to DNAT).
+func isOurs(chain string, s ruleSpec) bool {
+	if isOwned(s.jumpTarget()) {
+		return true
+	}
+	if chain != ChainOutput || s.target != "-j DNAT" || first(s.base["-o"].values) != "lo" || s.base["-o"].neg {
+		return false
+	}
+	for _, m := range s.matches {
+		if m.name == "owner" {
+			return true
+		}
+	}
+	return false
+}
+
+// wantState is what a rule set leaves in the table: -A appends, -I puts
+// the rule at the top of its chain (so the live order of several -I is the
+// reverse of the written one).
+func wantState(rs RuleSet) ourState {
+	s := ourState{}
+	for _, c := range rs.Chains {
+		s[c] = []string{}
+	}
+	for _, r := range rs.Rules {
+		c := canonical(r.Args)
+		if r.Op == Insert {
+			s[r.Chain] = append([]string{c}, s[r.Chain]...)
+		} else {
+			s[r.Chain] = append(s[r.Chain], c)
+		}
+	}
+	return s
+}
+
+// diff lists how have differs from want, one line per difference, in
+// chain order; empty when they are the same.
+func diff(want, have ourState) []string {
+	chains := make([]string, 0, len(want)+len(have))
+	for c := range want {
+		chains = append(chains, c)
+	}
+	for c := range have {
+		if _, ok := want[c]; !ok {
+			chains = append(chains, c)
+		}
+	}
+	slices.Sort(chains)
+	var out []string
+	for _, c := range chains {
+		w, wok := want[c]
+		h, hok := have[c]
+		builtin := isBuiltin(c)
+		switch {
+		case !builtin && wok && !hok:
+			out = append(out, "missing chain "+c)
+		case !builtin && !wok && hok:
+			out = append(out, "extra chain "+c)
+		}
+		out = append(out, diffRules(c, w, h)...)
+	}
+	return out
+}
+
+// diffRules compares one chain's rules: the lines missing and extra, or,
+// when both hold the same lines, that their order differs.
+func diffRules(chain string, want, have []string) []string {
+	var out []string
+	extra := slices.Clone(have)
+	for _, w := range want {
+		if i := slices.Index(extra, w); i >= 0 {
+			extra = slices.Delete(extra, i, i+1)
+		} else {
+			out = append(out, "missing rule: -A "+chain+" "+w)
+		}
+	}
+	for _, e := range extra {
+		out = append(out, "extra rule: -A "+chain+" "+e)
+	}
+	if len(out) == 0 && !slices.Equal(want, have) {
+		out = append(out, fmt.Sprintf("rules of %s in another order: want %q, have %q", chain, want, have))
+	}
+	return out
+}
