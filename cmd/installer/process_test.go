@@ -187,3 +187,21 @@ func TestHelpDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipCleanupFileIsReadAtShutdown flips the file after the start, as an
+// operator flips the ConfigMap key before a rolling upgrade.
+func TestSkipCleanupFileIsReadAtShutdown(t *testing.T) {
+	n := newNode(t, filepath.Join(testdata, "flannel/netd"))
+	flagFile := filepath.Join(n.root, "skip-cleanup")
+	must(t, os.WriteFile(flagFile, []byte("false\n"), 0o644))
+	p := n.start(t, "--skip-cleanup-file="+flagFile)
+	n.waitReady(t)
+	must(t, os.WriteFile(flagFile, []byte("true\n"), 0o644))
+	p.stop(t, syscall.SIGTERM)
+	if !n.hasOurEntryLast(filepath.Join(n.netd, "10-flannel.conflist")) || !n.binaryOK() || !n.kubeconfigHas("token-one") {
+		t.Error("the install was removed although the skip-cleanup file said true")
+	}
+	if !p.logs.has(`"reason":"` + flagFile + ` says true"`) {
+		t.Error("the log does not say why the install was left in place")
+	}
+}

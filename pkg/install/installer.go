@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
@@ -90,11 +92,34 @@ func (in *Installer) Run(ctx context.Context) error {
 	in.syncAll()
 	w.loop(ctx, in.cfg.Resync, in.syncAll)
 	in.status.SetNotReady("shutting down")
-	if in.cfg.SkipCleanup {
-		in.log.Info("leaving the plugin installed on shutdown", "reason", "skip-cleanup is set")
+	if reason := in.skipCleanup(); reason != "" {
+		in.log.Info("leaving the plugin installed on shutdown", "reason", reason)
 		return nil
 	}
 	return in.uninstall()
+}
+
+// skipCleanup says why not to uninstall, or "" to uninstall. The file is
+// read now, not at start, so that an operator can flip it in the ConfigMap
+// before a rolling upgrade without restarting the pods it protects.
+func (in *Installer) skipCleanup() string {
+	if in.cfg.SkipCleanup {
+		return "--skip-cleanup is set"
+	}
+	if in.cfg.SkipCleanupFile == "" {
+		return ""
+	}
+	data, err := os.ReadFile(in.cfg.SkipCleanupFile)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			in.log.Warn("cannot read the skip-cleanup file; cleaning up", "file", in.cfg.SkipCleanupFile, "error", err.Error())
+		}
+		return ""
+	}
+	if skip, err := strconv.ParseBool(strings.TrimSpace(string(data))); err == nil && skip {
+		return in.cfg.SkipCleanupFile + " says true"
+	}
+	return ""
 }
 
 func (in *Installer) prepare() error {

@@ -25,6 +25,7 @@ type Config struct {
 	KubePort          string
 	ListenAddress     string
 	SkipCleanup       bool
+	SkipCleanupFile   string
 	FightThreshold    int
 	FightWindow       time.Duration
 	Resync            time.Duration
@@ -55,6 +56,7 @@ func (c *Config) settings() []setting {
 		{"kubernetes-service-port", "KUBERNETES_SERVICE_PORT", "", "API server port written into the plugin's kubeconfig (set by Kubernetes in every pod)", str(&c.KubePort)},
 		{"listen-address", "MESH_CNI_LISTEN_ADDRESS", "127.0.0.1:9890", "address of /healthz, /readyz and /metrics", str(&c.ListenAddress)},
 		{"skip-cleanup", "MESH_CNI_SKIP_CLEANUP", "false", "on SIGTERM leave the binary, the chain entry and the kubeconfig in place; set during rolling upgrades so no pod starts unprotected between the old and the new installer", boolVar(&c.SkipCleanup)},
+		{"skip-cleanup-file", "MESH_CNI_SKIP_CLEANUP_FILE", "", "a file read at SIGTERM time; \"true\" in it acts as --skip-cleanup (a mounted ConfigMap key, which kubelet updates in running pods)", str(&c.SkipCleanupFile)},
 		{"fight-threshold", "MESH_CNI_FIGHT_THRESHOLD", "5", "warn when the chain entry had to be re-added more than this many times within --fight-window", intVar(&c.FightThreshold)},
 		{"fight-window", "MESH_CNI_FIGHT_WINDOW", "60s", "see --fight-threshold", durVar(&c.FightWindow)},
 		{"resync-interval", "MESH_CNI_RESYNC_INTERVAL", "30s", "check everything this often even without file events", durVar(&c.Resync)},

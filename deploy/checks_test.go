@@ -1,0 +1,154 @@
+package deploy
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+)
+
+func TestKustomizeObjects(t *testing.T) {
+	objs := render(t)
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.Kind+"/"+o.Metadata.Name)
+		if o.Kind != "Namespace" && o.Kind != "ClusterRole" && o.Kind != "ClusterRoleBinding" && o.Metadata.Namespace != "mesh-cni" {
+			t.Errorf("%s/%s is in namespace %q, want mesh-cni", o.Kind, o.Metadata.Name, o.Metadata.Namespace)
+		}
+	}
+	sort.Strings(got)
+	want := "ClusterRole/mesh-cni ClusterRoleBinding/mesh-cni ConfigMap/mesh-cni-config DaemonSet/mesh-cni Namespace/mesh-cni ServiceAccount/mesh-cni"
+	if strings.Join(got, " ") != want {
+		t.Errorf("objects %v, want %s", got, want)
+	}
+}
+
+// TestClusterRoleIsMinimal lists every permission: adding one must be a
+// deliberate change to this test.
+func TestClusterRoleIsMinimal(t *testing.T) {
+	role := find(t, render(t), "ClusterRole", "mesh-cni")
+	var got []string
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					got = append(got, g+"/"+res+":"+v)
+				}
+			}
+		}
+	}
+	sort.Strings(got)
+	want := "/configmaps:get /events:create /events:patch /pods:get config.openservicemesh.io/meshconfigs:get"
+	if strings.Join(got, " ") != want {
+		t.Errorf("ClusterRole grants %v, want exactly %s", got, want)
+	}
+}
+
+func TestDaemonSetSecurity(t *testing.T) {
+	ds := find(t, render(t), "DaemonSet", "mesh-cni")
+	pod := ds.Spec.Template.Spec
+	if !pod.HostNetwork || pod.PriorityClassName != "system-node-critical" || pod.ServiceAccountName != "mesh-cni" {
+		t.Errorf("hostNetwork %v, priorityClassName %q, serviceAccountName %q", pod.HostNetwork, pod.PriorityClassName, pod.ServiceAccountName)
+	}
+	if len(pod.Tolerations) != 1 || pod.Tolerations[0].Operator != "Exists" || pod.Tolerations[0].Key != "" || pod.Tolerations[0].Effect != "" {
+		t.Errorf("tolerations %+v, want one that tolerates every taint", pod.Tolerations)
+	}
+	if ds.Spec.UpdateStrategy.Type != "RollingUpdate" || ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable != float64(1) {
+		t.Errorf("updateStrategy %+v, want RollingUpdate with maxUnavailable 1", ds.Spec.UpdateStrategy)
+	}
+	if pod.TerminationGracePeriodSeconds < 10 {
+		t.Errorf("terminationGracePeriodSeconds %d leaves cleanup too little time", pod.TerminationGracePeriodSeconds)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc.Privileged == nil || *sc.Privileged || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("the container must set privileged: false and allowPrivilegeEscalation: false")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("the root filesystem must be read-only")
+	}
+	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Error("the container must run as root (uid 0), which owns the host's CNI dirs")
+	}
+	if !slices.Equal(sc.Capabilities.Drop, []string{"ALL"}) || len(sc.Capabilities.Add) != 0 {
+		t.Errorf("capabilities %+v, want drop [ALL] and none added", sc.Capabilities)
+	}
+	if c.Image != "ghcr.io/mesh-cni/mesh-cni:dev" || c.ImagePullPolicy != "IfNotPresent" || !slices.Equal(c.Command, []string{"/installer"}) {
+		t.Errorf("image %q pull %q command %v", c.Image, c.ImagePullPolicy, c.Command)
+	}
+	rp := c.ReadinessProbe.HTTPGet
+	if rp.Path != "/readyz" || rp.Host != "127.0.0.1" || rp.Port == 0 {
+		t.Errorf("readiness probe %+v, want /readyz on 127.0.0.1", rp)
+	}
+	if env(c, "MESH_CNI_LISTEN_ADDRESS") != "127.0.0.1:"+itoa(rp.Port) {
+		t.Errorf("the probe port %d is not where the installer listens (%s)", rp.Port, env(c, "MESH_CNI_LISTEN_ADDRESS"))
+	}
+}
+
+func TestDaemonSetMountsOnlyCNIDirsAndItsRunDir(t *testing.T) {
+	objs := render(t)
+	pod := find(t, objs, "DaemonSet", "mesh-cni").Spec.Template.Spec
+	var hostPaths []string
+	mounts := map[string]string{}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	for _, v := range pod.Volumes {
+		switch {
+		case v.HostPath != nil:
+			hostPaths = append(hostPaths, v.HostPath.Path+"->"+mounts[v.Name])
+		case v.ConfigMap != nil:
+			find(t, objs, "ConfigMap", v.ConfigMap.Name)
+		default:
+			t.Errorf("volume %s is neither a hostPath nor a ConfigMap", v.Name)
+		}
+	}
+	sort.Strings(hostPaths)
+	want := "/etc/cni/net.d->/host/etc/cni/net.d /opt/cni/bin->/host/opt/cni/bin /var/run/mesh-cni->/var/run/mesh-cni"
+	if strings.Join(hostPaths, " ") != want {
+		t.Errorf("hostPath mounts %v, want %s", hostPaths, want)
+	}
+	c := pod.Containers[0]
+	if env(c, "MESH_CNI_BIN_DIRS") != "/host/opt/cni/bin" || env(c, "MESH_CNI_CONF_DIR") != "/host/etc/cni/net.d" || env(c, "MESH_CNI_RUN_DIR") != "/var/run/mesh-cni" {
+		t.Error("the installer's dirs do not match the mounts")
+	}
+}
+
+// TestConfigMapPluginSettingsAreAccepted parses plugin.json the way the
+// installer does, so a typo in the shipped settings fails here, not on
+// every node.
+func TestConfigMapPluginSettingsAreAccepted(t *testing.T) {
+	cm := find(t, render(t), "ConfigMap", "mesh-cni-config")
+	s, err := entry.Parse([]byte(cm.Data["plugin.json"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.JSON("/var/run/mesh-cni/kubeconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(e, &m); err != nil || len(m) != 9 {
+		t.Errorf("entry %s has %d keys, want type, kubeconfig and all 7 settings", e, len(m))
+	}
+	if v := cm.Data["skip-cleanup"]; v != "false" {
+		t.Errorf("skip-cleanup = %q, want \"false\" so that delete -k cleans nodes", v)
+	}
+}
+
+func env(c container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
