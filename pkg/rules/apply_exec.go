@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -132,6 +134,7 @@ type proc struct {
 	what   string // "iptables-save (nft, IPv4)"
 	cmd    *exec.Cmd
 	cancel context.CancelFunc
+	stdin  string
 	stdout bytes.Buffer
 	stderr bytes.Buffer
 }
@@ -139,7 +142,7 @@ type proc struct {
 // start starts an iptables program from the calling (worker) thread, so
 // that it runs in that thread's namespaces.
 func start(b Backend, fam Family, t tool, env []string, stdin string, args ...string) (*proc, error) {
-	p := &proc{what: fmt.Sprintf("%s (%s, %s)", command(fam, t), b, fam)}
+	p := &proc{what: fmt.Sprintf("%s (%s, %s)", command(fam, t), b, fam), stdin: stdin}
 	path, err := toolPath(b, fam, t)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.what, err)
@@ -162,7 +165,30 @@ func start(b Backend, fam Family, t tool, env []string, stdin string, args ...st
 func (p *proc) wait() (string, error) {
 	defer p.cancel()
 	if err := p.cmd.Wait(); err != nil {
-		return "", fmt.Errorf("%s: %w: %s", p.what, err, strings.TrimSpace(p.stderr.String()))
+		return "", fmt.Errorf("%s: %w: %s", p.what, err, explain(p.stderr.String(), p.stdin))
 	}
 	return p.stdout.String(), nil
+}
+
+// errorLine is how iptables-restore points into its input.
+var errorLine = regexp.MustCompile(`Error occurred at line: (\d+)`)
+
+// explain puts iptables' stderr on one line and, where it names a line of
+// the document it was fed, quotes that line: nobody reading a pod's events
+// has the document at hand.
+func explain(stderr, doc string) string {
+	var parts []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Try `") {
+			parts = append(parts, l)
+		}
+	}
+	msg := strings.Join(parts, "; ")
+	if m := errorLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if lines := strings.Split(doc, "\n"); n >= 1 && n <= len(lines) {
+			msg += fmt.Sprintf(" (%q)", lines[n-1])
+		}
+	}
+	return msg
 }

@@ -1,0 +1,174 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/mesh-cni/mesh-cni/test/netns"
+)
+
+// The traffic tests' addresses, assigned by the test to veths between
+// namespaces it made; nothing else is reachable (no default route).
+var (
+	podA   = netip.MustParseAddr("10.213.1.1") // pod, link to peer1
+	peer1  = netip.MustParseAddr("10.213.1.2")
+	podB   = netip.MustParseAddr("10.213.2.1") // pod, link to peer2
+	peer2  = netip.MustParseAddr("10.213.2.2")
+	podA6  = netip.MustParseAddr("fd00:213:1::1")
+	peer16 = netip.MustParseAddr("fd00:213:1::2")
+	podB6  = netip.MustParseAddr("fd00:213:2::1")
+	peer26 = netip.MustParseAddr("fd00:213:2::2")
+)
+
+// Ports of the traffic tests' listeners.
+const (
+	appPort          = 8080 // the app's port: inbound goes to the proxy
+	inboundExcluded  = 8081 // in InboundPortExclusions
+	outboundExcluded = 6379 // in OutboundPortExclusions
+	peerPort         = 80
+)
+
+// trafficPod is a pod namespace linked to two peers, with listeners that
+// answer with their name and the original destination.
+type trafficPod struct {
+	*testPod
+	peer1, peer2 *netns.NS
+}
+
+func newTrafficPod(t *testing.T) *trafficPod {
+	t.Helper()
+	p := &trafficPod{testPod: newPod(t), peer1: netns.New(t), peer2: netns.New(t)}
+	pfx := func(a netip.Addr, bits int) netip.Prefix { return netip.PrefixFrom(a, bits) }
+	netns.Link(t, p.NS, "eth0", []netip.Prefix{pfx(podA, 24), pfx(podA6, 64)}, p.peer1, "eth0", []netip.Prefix{pfx(peer1, 24), pfx(peer16, 64)})
+	netns.Link(t, p.NS, "eth1", []netip.Prefix{pfx(podB, 24), pfx(podB6, 64)}, p.peer2, "eth0", []netip.Prefix{pfx(peer2, 24), pfx(peer26, 64)})
+	any4, any6 := netip.IPv4Unspecified(), netip.IPv6Unspecified()
+	for _, a := range []netip.Addr{any4, any6} {
+		p.Serve(t, netip.AddrPortFrom(a, DefaultOutboundPort), "proxy-out")
+		p.Serve(t, netip.AddrPortFrom(a, DefaultInboundPort), "proxy-in")
+		for _, port := range []uint16{appPort, inboundExcluded, 15010, 15901, 15902, 15903, 15904} {
+			p.Serve(t, netip.AddrPortFrom(a, port), "app")
+		}
+		for _, port := range []uint16{peerPort, outboundExcluded} {
+			p.peer1.Serve(t, netip.AddrPortFrom(a, port), "peer1")
+			p.peer2.Serve(t, netip.AddrPortFrom(a, port), "peer2")
+		}
+	}
+	return p
+}
+
+// probe is one connection and where it must land: "<listener> <original
+// destination>".
+type probe struct {
+	name string
+	from *netns.NS
+	to   netip.AddrPort
+	uid  int
+	want string
+}
+
+func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+func (p *trafficPod) check(t *testing.T, probes []probe) {
+	t.Helper()
+	for _, pr := range probes {
+		got, err := pr.from.Probe(pr.to, pr.uid)
+		if err != nil {
+			t.Errorf("%s: %v", pr.name, err)
+			continue
+		}
+		if got != pr.want {
+			t.Errorf("%s: %s -> %s as uid %d landed on %q, want %q", pr.name, pr.from.Name, pr.to, pr.uid, got, pr.want)
+		}
+	}
+}
+
+// trafficConfig excludes peer2 (both families), one outbound and one
+// inbound port.
+func trafficConfig(p Profile) Config {
+	c := DefaultConfig(p)
+	c.OutboundIPRangeExclusions = []string{peer2.String() + "/32", peer26.String() + "/128"}
+	c.OutboundPortExclusions = []uint16{outboundExcluded}
+	c.InboundPortExclusions = []uint16{inboundExcluded}
+	return c
+}
+
+// TestTrafficLandsWhereOSMSends applies each profile with each backend in
+// a pod namespace and makes real TCP connections: the app's outbound
+// connections land on the proxy's 15001 (which reads the original
+// destination), the proxy's own (uid 1500) and excluded ones reach the
+// peer, inbound ones land on 15003 except the excluded ports.
+func TestTrafficLandsWhereOSMSends(t *testing.T) {
+	requireIptables(t)
+	for _, b := range []Backend{BackendNFT, BackendLegacy} {
+		for _, prof := range Profiles {
+			t.Run(fmt.Sprintf("%s/%s", b, prof), func(t *testing.T) {
+				t.Parallel()
+				p := newTrafficPod(t)
+				res := p.mustApply(t, buildSets(t, trafficConfig(prof)), b)
+				if res.Backend != b || !res.Changed {
+					t.Errorf("Apply = %+v, want backend %s, changed", res, b)
+				}
+				p.check(t, trafficProbes(p, prof))
+			})
+		}
+	}
+}
+
+func trafficProbes(p *trafficPod, prof Profile) []probe {
+	pod := p.NS
+	probes := []probe{
+		{"app to peer1: to the proxy", pod, ap(peer1, peerPort), 0, "proxy-out 10.213.1.2:80"},
+		{"proxy (uid 1500) to peer1: direct", pod, ap(peer1, peerPort), DefaultProxyUID, "peer1 10.213.1.2:80"},
+		{"app to excluded peer2/32: direct", pod, ap(peer2, peerPort), 0, "peer2 10.213.2.2:80"},
+		{"app to excluded port: direct", pod, ap(peer1, outboundExcluded), 0, "peer1 10.213.1.2:6379"},
+		{"app to loopback: direct", pod, ap(netip.MustParseAddr("127.0.0.1"), appPort), 0, "app 127.0.0.1:8080"},
+		{"peer1 to app port: to the inbound proxy", p.peer1, ap(podA, appPort), 0, "proxy-in 10.213.1.1:8080"},
+		{"peer2 to app port on eth1: to the inbound proxy", p.peer2, ap(podB, appPort), 0, "proxy-in 10.213.2.1:8080"},
+		{"peer1 to excluded inbound port: to the app", p.peer1, ap(podA, inboundExcluded), 0, "app 10.213.1.1:8081"},
+		{"IPv6 app to peer1: to the proxy", pod, ap(peer16, peerPort), 0, "proxy-out [fd00:213:1::2]:80"},
+		{"IPv6 proxy to peer1: direct", pod, ap(peer16, peerPort), DefaultProxyUID, "peer1 [fd00:213:1::2]:80"},
+		{"IPv6 app to excluded peer2/128: direct", pod, ap(peer26, peerPort), 0, "peer2 [fd00:213:2::2]:80"},
+		{"IPv6 peer1 to app port: to the inbound proxy", p.peer1, ap(podA6, appPort), 0, "proxy-in [fd00:213:1::1]:8080"},
+		{"IPv6 peer1 to excluded inbound port: to the app", p.peer1, ap(podA6, inboundExcluded), 0, "app [fd00:213:1::1]:8081"},
+	}
+	for _, port := range []uint16{15010, 15901, 15902, 15903} {
+		probes = append(probes, probe{fmt.Sprintf("peer1 to %d: to the app", port), p.peer1, ap(podA, port), 0, fmt.Sprintf("app 10.213.1.1:%d", port)})
+	}
+	if prof == ProfileOSMv1 {
+		return append(probes,
+			probe{"peer1 to 15904 (v1): to the app", p.peer1, ap(podA, 15904), 0, "app 10.213.1.1:15904"},
+			// The loopback rules: the proxy reaching the app through the
+			// pod IP is inbound traffic; the app's own is left alone.
+			probe{"proxy to the pod IP (v1): to the inbound proxy", pod, ap(podA, appPort), DefaultProxyUID, "proxy-in 10.213.1.1:8080"},
+			probe{"app to the pod IP (v1): direct", pod, ap(podA, appPort), 0, "app 10.213.1.1:8080"},
+		)
+	}
+	return append(probes,
+		probe{"peer1 to 15904 (v0): to the inbound proxy", p.peer1, ap(podA, 15904), 0, "proxy-in 10.213.1.1:15904"},
+		probe{"proxy to the pod IP (v0): direct", pod, ap(podA, appPort), DefaultProxyUID, "app 10.213.1.1:8080"},
+		probe{"app to the pod IP (v0): to the proxy", pod, ap(podA, appPort), 0, "proxy-out 10.213.1.1:8080"},
+	)
+}
+
+// TestTrafficInclusionList checks osm-v1's inclusion list: only the
+// included range goes to the proxy, and a family with no included range
+// (IPv6 here) redirects nothing.
+func TestTrafficInclusionList(t *testing.T) {
+	requireIptables(t)
+	for _, b := range []Backend{BackendNFT, BackendLegacy} {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			p := newTrafficPod(t)
+			cfg := DefaultConfig(ProfileOSMv1)
+			cfg.OutboundIPRangeInclusions = []string{peer1.String() + "/32"}
+			p.mustApply(t, buildSets(t, cfg), b)
+			p.check(t, []probe{
+				{"app to included peer1: to the proxy", p.NS, ap(peer1, peerPort), 0, "proxy-out 10.213.1.2:80"},
+				{"app to peer2, not included: direct", p.NS, ap(peer2, peerPort), 0, "peer2 10.213.2.2:80"},
+				{"IPv6 app to peer1, no IPv6 inclusion: direct", p.NS, ap(peer16, peerPort), 0, "peer1 [fd00:213:1::2]:80"},
+				{"peer1 to app port: inbound still redirected", p.peer1, ap(podA, appPort), 0, "proxy-in 10.213.1.1:8080"},
+			})
+		})
+	}
+}
