@@ -1,0 +1,22 @@
+# mesh-cni's image: the plugin (/mesh-cni) and its installer (/installer),
+# two static binaries on an empty base. Without Docker, the same image is
+# written by `go run ./cmd/mkimage -o mesh-cni-image.tar`.
+#
+#   docker build -t ghcr.io/mesh-cni/mesh-cni:dev .
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG TARGETARCH
+RUN for cmd in mesh-cni installer; do \
+      CGO_ENABLED=0 GOOS=linux GOARCH=${TARGETARCH:-amd64} \
+        go build -trimpath -ldflags="-s -w" -o /out/$cmd ./cmd/$cmd || exit 1; \
+    done
+
+FROM scratch
+COPY --from=build --chmod=0755 /out/mesh-cni /mesh-cni
+COPY --from=build --chmod=0755 /out/installer /installer
+ENTRYPOINT ["/installer"]
