@@ -11,6 +11,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // PluginInfo lists the CNI versions mesh-cni speaks: every version with a
@@ -50,7 +51,7 @@ func New() *Plugin {
 			}
 			return kube.NewClient(cfg), nil
 		},
-		netns: kernelRules{lockDir: DefaultLockDir},
+		netns: kernelRules{opts: rules.ApplyOptions{LockDir: DefaultLockDir}},
 		host:  host,
 	}
 }
