@@ -17,6 +17,6 @@ RUN for cmd in mesh-cni installer; do \
     done
 
 FROM scratch
-COPY --from=build --chmod=0755 /out/mesh-cni /mesh-cni
-COPY --from=build --chmod=0755 /out/installer /installer
+# One COPY, so that the image has one layer holding exactly the two binaries.
+COPY --from=build --chmod=0755 /out/ /
 ENTRYPOINT ["/installer"]
