@@ -34,7 +34,7 @@ func (s *session) prefetch(b Backend, fams ...Family) {
 		if _, ok := s.tables[k]; ok {
 			continue
 		}
-		if b == BackendLegacy && !legacyNATListed(fam) {
+		if (b == BackendLegacy && !legacyNATListed(fam)) || (b == BackendNFT && nftNATMissing(fam)) {
 			s.tables[k] = tableRead{t: natTable{rules: map[string][]savedRule{}}}
 			continue
 		}

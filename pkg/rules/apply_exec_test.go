@@ -1,0 +1,66 @@
+package rules
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestProgramsSeeMinimalNSSwitch checks what the iptables programs run
+// with: the pod's network namespace, and an /etc/nsswitch.conf that sends
+// user lookups to local files only - while the host's file stays as it was
+// (the bind mount must not propagate out of the private mount namespace).
+func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
+	requireIptables(t)
+	hostBefore, err := os.ReadFile(nsswitchPath)
+	if err != nil {
+		t.Fatalf("this test needs %s: %v", nsswitchPath, err)
+	}
+	p := newPod(t)
+	want := strings.TrimSpace(p.Run(t, "readlink", "/proc/self/ns/net"))
+	var seen, netns string
+	err = p.Do(func() error {
+		return inNetns(p.lockDir, func() error {
+			b, err := exec.Command("cat", nsswitchPath).Output()
+			if err != nil {
+				return err
+			}
+			seen = string(b)
+			b, err = exec.Command("readlink", "/proc/self/ns/net").Output()
+			netns = strings.TrimSpace(string(b))
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != minimalNSSwitch {
+		t.Errorf("programs see %s as\n%s\nwant\n%s", nsswitchPath, seen, minimalNSSwitch)
+	}
+	if netns != want {
+		t.Errorf("programs run in network namespace %s, want the pod's %s", netns, want)
+	}
+	hostAfter, err := os.ReadFile(nsswitchPath)
+	if err != nil || string(hostAfter) != string(hostBefore) {
+		t.Errorf("the host's %s changed: %v\n%s", nsswitchPath, err, hostAfter)
+	}
+}
+
+func TestExplainQuotesTheFailingLine(t *testing.T) {
+	tests := []struct {
+		name, stderr, doc, want string
+	}{
+		{"no line", "iptables-restore: line 3 failed\n", "*nat\n", "iptables-restore: line 3 failed"},
+		{"line quoted", "ip6tables-restore v1.8.9 (legacy): Couldn't load match `x'\n\nError occurred at line: 2\nTry `ip6tables-restore -h' for more information.\n",
+			"*nat\n-A X -m x\nCOMMIT\n", "ip6tables-restore v1.8.9 (legacy): Couldn't load match `x'; Error occurred at line: 2 (\"-A X -m x\")"},
+		{"line out of range", "Error occurred at line: 9\n", "*nat\n", "Error occurred at line: 9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := explain(tt.stderr, tt.doc); got != tt.want {
+				t.Errorf("explain = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
