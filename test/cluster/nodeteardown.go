@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// nodeLockFile serialises nodes across processes; it lives outside the state
+// dirs because tear-down removes those.
+const nodeLockFile = "/run/mesh-cni-localnode.lock"
+
+var (
+	nodeLockMu   sync.Mutex
+	nodeLockHeld int      // holders in this process
+	nodeLockFD   *os.File // open while nodeLockHeld > 0
+)
+
+// lockNode takes the machine-wide node lock, waiting for another process that
+// holds it. Within one process it nests: flock would deadlock a test calling
+// TearDownNode while its StartNode holds the lock.
+func lockNode(logf func(string, ...any)) (unlock func(), err error) {
+	nodeLockMu.Lock()
+	defer nodeLockMu.Unlock()
+	if nodeLockHeld == 0 {
+		f, err := os.OpenFile(nodeLockFile, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("opening node lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			logf("waiting for %s: another test or localnode run holds the node", nodeLockFile)
+			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("taking node lock: %w", err)
+			}
+		}
+		nodeLockFD = f
+	}
+	nodeLockHeld++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			nodeLockMu.Lock()
+			defer nodeLockMu.Unlock()
+			if nodeLockHeld--; nodeLockHeld == 0 {
+				nodeLockFD.Close()
+				nodeLockFD = nil
+			}
+		})
+	}, nil
+}
+
+// stopOrder is how tear-down stops the node's processes: consumers of the API
+// and of containerd first, etcd last.
+var stopOrder = []string{
+	"kubelet.pid", "kube-proxy.pid", "kube-scheduler.pid", "kube-controller-manager.pid",
+	"containerd.pid", "cp/kube-apiserver.pid", "cp/etcd.pid",
+}
+
+// TearDownNode removes everything a node (StartNode or BringUpNode) made,
+// including after a crashed run: its processes (by pidfile), containers,
+// mounts, cgroups, bridges and veths, iptables chains (KUBE-*, portmap's),
+// its CNI config file, changed sysctls and its state directories. Pass a
+// logger such as t.Logf or log.Printf.
+func TearDownNode(logf func(string, ...any)) error {
+	unlock, err := lockNode(logf)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return tearDown(logf)
+}
+
+func tearDown(logf func(string, ...any)) error {
+	start := time.Now()
+	_, statErr := os.Stat(NodeStateDir)
+	existed := statErr == nil || linkExists(nodeBridge) || linkExists(podBridge)
+	var errs []error
+	for _, name := range stopOrder {
+		if d := adoptPidfile(filepath.Join(NodeStateDir, name)); d != nil {
+			if err := d.stop(10 * time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	killShims(containerdAddress, logf)
+	unmountUnder([]string{NodeStateDir, nodeRunDir}, logf)
+	removeKubepodsCgroups(logf)
+	tearDownLinks(logf)
+	cleanIPTables(logf)
+	if err := os.Remove(CNIConfFile); err != nil && !os.IsNotExist(err) {
+		errs = append(errs, fmt.Errorf("removing %s: %w", CNIConfFile, err))
+	}
+	if _, err := os.Stat(filepath.Join(NodeStateDir, "created-cni-conf-dir")); err == nil {
+		_ = os.Remove(CNIConfDir) // only if empty: someone else may have added files since
+	}
+	restoreSysctls(filepath.Join(NodeStateDir, "sysctl.saved"), logf)
+	for _, d := range []string{NodeStateDir, nodeRunDir} {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", d, err))
+		}
+	}
+	if existed {
+		logf("node torn down in %.1fs", time.Since(start).Seconds())
+	}
+	return errors.Join(errs...)
+}
