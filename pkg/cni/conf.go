@@ -43,10 +43,12 @@ var DefaultSidecarContainerNames = []string{"envoy", "sidecar"}
 // with the previous plugin's result.
 type NetConf struct {
 	types.PluginConf
-	// RuntimeConfig and Args are conventions a runtime may add; accepted
-	// and unused.
+	// RuntimeConfig and Args are conventions a runtime may add, and
+	// Attachments the GC key libcni sends beside cni.dev/valid-attachments;
+	// accepted and unused.
 	RuntimeConfig json.RawMessage `json:"runtimeConfig,omitempty"`
 	Args          json.RawMessage `json:"args,omitempty"`
+	Attachments   json.RawMessage `json:"cni.dev/attachments,omitempty"`
 
 	Kubeconfig            string   `json:"kubeconfig"`
 	MeshNamespace         string   `json:"meshNamespace"`

@@ -1,0 +1,381 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+)
+
+// v0Default is the seed's osm-init line, which the Event must carry.
+const v0Default = "iptables -t nat -N PROXY_INBOUND && iptables -t nat -N PROXY_IN_REDIRECT && iptables -t nat -N PROXY_OUTPUT && iptables -t nat -N PROXY_REDIRECT && iptables -t nat -A PROXY_REDIRECT -p tcp -j REDIRECT --to-port 15001 && iptables -t nat -A PROXY_REDIRECT -p tcp --dport 15000 -j ACCEPT && iptables -t nat -A OUTPUT -p tcp -j PROXY_OUTPUT && iptables -t nat -A PROXY_OUTPUT -m owner --uid-owner 1500 -j RETURN && iptables -t nat -A PROXY_OUTPUT -d 127.0.0.1/32 -j RETURN && iptables -t nat -A PROXY_OUTPUT -j PROXY_REDIRECT && iptables -t nat -A PROXY_IN_REDIRECT -p tcp -j REDIRECT --to-port 15003 && iptables -t nat -A PREROUTING -p tcp -j PROXY_INBOUND && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15010 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15901 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15902 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15903 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp -j PROXY_IN_REDIRECT"
+
+// Ports the server answers on, and ports the meshed pods' apps answer on.
+var serverPorts = []uint16{8080, 6379, 7070, 9090}
+
+// world is the shared setup of TestPlugin: the env and a server pod (in
+// kube-system, so mesh-cni passes it through without an API call) with a
+// second address that exclusions by IP range can name.
+type world struct {
+	*env
+	server    *sandbox
+	serverIP  netip.Addr
+	serverIP2 netip.Addr
+}
+
+func (w *world) to(ip netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(ip, port) }
+
+// direct is what the server answers when a connection reached it.
+func direct(to netip.AddrPort) string { return "server " + to.String() }
+
+func TestPlugin(t *testing.T) {
+	e := newEnv(t, "10.226.0.0/24")
+	w := &world{env: e}
+	w.server = e.newSandbox(t, "kube-system", "server", "", "1.0.0", "")
+	w.server.mustAdd(t)
+	w.serverIP = w.server.ip
+	w.serverIP2 = netip.MustParseAddr("10.226.0.200")
+	w.server.ns.IP(t, "addr add "+w.serverIP2.String()+"/24 dev eth0")
+	for _, p := range serverPorts {
+		w.server.ns.Serve(t, netip.AddrPortFrom(netip.IPv4Unspecified(), p), "server")
+	}
+	if chains := w.server.meshChains(t); len(chains) != 0 {
+		t.Fatalf("pod in kube-system got chains %v", chains)
+	}
+
+	t.Run("defaults", w.testDefaults)
+	t.Run("MeshConfig", w.testMeshConfig)
+	t.Run("ConfigMap", w.testConfigMap)
+	t.Run("annotations", w.testAnnotations)
+	t.Run("osm-v1 inclusions", w.testV1Inclusions)
+	t.Run("out of scope", w.testOutOfScope)
+	t.Run("bad annotation", w.testBadAnnotation)
+	t.Run("prevResult unchanged", w.testPrevResultUnchanged)
+	t.Run("status gc version", w.testStatusGCVersion)
+	// Last: it stops and restarts the API server.
+	t.Run("API stopped", w.testAPIStopped)
+}
+
+// meshedPod creates pod test/name with an envoy sidecar and the given
+// annotations, runs ADD in a fresh netns and serves the proxy and app ports.
+func (w *world) meshedPod(t *testing.T, name string, annotations map[string]string, settings string) *sandbox {
+	t.Helper()
+	uid := w.pod(t, "test", name, "envoy", annotations)
+	s := w.newSandbox(t, "test", name, uid, "1.0.0", settings)
+	s.mustAdd(t)
+	s.listen(t, 8080, 9000, 15010)
+	return s
+}
+
+func (w *world) testDefaults(t *testing.T) {
+	w.stderr.Reset()
+	s := w.meshedPod(t, "web-1", nil, "")
+	// Outbound: redirected to the proxy, which reads the real destination.
+	to := w.to(w.serverIP, 8080)
+	s.wantLanding(t, to, 0, "proxy-out "+to.String())
+	// The proxy's own traffic (uid 1500) goes out as it is.
+	s.wantLanding(t, to, rules.DefaultProxyUID, direct(to))
+	// Inbound: redirected to 15003, except the proxy's own ports.
+	w.server.wantLanding(t, w.to(s.ip, 8080), 0, "proxy-in "+w.to(s.ip, 8080).String())
+	w.server.wantLanding(t, w.to(s.ip, 15010), 0, "app "+w.to(s.ip, 15010).String())
+
+	ev := w.event(t, "web-1", "RedirectionConfigured")
+	if ev.Type != "Normal" || ev.ReportingComponent != "mesh-cni" || ev.Source.Component != "mesh-cni" ||
+		!strings.Contains(ev.Message, "profile osm-v0") || !strings.HasSuffix(ev.Message, "\n"+v0Default) {
+		t.Errorf("event %+v", ev)
+	}
+	if out := w.cp.Kubectl(t, "describe", "pod", "-n", "test", "web-1"); !strings.Contains(out, "RedirectionConfigured") || !strings.Contains(out, "mesh-cni") {
+		t.Errorf("kubectl describe pod does not show the event:\n%s", out)
+	}
+	if !strings.Contains(w.stderr.String(), "namespace=test pod=web-1") {
+		t.Errorf("log lines do not name the pod:\n%s", w.stderr.String())
+	}
+
+	if err := s.check(); err != nil {
+		t.Fatalf("CHECK right after ADD: %v", err)
+	}
+	w.testAddTwice(t, s)
+	backend := "nft"
+	if strings.Contains(w.stderr.String(), "backend=legacy") {
+		backend = "legacy"
+	}
+	s.ns.Run(t, "iptables-"+backend, "-t", "nat", "-D", "PROXY_OUTPUT", "-m", "owner", "--uid-owner", "1500", "-j", "RETURN")
+	err := s.check()
+	if err == nil || !strings.Contains(err.Error(), "uid-owner 1500") {
+		t.Fatalf("CHECK after deleting the uid rule = %v, want an error naming it", err)
+	}
+}
+
+// testAddTwice runs mesh-cni's ADD again with the chain's result as its
+// prevResult: the rules must stay exactly as they are, untouched.
+func (w *world) testAddTwice(t *testing.T, s *sandbox) {
+	before := s.natTables(t)
+	w.stderr.Reset()
+	if _, err := w.addMeshOnly(t, s, s.result); err != nil {
+		t.Fatalf("second ADD: %v", err)
+	}
+	if !strings.Contains(w.stderr.String(), "changed=false") {
+		t.Errorf("second ADD rewrote the rules:\n%s", w.stderr.String())
+	}
+	if after := s.natTables(t); stripCounters(after) != stripCounters(before) {
+		t.Errorf("second ADD changed the nat table:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// addMeshOnly runs mesh-cni alone, as the chain's second plugin, with prev
+// as its prevResult.
+func (w *world) addMeshOnly(t *testing.T, s *sandbox, prev types.Result) (types.Result, error) {
+	t.Helper()
+	var prevJSON json.RawMessage
+	prevJSON, err := json.Marshal(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := map[string]any{}
+	if err := json.Unmarshal(s.list.Plugins[1].Bytes, &conf); err != nil {
+		t.Fatal(err)
+	}
+	conf["name"], conf["cniVersion"], conf["prevResult"] = s.list.Name, s.list.CNIVersion, prevJSON
+	data, _ := json.Marshal(conf)
+	pc, err := libcni.NetworkPluginConfFromBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.cni().AddNetwork(context.Background(), pc, s.rt)
+}
+
+func stripCounters(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func (w *world) testMeshConfig(t *testing.T) {
+	w.cp.Apply(t, fmt.Sprintf(`apiVersion: config.openservicemesh.io/v1alpha2
+kind: MeshConfig
+metadata:
+  name: osm-mesh-config
+  namespace: osm-system
+spec:
+  traffic:
+    outboundPortExclusionList: [6379]
+    inboundPortExclusionList: [9000]
+    outboundIPRangeExclusionList: ["%s/32"]
+`, w.serverIP2))
+	t.Cleanup(func() { w.cp.Kubectl(t, "delete", "meshconfig", "-n", "osm-system", "osm-mesh-config") })
+	s := w.meshedPod(t, "web-mc", nil, "")
+	s.wantLanding(t, w.to(w.serverIP, 6379), 0, direct(w.to(w.serverIP, 6379)))
+	s.wantLanding(t, w.to(w.serverIP, 9090), 0, "proxy-out "+w.to(w.serverIP, 9090).String())
+	s.wantLanding(t, w.to(w.serverIP2, 9090), 0, direct(w.to(w.serverIP2, 9090)))
+	w.server.wantLanding(t, w.to(s.ip, 9000), 0, "app "+w.to(s.ip, 9000).String())
+	w.server.wantLanding(t, w.to(s.ip, 8080), 0, "proxy-in "+w.to(s.ip, 8080).String())
+	if ev := w.event(t, "web-mc", "RedirectionConfigured"); !strings.Contains(ev.Message, "MeshConfig osm-system/osm-mesh-config (config.openservicemesh.io/v1alpha2)") {
+		t.Errorf("event does not name the MeshConfig: %s", ev.Message)
+	}
+}
+
+func (w *world) testConfigMap(t *testing.T) {
+	w.cp.Apply(t, fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: osm-config
+  namespace: osm-system
+data:
+  outbound_ip_range_exclusion_list: "%s/32, 2.2.2.2/24"
+  outbound_port_exclusion_list: "6379, 7070"
+`, w.serverIP2))
+	t.Cleanup(func() { w.cp.Kubectl(t, "delete", "configmap", "-n", "osm-system", "osm-config") })
+	s := w.meshedPod(t, "web-cm", map[string]string{"openservicemesh.io/outbound-port-exclusion-list": "8080"}, "")
+	for _, p := range []uint16{6379, 7070, 8080} {
+		s.wantLanding(t, w.to(w.serverIP, p), 0, direct(w.to(w.serverIP, p)))
+	}
+	s.wantLanding(t, w.to(w.serverIP, 9090), 0, "proxy-out "+w.to(w.serverIP, 9090).String())
+	s.wantLanding(t, w.to(w.serverIP2, 9090), 0, direct(w.to(w.serverIP2, 9090)))
+	ev := w.event(t, "web-cm", "RedirectionConfigured")
+	// The seed's step 3 lines, from the ConfigMap and the annotation merged.
+	for _, want := range []string{
+		"ConfigMap osm-system/osm-config",
+		"iptables -t nat -I PROXY_OUTPUT -d " + w.serverIP2.String() + "/32 -j RETURN && iptables -t nat -I PROXY_OUTPUT -d 2.2.2.2/24 -j RETURN",
+		"iptables -t nat -I PROXY_OUTPUT -p tcp --match multiport --dports 6379,7070,8080 -j RETURN",
+	} {
+		if !strings.Contains(ev.Message, want) {
+			t.Errorf("event lacks %q:\n%s", want, ev.Message)
+		}
+	}
+}
+
+func (w *world) testAnnotations(t *testing.T) {
+	s := w.meshedPod(t, "web-ann", map[string]string{
+		"openservicemesh.io/outbound-port-exclusion-list":     "7070",
+		"openservicemesh.io/inbound-port-exclusion-list":      "9000",
+		"openservicemesh.io/outbound-ip-range-exclusion-list": w.serverIP2.String() + "/32",
+	}, "")
+	s.wantLanding(t, w.to(w.serverIP, 7070), 0, direct(w.to(w.serverIP, 7070)))
+	s.wantLanding(t, w.to(w.serverIP, 6379), 0, "proxy-out "+w.to(w.serverIP, 6379).String())
+	s.wantLanding(t, w.to(w.serverIP2, 6379), 0, direct(w.to(w.serverIP2, 6379)))
+	w.server.wantLanding(t, w.to(s.ip, 9000), 0, "app "+w.to(s.ip, 9000).String())
+	w.server.wantLanding(t, w.to(s.ip, 8080), 0, "proxy-in "+w.to(s.ip, 8080).String())
+}
+
+func (w *world) testV1Inclusions(t *testing.T) {
+	s := w.meshedPod(t, "web-v1", map[string]string{
+		"openservicemesh.io/outbound-ip-range-inclusion-list": w.serverIP.String() + "/32",
+	}, `"profile": "osm-v1"`)
+	s.wantLanding(t, w.to(w.serverIP, 9090), 0, "proxy-out "+w.to(w.serverIP, 9090).String())
+	s.wantLanding(t, w.to(w.serverIP2, 9090), 0, direct(w.to(w.serverIP2, 9090)))
+	if chains := s.meshChains(t); len(chains) != 4 || !strings.HasPrefix(chains[0], "OSM_PROXY_") {
+		t.Errorf("chains %v, want the four OSM_PROXY_ chains", chains)
+	}
+	if ev := w.event(t, "web-v1", "RedirectionConfigured"); !strings.Contains(ev.Message, "profile osm-v1") || !strings.Contains(ev.Message, "iptables-restore --noflush <<EOF") {
+		t.Errorf("event %s", ev.Message)
+	}
+}
+
+func (w *world) testOutOfScope(t *testing.T) {
+	for _, tc := range []struct{ name, sidecar string }{{"no-sidecar", ""}, {"osm-edge", "sidecar"}} {
+		uid := w.pod(t, "test", tc.name, tc.sidecar, nil)
+		s := w.newSandbox(t, "test", tc.name, uid, "1.0.0", "")
+		s.mustAdd(t)
+		chains := s.meshChains(t)
+		if tc.sidecar == "" && len(chains) != 0 {
+			t.Errorf("pod without sidecar got chains %v", chains)
+		}
+		if tc.sidecar != "" && len(chains) != 4 {
+			t.Errorf("osm-edge pod (sidecar container) got chains %v, want 4", chains)
+		}
+	}
+	s := w.newSandbox(t, "test", "no-sidecar", "", "1.0.0", "")
+	s.mustAdd(t)
+	s.wantLanding(t, w.to(w.serverIP, 9090), 0, direct(w.to(w.serverIP, 9090)))
+}
+
+func (w *world) testBadAnnotation(t *testing.T) {
+	uid := w.pod(t, "test", "web-bad", "envoy", map[string]string{"openservicemesh.io/outbound-port-exclusion-list": "8080, 70000"})
+	s := w.newSandbox(t, "test", "web-bad", uid, "1.0.0", "")
+	err := s.add(t)
+	const want = `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-bad`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("ADD error = %v, want %q", err, want)
+	}
+	if chains := s.meshChains(t); len(chains) != 0 {
+		t.Errorf("failed ADD left chains %v", chains)
+	}
+	ev := w.event(t, "web-bad", "RedirectionFailed")
+	if ev.Type != "Warning" || !strings.Contains(ev.Message, want) {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+func (w *world) testPrevResultUnchanged(t *testing.T) {
+	for _, v := range []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(v, func(t *testing.T) {
+			name := "web-v" + strings.ReplaceAll(v, ".", "")
+			uid := w.pod(t, "test", name, "envoy", nil)
+			s := w.newSandbox(t, "test", name, uid, v, "")
+			// The bridge alone gives what mesh-cni receives as prevResult.
+			bridgeOnly := *s.list
+			bridgeOnly.Plugins = s.list.Plugins[:1]
+			prev, err := w.cni().AddNetworkList(context.Background(), &bridgeOnly, s.rt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := w.addMeshOnly(t, s, prev)
+			if err != nil {
+				t.Fatalf("ADD: %v\n%s", err, w.stderr.String())
+			}
+			a, _ := json.Marshal(prev)
+			b, _ := json.Marshal(got)
+			if string(a) != string(b) || got.Version() != v {
+				t.Errorf("result differs from prevResult at %s:\nprev %s\n got %s (version %s)", v, a, b, got.Version())
+			}
+			if len(s.meshChains(t)) != 4 {
+				t.Errorf("no rules at version %s", v)
+			}
+		})
+	}
+}
+
+func (w *world) testStatusGCVersion(t *testing.T) {
+	ctx := context.Background()
+	list, err := libcni.ConfListFromBytes(w.conflist("1.1.0", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cni().GetStatusNetworkList(ctx, list); err != nil {
+		t.Errorf("STATUS with a kubeconfig: %v", err)
+	}
+	if err := w.cni().GCNetworkList(ctx, list, &libcni.GCArgs{}); err != nil {
+		t.Errorf("GC: %v", err)
+	}
+	missing, err := libcni.ConfListFromBytes([]byte(strings.Replace(string(w.conflist("1.1.0", "")), w.kubeconfig, "/nonexistent/kubeconfig", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.cni().GetStatusNetworkList(ctx, missing)
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrPluginNotAvailable || !strings.Contains(cniErr.Msg, "/nonexistent/kubeconfig") {
+		t.Errorf("STATUS without kubeconfig = %#v, want code 50 naming the path", err)
+	}
+	info, err := w.cni().GetVersionInfo(ctx, "mesh-cni")
+	if err != nil || strings.Join(info.SupportedVersions(), ",") != "0.3.1,0.4.0,1.0.0,1.1.0" {
+		t.Errorf("VERSION = %v, %v", info, err)
+	}
+}
+
+func (w *world) testAPIStopped(t *testing.T) {
+	uid := w.pod(t, "test", "web-down", "envoy", nil)
+	meshed := w.newSandbox(t, "test", "web-down", uid, "1.0.0", "")
+	excluded := w.newSandbox(t, "kube-system", "dns-down", "", "1.0.0", "")
+	w.cp.Stop(t)
+	defer w.cp.Start(t)
+	err := meshed.add(t)
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, "reading pod test/web-down") {
+		t.Errorf("ADD of a meshed pod with the API down = %#v, want code 11 naming the pod", err)
+	}
+	if chains := meshed.meshChains(t); len(chains) != 0 {
+		t.Errorf("failed ADD left chains %v", chains)
+	}
+	if err := excluded.add(t); err != nil {
+		t.Errorf("ADD in an excluded namespace with the API down: %v", err)
+	}
+}
+
+// event is the part of a core/v1 Event the tests look at.
+type event struct {
+	Type               string `json:"type"`
+	Reason             string `json:"reason"`
+	Message            string `json:"message"`
+	ReportingComponent string `json:"reportingComponent"`
+	Source             struct {
+		Component string `json:"component"`
+	} `json:"source"`
+}
+
+// event returns the newest event with reason on pod test/name.
+func (w *world) event(t *testing.T, name, reason string) event {
+	t.Helper()
+	out := w.cp.Kubectl(t, "get", "events", "-n", "test", "--field-selector", "involvedObject.name="+name+",reason="+reason, "-o", "json")
+	var list struct {
+		Items []event `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) == 0 {
+		t.Fatalf("no %s event on pod test/%s", reason, name)
+	}
+	return list.Items[len(list.Items)-1]
+}
