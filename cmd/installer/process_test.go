@@ -18,10 +18,14 @@ const repairBound = 2 * time.Second
 func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	n := newNode(t, filepath.Join(testdata, "calico/netd"))
 	before := snapshot(t, n.netd)
-	p := n.start(t)
+	gke := filepath.Join(n.root, "home/kubernetes/bin")
+	p := n.start(t, "--cni-bin-dirs="+n.bin+","+gke)
 	n.waitReady(t)
 
 	primary := filepath.Join(n.netd, "10-calico.conflist")
+	if got, want := readFile(t, filepath.Join(gke, "mesh-cni")), readFile(t, n.source); got != want {
+		t.Error("the second bin dir did not get a complete copy")
+	}
 	if !n.hasOurEntryLast(primary) {
 		t.Errorf("no single entry of ours last in %s:\n%s", primary, mustRead(primary))
 	}
@@ -49,7 +53,7 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 	sameSnapshot(t, snapshot(t, n.netd), before)
-	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(n.run, "kubeconfig"), filepath.Join(n.run, "chain-state.json"))
+	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(gke, "mesh-cni"), filepath.Join(n.run, "kubeconfig"), filepath.Join(n.run, "chain-state.json"))
 }
 
 func TestRepairs(t *testing.T) {
