@@ -3,14 +3,13 @@ package cluster
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,7 +72,26 @@ func StartControlPlane(t testing.TB) *ControlPlane {
 	return cp
 }
 
+// startControlPlane retries when a port it picked was taken by someone else
+// before etcd or the apiserver bound it (tests start control planes in
+// parallel); every other failure is final.
 func startControlPlane(bins Binaries, cfg cpConfig, logf func(string, ...any)) (*ControlPlane, error) {
+	for attempt := 1; ; attempt++ {
+		cp, err := startControlPlaneOnce(bins, cfg, logf)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return cp, err
+		}
+		logf("control plane attempt %d lost a port race, retrying: %.300s", attempt, err)
+		if cp != nil {
+			cp.shutdown()
+		}
+		if err := os.RemoveAll(cfg.dir); err != nil {
+			return nil, fmt.Errorf("cleaning %s for a retry: %w", cfg.dir, err)
+		}
+	}
+}
+
+func startControlPlaneOnce(bins Binaries, cfg cpConfig, logf func(string, ...any)) (*ControlPlane, error) {
 	start := time.Now()
 	if cfg.bindIP == nil {
 		cfg.bindIP = net.IPv4(127, 0, 0, 1)
@@ -230,45 +248,4 @@ func (cp *ControlPlane) adminHTTPClient() (*http.Client, error) {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
 	}}, nil
-}
-
-func httpOK(c *http.Client, url string) error {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	return nil
-}
-
-// getJSON GETs url and decodes the JSON answer into into.
-func getJSON(c *http.Client, url string, into any) error {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, body)
-	}
-	return json.Unmarshal(body, into)
-}
-
-// freePort asks the kernel for an unused TCP port on ip. Another process could
-// take it before we bind it; on a test machine that is rare enough.
-func freePort(ip net.IP) (int, error) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ip})
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port on %s: %w", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -4,10 +4,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestControlPlane(t *testing.T) {
+	start := time.Now()
 	cp := StartControlPlane(t)
+	t.Logf("StartControlPlane took %.1fs", time.Since(start).Seconds())
 
 	cp.Kubectl(t, "create", "namespace", "demo")
 	cp.Apply(t, `apiVersion: v1
@@ -22,7 +25,9 @@ spec:
 		t.Errorf("pod phase = %q, want Pending (there is no node)", phase)
 	}
 
+	crdStart := time.Now()
 	cp.InstallMeshConfigCRD(t)
+	t.Logf("InstallMeshConfigCRD took %.1fs", time.Since(crdStart).Seconds())
 	cp.Kubectl(t, "create", "namespace", "osm-system")
 	cp.Apply(t, `apiVersion: config.openservicemesh.io/v1alpha2
 kind: MeshConfig
@@ -47,11 +52,13 @@ spec:
 		t.Errorf("kubectl as the service account: out %q err %v, want forbidden for that account", out, err)
 	}
 
+	stopStart := time.Now()
 	cp.Stop(t)
 	if _, err := cp.TryKubectl("get", "namespace", "demo"); err == nil {
 		t.Fatal("kubectl succeeded while the apiserver was stopped")
 	}
 	cp.Start(t)
+	t.Logf("Stop and Start took %.1fs", time.Since(stopStart).Seconds())
 	if got := cp.Kubectl(t, "get", "pod", "app", "-n", "demo", "-o", "name"); strings.TrimSpace(got) != "pod/app" {
 		t.Errorf("after restart: got %q, want pod/app", got)
 	}

@@ -14,7 +14,7 @@ STAGING=v0.33.13
 CNI_PLUGINS=v1.9.1
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 CNI_CMDS=(main/bridge ipam/host-local main/loopback meta/portmap)
-APT_PKGS=(etcd-server etcd-client containerd runc containernetworking-plugins busybox-static openssl iptables iproute2)
+APT_PKGS=(etcd-server etcd-client containerd runc containernetworking-plugins busybox-static openssl iptables iproute2 gcc libc6-dev)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${MESH_CNI_CACHE:-$HOME/.cache/mesh-cni-e2e}
