@@ -1,26 +1,15 @@
 package rules
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// commandTimeout bounds one iptables program; they take milliseconds, and a
-// hung one must not hold a pod's sandbox creation forever.
-const commandTimeout = time.Minute
 
 // minimalNSSwitch is what the iptables programs see as /etc/nsswitch.conf.
 //
@@ -131,68 +120,4 @@ func writeNSSwitch(dir string) (string, error) {
 		return "", err
 	}
 	return p, os.Rename(tmp.Name(), p)
-}
-
-// proc is an iptables program started and not yet waited for.
-type proc struct {
-	what   string // "iptables-save (nft, IPv4)"
-	cmd    *exec.Cmd
-	cancel context.CancelFunc
-	stdin  string
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-}
-
-// start starts an iptables program from the calling (worker) thread, so
-// that it runs in that thread's namespaces.
-func start(b Backend, fam Family, t tool, env []string, stdin string, args ...string) (*proc, error) {
-	p := &proc{what: fmt.Sprintf("%s (%s, %s)", command(fam, t), b, fam), stdin: stdin}
-	path, err := toolPath(b, fam, t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.what, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	p.cancel = cancel
-	p.cmd = exec.CommandContext(ctx, path, args...)
-	p.cmd.Env = env
-	p.cmd.Stdin = strings.NewReader(stdin)
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("%s: %w", p.what, err)
-	}
-	return p, nil
-}
-
-// wait waits for the program; the error names it and carries its stderr.
-func (p *proc) wait() (string, error) {
-	defer p.cancel()
-	if err := p.cmd.Wait(); err != nil {
-		return "", fmt.Errorf("%s: %w: %s", p.what, err, explain(p.stderr.String(), p.stdin))
-	}
-	return p.stdout.String(), nil
-}
-
-// errorLine is how iptables-restore points into its input.
-var errorLine = regexp.MustCompile(`Error occurred at line: (\d+)`)
-
-// explain puts iptables' stderr on one line and, where it names a line of
-// the document it was fed, quotes that line: nobody reading a pod's events
-// has the document at hand.
-func explain(stderr, doc string) string {
-	var parts []string
-	for _, l := range strings.Split(stderr, "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Try `") {
-			parts = append(parts, l)
-		}
-	}
-	msg := strings.Join(parts, "; ")
-	if m := errorLine.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		if lines := strings.Split(doc, "\n"); n >= 1 && n <= len(lines) {
-			msg += fmt.Sprintf(" (%q)", lines[n-1])
-		}
-	}
-	return msg
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/test/netns"
@@ -57,6 +58,9 @@ func newTrafficPod(t *testing.T) *trafficPod {
 	return p
 }
 
+// refused as a probe's want: nothing listens where the connection goes.
+const refused = "refused"
+
 // probe is one connection and where it must land: "<listener> <original
 // destination>".
 type probe struct {
@@ -73,6 +77,12 @@ func (p *trafficPod) check(t *testing.T, probes []probe) {
 	t.Helper()
 	for _, pr := range probes {
 		got, err := pr.from.Probe(pr.to, pr.uid)
+		if pr.want == refused {
+			if err == nil || !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("%s: %s -> %s as uid %d: %q, %v; want the connection refused", pr.name, pr.from.Name, pr.to, pr.uid, got, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Errorf("%s: %v", pr.name, err)
 			continue
@@ -168,6 +178,31 @@ func TestTrafficInclusionList(t *testing.T) {
 				{"app to peer2, not included: direct", p.NS, ap(peer2, peerPort), 0, "peer2 10.213.2.2:80"},
 				{"IPv6 app to peer1, no IPv6 inclusion: direct", p.NS, ap(peer16, peerPort), 0, "peer1 [fd00:213:1::2]:80"},
 				{"peer1 to app port: inbound still redirected", p.peer1, ap(podA, appPort), 0, "proxy-in 10.213.1.1:8080"},
+			})
+		})
+	}
+}
+
+// TestTrafficPodIPMode checks osm-v1's PodIP local proxy mode: the proxy's
+// connections to loopback are sent to the pod's address, where an app that
+// listens only there receives them; the app's own are not.
+func TestTrafficPodIPMode(t *testing.T) {
+	requireIptables(t)
+	const podOnly = 9090
+	for _, b := range []Backend{BackendNFT, BackendLegacy} {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			p := newTrafficPod(t)
+			p.Serve(t, ap(podA, podOnly), "app-on-pod-ip")
+			p.Serve(t, ap(podA6, podOnly), "app-on-pod-ip")
+			cfg := DefaultConfig(ProfileOSMv1)
+			cfg.LocalProxyMode = LocalProxyPodIP
+			cfg.PodIPs = []netip.Addr{podA, podA6}
+			p.mustApply(t, buildSets(t, cfg), b)
+			p.check(t, []probe{
+				{"proxy to 127.0.0.1: to the pod IP", p.NS, ap(netip.MustParseAddr("127.0.0.1"), podOnly), DefaultProxyUID, "app-on-pod-ip 127.0.0.1:9090"},
+				{"app to 127.0.0.1: left alone", p.NS, ap(netip.MustParseAddr("127.0.0.1"), podOnly), 0, refused},
+				{"IPv6 proxy to ::1: to the pod IP", p.NS, ap(netip.IPv6Loopback(), podOnly), DefaultProxyUID, "app-on-pod-ip [::1]:9090"},
 			})
 		})
 	}
