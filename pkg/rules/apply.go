@@ -68,13 +68,20 @@ func Verify(sets []RuleSet, opts ApplyOptions) error {
 			return err
 		}
 		var diffs []string
-		for _, fam := range families {
-			d, err := s.diff(b, fam, want[fam])
-			if err != nil {
-				return err
-			}
-			for _, line := range d {
-				diffs = append(diffs, fam.String()+": "+line)
+		// Rules of ours in the other backend would redirect traffic too.
+		for _, bk := range []Backend{b, other(b)} {
+			for _, fam := range families {
+				w, where := want[fam], fam.String()
+				if bk != b {
+					w, where = nil, fmt.Sprintf("%s (iptables %s)", fam, bk)
+				}
+				d, err := s.diff(bk, fam, w)
+				if err != nil {
+					return err
+				}
+				for _, line := range d {
+					diffs = append(diffs, where+": "+line)
+				}
 			}
 		}
 		if len(diffs) > 0 {
@@ -85,8 +92,9 @@ func Verify(sets []RuleSet, opts ApplyOptions) error {
 }
 
 // Cleanup removes every chain of ours (OwnedChains) and every rule of ours
-// from PREROUTING and OUTPUT, in all families and backends; it does nothing
-// where there is nothing of ours.
+// from PREROUTING and OUTPUT, in all families, in both backends (only in
+// opts.Backend when it is set); it does nothing where there is nothing of
+// ours.
 func Cleanup(opts ApplyOptions) error {
 	return withSession(opts, func(s *session) error {
 		backends := []Backend{opts.Backend}
@@ -95,7 +103,8 @@ func Cleanup(opts ApplyOptions) error {
 		}
 		var errs []error
 		for _, b := range backends {
-			errs = append(errs, s.removeAll(b))
+			_, err := s.removeAll(b)
+			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
 	})
@@ -157,9 +166,11 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 		return res, err
 	}
 	// Rules of ours in the other backend would redirect traffic too.
-	if err := s.removeAll(other(b)); err != nil {
+	removed, err := s.removeAll(other(b))
+	if err != nil {
 		return fail(err)
 	}
+	res.Changed = removed
 	s.prefetch(b, families...)
 	var written []Family
 	for _, fam := range families {
@@ -194,12 +205,16 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 
 // removeEverywhere removes all of ours from both backends.
 func (s *session) removeEverywhere() error {
-	return errors.Join(s.removeAll(BackendNFT), s.removeAll(BackendLegacy))
+	_, nerr := s.removeAll(BackendNFT)
+	_, lerr := s.removeAll(BackendLegacy)
+	return errors.Join(nerr, lerr)
 }
 
-// removeAll removes all of ours from one backend, in every family.
-func (s *session) removeAll(b Backend) error {
+// removeAll removes all of ours from one backend, in every family, and
+// says whether there was anything to remove.
+func (s *session) removeAll(b Backend) (bool, error) {
 	s.prefetch(b, families...)
+	removed := false
 	var errs []error
 	for _, fam := range families {
 		t, err := s.table(b, fam)
@@ -213,9 +228,10 @@ func (s *session) removeAll(b Backend) error {
 		if len(t.ours()) == 0 {
 			continue
 		}
+		removed = true
 		errs = append(errs, s.restore(b, fam, transaction(t, nil)))
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }
 
 // diff compares one family's table with a wanted set (nil: none of ours).

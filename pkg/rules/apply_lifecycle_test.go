@@ -192,3 +192,25 @@ func TestApplyFailureLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyRemovesOursFromTheOtherBackend: rules in both backends all take
+// effect, so a set left in legacy (an older install) must go when the set
+// is applied with nft, and Verify must see it until then.
+func TestApplyRemovesOursFromTheOtherBackend(t *testing.T) {
+	requireIptables(t)
+	p := newPod(t)
+	sets := buildSets(t, DefaultConfig(ProfileOSMv1))
+	p.mustApply(t, sets, BackendNFT)
+	p.restore(t, BackendLegacy, IPv4, "*nat\n:PROXY_OUTPUT - [0:0]\n-A OUTPUT -p tcp -j PROXY_OUTPUT\nCOMMIT\n")
+	err := p.verify(sets, BackendNFT)
+	if want := "IPv4 (iptables legacy): extra chain PROXY_OUTPUT"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Verify with a legacy chain of ours left: %v, want it to say %q", err, want)
+	}
+	if res := p.mustApply(t, sets, BackendNFT); !res.Changed {
+		t.Errorf("Apply that removed legacy rules: Changed=false")
+	}
+	mustVerify(t, p, sets, BackendNFT)
+	if o := p.ours(t, BackendLegacy, IPv4); len(o) > 0 {
+		t.Errorf("legacy still holds rules of ours: %v", o)
+	}
+}
