@@ -49,8 +49,10 @@ func prepareBinaries(dir string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "mesh-cni"), "./cmd/mesh-cni")
-	cmd.Dir = root
+	// Built as the Makefile builds it: static (no cgo, so no dynamic
+	// loader at each exec) and stripped.
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "mesh-cni"), "./cmd/mesh-cni")
+	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building mesh-cni: %w\n%s", err, out)
 	}
