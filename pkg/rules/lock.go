@@ -39,6 +39,11 @@ type netnsLock struct {
 // at a time; a pod's namespace has tables of its own, so the host's lock
 // protects nothing there and would only make pod start-up wait on the host.
 // iptables-nft takes no lock: nf_tables transactions are atomic.
+//
+// The files are never removed: deleting one while another mesh-cni opens
+// it would let both hold "the" lock. Their number stays bounded because the
+// kernel reuses namespace inode numbers (the lowest free one first), so it
+// tracks the most namespaces a node had at once, not every pod it ran.
 func lockNetns(dir string) (*netnsLock, error) {
 	if dir == "" {
 		dir = DefaultLockDir
