@@ -23,6 +23,10 @@ type APIError struct {
 	Code int
 	// Message is the server's Status message, or the body's start.
 	Message string
+	// ObjectMissing is set on a 404 whose Status names a kind: the
+	// resource is served and only the object is missing, unlike a 404 for
+	// a path the server does not serve at all.
+	ObjectMissing bool
 }
 
 func (e *APIError) Error() string {
@@ -137,7 +141,9 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		return fmt.Errorf("%s %s: reading answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &APIError{Method: method, Path: path, Code: resp.StatusCode, Message: statusMessage(data)}
+		msg, kind := statusMessage(data)
+		return &APIError{Method: method, Path: path, Code: resp.StatusCode, Message: msg,
+			ObjectMissing: resp.StatusCode == http.StatusNotFound && kind != ""}
 	}
 	if out == nil {
 		return nil
@@ -148,16 +154,20 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 	return nil
 }
 
-// statusMessage extracts a metav1.Status message, or the body's start.
-func statusMessage(data []byte) string {
+// statusMessage extracts a metav1.Status message and the kind it names,
+// or the body's start.
+func statusMessage(data []byte) (msg, kind string) {
 	var st struct {
 		Message string `json:"message"`
+		Details struct {
+			Kind string `json:"kind"`
+		} `json:"details"`
 	}
 	if json.Unmarshal(data, &st) == nil && st.Message != "" {
-		return st.Message
+		return st.Message, st.Details.Kind
 	}
 	if len(data) > 200 {
 		data = data[:200]
 	}
-	return string(bytes.TrimSpace(data))
+	return string(bytes.TrimSpace(data)), ""
 }

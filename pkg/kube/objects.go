@@ -89,6 +89,12 @@ func (c *Client) GetMeshConfig(ctx context.Context, namespace, name string) (*Me
 			return nil, fmt.Errorf("reading MeshConfig %s/%s: %w", namespace, name, err)
 		}
 		last = err
+		// All served versions share one storage: if this version is
+		// served and lacks the object, the older one lacks it too.
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.ObjectMissing {
+			break
+		}
 	}
 	return nil, fmt.Errorf("reading MeshConfig %s/%s: %w", namespace, name, last)
 }
