@@ -28,13 +28,14 @@ func (p *Plugin) cmdStatus(args *skel.CmdArgs) error {
 	if _, err := kube.LoadKubeconfig(conf.Kubeconfig); err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "mesh-cni: "+err.Error(), "")
 	}
-	if !haveIptables() {
+	if !iptablesInstalled() {
 		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
 	}
 	return nil
 }
 
-func haveIptables() bool {
+// iptablesInstalled is a variable so that tests need not depend on the host.
+var iptablesInstalled = func() bool {
 	for _, name := range iptablesRestoreNames {
 		if _, err := exec.LookPath(name); err == nil {
 			return true

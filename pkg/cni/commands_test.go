@@ -1,0 +1,122 @@
+package cni
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
+)
+
+// runCommand runs one of the plugin's commands with a config from
+// testdata (or literal JSON) and the given fakes.
+func runCommand(t *testing.T, cmd func(*Plugin) func(*skel.CmdArgs) error, conf []byte, args string, api *fakeAPI, netns *fakeNetns) error {
+	t.Helper()
+	var logs bytes.Buffer
+	logOutput = &logs
+	t.Cleanup(func() { logOutput = os.Stderr })
+	p := &Plugin{newAPI: func(*NetConf) (kubeAPI, error) { return api, nil }, netns: netns}
+	err := cmd(p)(&skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
+	t.Logf("logs:\n%s", logs.String())
+	return err
+}
+
+func testdata(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func check(p *Plugin) func(*skel.CmdArgs) error  { return p.Funcs().Check }
+func del(p *Plugin) func(*skel.CmdArgs) error    { return p.Funcs().Del }
+func status(p *Plugin) func(*skel.CmdArgs) error { return p.Funcs().Status }
+func gc(p *Plugin) func(*skel.CmdArgs) error     { return p.Funcs().GC }
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    string
+		api     *fakeAPI
+		netns   *fakeNetns
+		wantErr string
+	}{
+		{"rules match", webArgs, &fakeAPI{pod: pod()}, &fakeNetns{}, ""},
+		{"rules differ", webArgs, &fakeAPI{pod: pod()}, &fakeNetns{applyErr: errors.New("missing: -A PROXY_OUTPUT -m owner --uid-owner 1500 -j RETURN")}, "uid-owner 1500"},
+		{"out of scope pod", webArgs, &fakeAPI{pod: pod(func(p *kube.Pod) { p.Spec.HostNetwork = true })}, &fakeNetns{applyErr: errors.New("not called")}, ""},
+		{"excluded namespace", "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=x", nil, &fakeNetns{applyErr: errors.New("not called")}, ""},
+		{"bad annotation", webArgs, &fakeAPI{pod: pod(func(p *kube.Pod) {
+			p.Metadata.Annotations = map[string]string{AnnotationInboundPortExclusions: "x"}
+		})}, &fakeNetns{}, `invalid port "x" in annotation`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := runCommand(t, check, testdata(t, "netconf-minimal-0.3.1.json"), tt.args, tt.api, tt.netns)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("CHECK = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDelNeverFails(t *testing.T) {
+	for _, conf := range []string{
+		`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni"}`,
+		`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","bogus":1}`,
+		string(testdata(t, "netconf-bridge-1.0.0.json")),
+	} {
+		if err := runCommand(t, del, []byte(conf), webArgs, &fakeAPI{podErr: errors.New("gone")}, &fakeNetns{}); err != nil {
+			t.Errorf("DEL with %s: %v", conf, err)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "kubeconfig")
+	os.WriteFile(good, []byte("current-context: c\ncontexts:\n- name: c\n  context: {cluster: x}\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:6443'}\n"), 0o600)
+	tests := []struct {
+		name, kubeconfig string
+		iptables         bool
+		wantErr          string
+		wantCode         uint
+	}{
+		{"ready", good, true, "", 0},
+		{"no kubeconfig", filepath.Join(dir, "missing"), true, "missing", types.ErrPluginNotAvailable},
+		{"no iptables", good, false, "iptables-restore", types.ErrPluginNotAvailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			saved := iptablesInstalled
+			iptablesInstalled = func() bool { return tt.iptables }
+			defer func() { iptablesInstalled = saved }()
+			conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","kubeconfig":"` + tt.kubeconfig + `"}`
+			err := runCommand(t, status, []byte(conf), "", nil, nil)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("STATUS = %v", err)
+				}
+				return
+			}
+			var cniErr *types.Error
+			if !errors.As(err, &cniErr) || cniErr.Code != tt.wantCode || !strings.Contains(cniErr.Msg, tt.wantErr) {
+				t.Fatalf("STATUS = %#v, want code %d with %q", err, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestGC(t *testing.T) {
+	conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}],"cni.dev/attachments":[{"containerID":"a","ifname":"eth0"}]}`
+	if err := runCommand(t, gc, []byte(conf), "", nil, nil); err != nil {
+		t.Fatalf("GC = %v", err)
+	}
+}
