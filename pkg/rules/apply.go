@@ -149,7 +149,7 @@ func withSession(opts ApplyOptions, f func(*session) error) error {
 		env:    append(os.Environ(), "XTABLES_LOCKFILE="+lock.xtables),
 		tables: map[tableKey]tableRead{},
 	}
-	return inNetns(opts.LockDir, func() error { return f(s) })
+	return inNetns(lock.nsswitch, func() error { return f(s) })
 }
 
 // apply is Apply inside the session.

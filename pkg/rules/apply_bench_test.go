@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -129,7 +130,7 @@ func BenchmarkNSSwitchIsolation(b *testing.B) {
 			for k, iso := range []bool{true, false} {
 				isolateNSSwitch = iso
 				start := time.Now()
-				if err := inNetns(dir, func() error { return nil }); err != nil {
+				if err := inNetns(filepath.Join(dir, "nsswitch.conf"), func() error { return nil }); err != nil {
 					b.Fatal(err)
 				}
 				took[k] += time.Since(start)

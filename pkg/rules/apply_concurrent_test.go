@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bufio"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -118,5 +119,40 @@ func holdHostLock(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("could not take /run/xtables.lock within 30s: someone holds it")
+	}
+}
+
+// TestApplySameNetnsConcurrently races ten Applies on one namespace, as a
+// retried ADD racing the first one would: they take turns on the netns
+// lock (each removes its files before unlocking, and a waiter holding a
+// removed file starts again), all succeed, the namespace ends with one set
+// and one jump, and no lock file outlives the work.
+func TestApplySameNetnsConcurrently(t *testing.T) {
+	requireIptables(t)
+	p := newPod(t)
+	sets := buildSets(t, DefaultConfig(ProfileOSMv0))
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.apply(sets, BackendLegacy)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Apply %d: %v", i, err)
+		}
+	}
+	mustVerify(t, p, sets, BackendLegacy)
+	checkOneJump(t, p, BackendLegacy)
+	left, err := os.ReadDir(p.lockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("lock directory still holds %s", e.Name())
 	}
 }

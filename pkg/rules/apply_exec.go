@@ -42,13 +42,13 @@ var isolateNSSwitch = true
 // instead of handing a thread with odd namespaces to other goroutines.
 // The caller's thread, which may be unlocked and reused after we return,
 // is left as it was.
-func inNetns(lockDir string, f func() error) error {
+func inNetns(nssPath string, f func() error) error {
 	netns, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		return fmt.Errorf("open network namespace: %w", err)
 	}
 	defer netns.Close()
-	nss, nssErr := writeNSSwitch(lockDir)
+	nss, nssErr := writeNSSwitch(nssPath)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -93,32 +93,9 @@ func isolateNSS(src string) error {
 
 // writeNSSwitch puts minimalNSSwitch into the lock directory once; a
 // bind mount needs a file to show.
-func writeNSSwitch(dir string) (string, error) {
-	if dir == "" {
-		dir = DefaultLockDir
-	}
-	p := filepath.Join(dir, "nsswitch.conf")
-	if b, err := os.ReadFile(p); err == nil && string(b) == minimalNSSwitch {
-		return p, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func writeNSSwitch(path string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, ".nsswitch-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(minimalNSSwitch); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	return p, os.Rename(tmp.Name(), p)
+	return path, os.WriteFile(path, []byte(minimalNSSwitch), 0o644)
 }

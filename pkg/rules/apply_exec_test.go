@@ -3,6 +3,7 @@ package rules
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,7 +22,7 @@ func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
 	want := strings.TrimSpace(p.Run(t, "readlink", "/proc/self/ns/net"))
 	var seen, netns string
 	err = p.Do(func() error {
-		return inNetns(p.lockDir, func() error {
+		return inNetns(filepath.Join(p.lockDir, "nsswitch.conf"), func() error {
 			b, err := exec.Command("cat", nsswitchPath).Output()
 			if err != nil {
 				return err

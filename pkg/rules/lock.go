@@ -25,6 +25,7 @@ const lockTimeout = 30 * time.Second
 type netnsLock struct {
 	file     *os.File
 	xtables  string // value of XTABLES_LOCKFILE for the programs we run
+	nsswitch string // the nsswitch.conf the programs see (apply_exec.go)
 	netnsIno uint64
 }
 
@@ -56,15 +57,32 @@ func lockNetns(dir string) (*netnsLock, error) {
 		return nil, fmt.Errorf("lock directory: %w", err)
 	}
 	base := filepath.Join(dir, fmt.Sprintf("netns-%d", st.Ino))
-	f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock file: %w", err)
-	}
-	if err := flockTimeout(f, lockTimeout); err != nil {
+	for {
+		f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock file: %w", err)
+		}
+		if err := flockTimeout(f, lockTimeout); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		// The holder before us removes the file before it unlocks (so no
+		// file outlives its namespace); a lock on a file no longer at the
+		// path protects nothing, so start again with a new one.
+		if samePath(f) {
+			return &netnsLock{file: f, xtables: base + ".xtables.lock", nsswitch: base + ".nsswitch.conf", netnsIno: st.Ino}, nil
+		}
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
-	return &netnsLock{file: f, xtables: base + ".xtables.lock", netnsIno: st.Ino}, nil
+}
+
+// samePath reports whether f is still the file at its path.
+func samePath(f *os.File) bool {
+	var held, onDisk unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(f.Name(), &onDisk) != nil {
+		return false
+	}
+	return held.Ino == onDisk.Ino && held.Dev == onDisk.Dev
 }
 
 // flockTimeout polls a non-blocking flock: a blocking one could not be
@@ -86,7 +104,13 @@ func flockTimeout(f *os.File, d time.Duration) error {
 	}
 }
 
+// unlock removes both files and releases the lock. Removing them first
+// keeps the lock directory as empty as the node was before mesh-cni came:
+// a waiter that opened the old file notices (samePath) and makes a new one.
 func (l *netnsLock) unlock() {
+	os.Remove(l.xtables)
+	os.Remove(l.nsswitch)
+	os.Remove(l.file.Name())
 	// Closing the file releases the flock.
 	l.file.Close()
 }
