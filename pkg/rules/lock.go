@@ -41,10 +41,11 @@ type netnsLock struct {
 // protects nothing there and would only make pod start-up wait on the host.
 // iptables-nft takes no lock: nf_tables transactions are atomic.
 //
-// The files are never removed: deleting one while another mesh-cni opens
-// it would let both hold "the" lock. Their number stays bounded because the
-// kernel reuses namespace inode numbers (the lowest free one first), so it
-// tracks the most namespaces a node had at once, not every pod it ran.
+// The holder removes the files before it unlocks, so the directory is empty
+// between ADDs and an uninstall leaves nothing behind. Deleting a lock file
+// another mesh-cni has opened would let both hold "the" lock, so a waiter
+// checks, once it has the flock, that its file is still the one at the
+// path, and starts again with a new one if not.
 func lockNetns(dir string) (*netnsLock, error) {
 	if dir == "" {
 		dir = DefaultLockDir
