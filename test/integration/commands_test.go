@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+)
+
+func (w *world) testPrevResultUnchanged(t *testing.T) {
+	for _, v := range []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(v, func(t *testing.T) {
+			name := "web-v" + strings.ReplaceAll(v, ".", "")
+			uid := w.pod(t, "test", name, "envoy", nil)
+			s := w.newSandbox(t, "test", name, uid, v, "")
+			// The bridge alone gives what mesh-cni receives as prevResult.
+			bridgeOnly := *s.list
+			bridgeOnly.Plugins = s.list.Plugins[:1]
+			prev, err := w.cni().AddNetworkList(context.Background(), &bridgeOnly, s.rt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := w.addMeshOnly(t, s, prev)
+			if err != nil {
+				t.Fatalf("ADD: %v\n%s", err, w.stderr.String())
+			}
+			a, _ := json.Marshal(prev)
+			b, _ := json.Marshal(got)
+			if string(a) != string(b) || got.Version() != v {
+				t.Errorf("result differs from prevResult at %s:\nprev %s\n got %s (version %s)", v, a, b, got.Version())
+			}
+			if len(s.meshChains(t)) != 4 {
+				t.Errorf("no rules at version %s", v)
+			}
+		})
+	}
+}
+
+func (w *world) testStatusGCVersion(t *testing.T) {
+	ctx := context.Background()
+	list, err := libcni.ConfListFromBytes(w.conflist("1.1.0", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cni().GetStatusNetworkList(ctx, list); err != nil {
+		t.Errorf("STATUS with a kubeconfig: %v", err)
+	}
+	if err := w.cni().GCNetworkList(ctx, list, &libcni.GCArgs{}); err != nil {
+		t.Errorf("GC: %v", err)
+	}
+	missing, err := libcni.ConfListFromBytes([]byte(strings.Replace(string(w.conflist("1.1.0", "")), w.kubeconfig, "/nonexistent/kubeconfig", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.cni().GetStatusNetworkList(ctx, missing)
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrPluginNotAvailable || !strings.Contains(cniErr.Msg, "/nonexistent/kubeconfig") {
+		t.Errorf("STATUS without kubeconfig = %#v, want code 50 naming the path", err)
+	}
+	info, err := w.cni().GetVersionInfo(ctx, "mesh-cni")
+	if err != nil || strings.Join(info.SupportedVersions(), ",") != "0.3.1,0.4.0,1.0.0,1.1.0" {
+		t.Errorf("VERSION = %v, %v", info, err)
+	}
+}
+
+func (w *world) testAPIStopped(t *testing.T) {
+	uid := w.pod(t, "test", "web-down", "envoy", nil)
+	meshed := w.newSandbox(t, "test", "web-down", uid, "1.0.0", "")
+	excluded := w.newSandbox(t, "kube-system", "dns-down", "", "1.0.0", "")
+	w.cp.Stop(t)
+	defer w.cp.Start(t)
+	err := meshed.add(t)
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, "reading pod test/web-down") {
+		t.Errorf("ADD of a meshed pod with the API down = %#v, want code 11 naming the pod", err)
+	}
+	if chains := meshed.meshChains(t); len(chains) != 0 {
+		t.Errorf("failed ADD left chains %v", chains)
+	}
+	if err := excluded.add(t); err != nil {
+		t.Errorf("ADD in an excluded namespace with the API down: %v", err)
+	}
+}
+
+// event is the part of a core/v1 Event the tests look at.
+type event struct {
+	Type               string `json:"type"`
+	Reason             string `json:"reason"`
+	Message            string `json:"message"`
+	ReportingComponent string `json:"reportingComponent"`
+	Source             struct {
+		Component string `json:"component"`
+	} `json:"source"`
+}
+
+// event returns the newest event with reason on pod test/name.
+func (w *world) event(t *testing.T, name, reason string) event {
+	t.Helper()
+	out := w.cp.Kubectl(t, "get", "events", "-n", "test", "--field-selector", "involvedObject.name="+name+",reason="+reason, "-o", "json")
+	var list struct {
+		Items []event `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) == 0 {
+		t.Fatalf("no %s event on pod test/%s", reason, name)
+	}
+	return list.Items[len(list.Items)-1]
+}
