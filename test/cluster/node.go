@@ -21,8 +21,9 @@ type Node struct {
 	IP string
 	// PodCIDR is the range the bridge plugin assigns pod addresses from.
 	PodCIDR string
-	// CNIBinDir is containerd's CNI plugin directory: the installer under test
-	// must put mesh-cni here (mount it where the DaemonSet expects /opt/cni/bin).
+	// CNIBinDir is containerd's CNI plugin directory, always the host's
+	// /opt/cni/bin (the constant CNIBinDir): the installer under test puts
+	// mesh-cni here.
 	CNIBinDir string
 	// CNIConfFile is the primary conflist in CNIConfDir.
 	CNIConfFile string
@@ -83,7 +84,7 @@ func startNode(bins Binaries, outlive bool, logf func(string, ...any)) (*Node, e
 	if err := tearDown(logf); err != nil {
 		return nil, fmt.Errorf("removing a previous node: %w", err)
 	}
-	for _, d := range []string{NodeStateDir, nodeRunDir, nodeCNIBinDir} {
+	for _, d := range []string{NodeStateDir, nodeRunDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
@@ -98,7 +99,7 @@ func startNode(bins Binaries, outlive bool, logf func(string, ...any)) (*Node, e
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{ControlPlane: cp, Name: NodeName, IP: nodeIP.String(), PodCIDR: podCIDR, CNIBinDir: nodeCNIBinDir,
+	n := &Node{ControlPlane: cp, Name: NodeName, IP: nodeIP.String(), PodCIDR: podCIDR, CNIBinDir: CNIBinDir,
 		CNIConfFile: CNIConfFile, ContainerdAddress: containerdAddress}
 	if err := n.startContainerd(bins, outlive, logf); err != nil {
 		return n, err
@@ -118,15 +119,15 @@ func (n *Node) newDaemon(name string, outlive bool, argv ...string) *daemon {
 }
 
 func (n *Node) startContainerd(bins Binaries, outlive bool, logf func(string, ...any)) error {
-	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		if err := os.Symlink(filepath.Join(bins.CNIBinDir, p), filepath.Join(nodeCNIBinDir, p)); err != nil {
-			return fmt.Errorf("linking CNI plugin %s: %w", p, err)
-		}
+	if err := placeCNIPlugins(bins.CNIBinDir); err != nil {
+		return err
 	}
-	if _, err := os.Stat(CNIConfDir); os.IsNotExist(err) {
-		// Remember to remove the directory too: it was not there before us.
-		if err := writeFiles(map[string]string{filepath.Join(NodeStateDir, "created-cni-conf-dir"): ""}); err != nil {
-			return err
+	for marker, dir := range createdDirMarkers {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			// Remember to remove the directory too: it was not there before us.
+			if err := writeFiles(map[string]string{filepath.Join(NodeStateDir, marker): ""}); err != nil {
+				return err
+			}
 		}
 	}
 	cfg := filepath.Join(NodeStateDir, "containerd.toml")

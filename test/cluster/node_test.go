@@ -10,6 +10,7 @@ import (
 )
 
 func TestNode(t *testing.T) {
+	binBefore := dirListing(CNIBinDir)
 	start := time.Now()
 	n := StartNode(t)
 	t.Logf("StartNode took %.1fs", time.Since(start).Seconds())
@@ -69,6 +70,22 @@ spec:
 	if left := nodeLeftovers(); len(left) > 0 {
 		t.Errorf("left behind after TearDownNode:\n%s", strings.Join(left, "\n"))
 	}
+	if after := dirListing(CNIBinDir); after != binBefore {
+		t.Errorf("%s not as it was: before %s, after %s", CNIBinDir, binBefore, after)
+	}
+}
+
+// dirListing names the files of dir, or says it is absent.
+func dirListing(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return "[" + strings.Join(names, " ") + "]"
 }
 
 // nodeLeftovers lists whatever a node made that is still on the machine.

@@ -27,7 +27,6 @@ var (
 	containerdAddress = filepath.Join(nodeRunDir, "containerd.sock")
 	containerdState   = filepath.Join(nodeRunDir, "containerd")
 	ipamDir           = filepath.Join(nodeRunDir, "ipam")
-	nodeCNIBinDir     = filepath.Join(NodeStateDir, "cni-bin")
 	kubeletRoot       = filepath.Join(NodeStateDir, "kubelet")
 )
 
@@ -58,6 +57,10 @@ root = %q
 state = %q
 [grpc]
   address = %q
+# containerd's default here is /opt/containerd, which tear-down would have to
+# find and remove; under the state dir it goes with everything else.
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
   # root here lacks CAP_SYS_RESOURCE: runc cannot set oom_score_adj -998, and
@@ -76,7 +79,7 @@ state = %q
     bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
-`, filepath.Join(NodeStateDir, "containerd"), containerdState, containerdAddress, PauseImage, nodeCNIBinDir, CNIConfDir)
+`, filepath.Join(NodeStateDir, "containerd"), containerdState, containerdAddress, filepath.Join(NodeStateDir, "containerd-opt"), PauseImage, CNIBinDir, CNIConfDir)
 }
 
 func kubeletConfig(certFile, keyFile, caFile string) string {

@@ -54,6 +54,10 @@ func lockNode(logf func(string, ...any)) (unlock func(), err error) {
 	}, nil
 }
 
+// createdDirMarkers maps the files in NodeStateDir that say "this directory
+// was not there before the node" to the directory.
+var createdDirMarkers = map[string]string{"created-cni-conf-dir": CNIConfDir, "created-etc-cni": filepath.Dir(CNIConfDir)}
+
 // stopOrder is how tear-down stops the node's processes: consumers of the API
 // and of containerd first, etcd last.
 var stopOrder = []string{
@@ -64,7 +68,9 @@ var stopOrder = []string{
 // TearDownNode removes everything a node (StartNode or BringUpNode) made,
 // including after a crashed run: its processes (by pidfile), containers,
 // mounts, cgroups, bridges and veths, iptables chains (KUBE-*, portmap's),
-// its CNI config file, changed sysctls and its state directories. Pass a
+// its CNI config file, the plugins it put into CNIBinDir (and mesh-cni's if
+// an installer under test left it there; files that were there before are put
+// back), changed sysctls and its state directories. Pass a
 // logger such as t.Logf or log.Printf.
 func TearDownNode(logf func(string, ...any)) error {
 	unlock, err := lockNode(logf)
@@ -95,10 +101,16 @@ func tearDown(logf func(string, ...any)) error {
 	if err := os.Remove(CNIConfFile); err != nil && !os.IsNotExist(err) {
 		errs = append(errs, fmt.Errorf("removing %s: %w", CNIConfFile, err))
 	}
-	if _, err := os.Stat(filepath.Join(NodeStateDir, "created-cni-conf-dir")); err == nil {
-		_ = os.Remove(CNIConfDir) // only if empty: someone else may have added files since
+	for _, marker := range []string{"created-cni-conf-dir", "created-etc-cni"} { // innermost first
+		if _, err := os.Stat(filepath.Join(NodeStateDir, marker)); err == nil {
+			_ = os.Remove(createdDirMarkers[marker]) // only if empty: someone else may have added files since
+		}
 	}
 	restoreSysctls(filepath.Join(NodeStateDir, "sysctl.saved"), logf)
+	if err := restoreCNIBinDir(logf); err != nil {
+		// The state dir holds the files set aside from CNIBinDir: keep it.
+		return errors.Join(append(errs, fmt.Errorf("restoring %s (state kept in %s): %w", CNIBinDir, NodeStateDir, err))...)
+	}
 	for _, d := range []string{NodeStateDir, nodeRunDir} {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s: %w", d, err))
