@@ -17,27 +17,12 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
-// Defaults of the network config.
-const (
-	DefaultKubeconfig     = "/var/run/mesh-cni/kubeconfig"
-	DefaultMeshNamespace  = "osm-system"
-	DefaultMeshConfigName = "osm-mesh-config"
-	// DefaultOwnNamespace is where deploy/ runs mesh-cni's DaemonSet.
-	DefaultOwnNamespace = "mesh-cni"
-	DefaultAPITimeout   = 3 * time.Second
-	// DefaultLockDir holds the per-netns xtables locks Apply takes.
-	DefaultLockDir = "/run/mesh-cni/xtables"
-)
-
-// DefaultExcludeNamespaces are never meshed by mesh-cni: the control
-// plane's and mesh-cni's own pods must start even when the API is down.
-var DefaultExcludeNamespaces = []string{"kube-system", DefaultOwnNamespace}
-
-// DefaultSidecarContainerNames are OSM's (envoy) and osm-edge's (sidecar).
-var DefaultSidecarContainerNames = []string{"envoy", "sidecar"}
+// DefaultLockDir holds the per-netns xtables locks Apply takes.
+const DefaultLockDir = rules.DefaultLockDir
 
 // NetConf is mesh-cni's entry in a conflist, as the runtime hands it over
 // with the previous plugin's result.
@@ -50,24 +35,13 @@ type NetConf struct {
 	Args          json.RawMessage `json:"args,omitempty"`
 	Attachments   json.RawMessage `json:"cni.dev/attachments,omitempty"`
 
-	Kubeconfig            string   `json:"kubeconfig"`
-	MeshNamespace         string   `json:"meshNamespace"`
-	MeshConfigName        string   `json:"meshConfigName"`
-	Profile               string   `json:"profile"`
-	ExcludeNamespaces     []string `json:"excludeNamespaces"`
-	SidecarContainerNames []string `json:"sidecarContainerNames"`
-	LogLevel              string   `json:"logLevel"`
-	APITimeout            string   `json:"apiTimeout"`
+	// Settings are mesh-cni's own keys, shared with the installer.
+	settings.Settings
 
 	// Parsed forms, filled by parseConf.
 	profile    rules.Profile
 	logLevel   slog.Level
 	apiTimeout time.Duration
-}
-
-// fieldError is a config error that names its field.
-func fieldError(field string, format string, args ...any) error {
-	return fmt.Errorf("mesh-cni network config: field %q: %s", field, fmt.Sprintf(format, args...))
 }
 
 // parseConf decodes and validates the network config, fills in defaults and
@@ -99,7 +73,10 @@ func parseConf(data []byte, requirePrev bool) (*NetConf, error) {
 func decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		return fieldError(typeErr.Field, "want %s, got JSON %s", typeErr.Type, typeErr.Value)
+		// encoding/json names the Go path of an embedded struct's field
+		// (Settings.excludeNamespaces); people know the JSON key.
+		field := strings.TrimPrefix(typeErr.Field, "Settings.")
+		return fmt.Errorf("mesh-cni network config: %w", &settings.FieldError{Field: field, Problem: fmt.Sprintf("want %s, got JSON %s", typeErr.Type, typeErr.Value)})
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 		return fmt.Errorf("mesh-cni network config: unknown field %s", strings.TrimPrefix(msg, "json: unknown field "))
@@ -108,54 +85,10 @@ func decodeError(err error) error {
 }
 
 func (c *NetConf) defaults() error {
-	if c.Kubeconfig == "" {
-		c.Kubeconfig = DefaultKubeconfig
+	p, err := c.Settings.Resolve()
+	if err != nil {
+		return fmt.Errorf("mesh-cni network config: %w", err)
 	}
-	if c.MeshNamespace == "" {
-		c.MeshNamespace = DefaultMeshNamespace
-	}
-	if c.MeshConfigName == "" {
-		c.MeshConfigName = DefaultMeshConfigName
-	}
-	if c.ExcludeNamespaces == nil {
-		c.ExcludeNamespaces = DefaultExcludeNamespaces
-	}
-	if c.SidecarContainerNames == nil {
-		c.SidecarContainerNames = DefaultSidecarContainerNames
-	}
-	for _, n := range c.SidecarContainerNames {
-		if strings.TrimSpace(n) == "" {
-			return fieldError("sidecarContainerNames", "empty container name")
-		}
-	}
-	var err error
-	if c.profile, err = rules.ParseProfile(c.Profile); err != nil {
-		return fieldError("profile", "%v", err)
-	}
-	if c.logLevel, err = parseLogLevel(c.LogLevel); err != nil {
-		return fieldError("logLevel", "%v", err)
-	}
-	c.apiTimeout = DefaultAPITimeout
-	if c.APITimeout != "" {
-		d, err := time.ParseDuration(c.APITimeout)
-		if err != nil || d <= 0 {
-			return fieldError("apiTimeout", "invalid duration %q (want e.g. \"3s\")", c.APITimeout)
-		}
-		c.apiTimeout = d
-	}
+	c.profile, c.logLevel, c.apiTimeout = p.Profile, p.LogLevel, p.APITimeout
 	return nil
-}
-
-func parseLogLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "", "info":
-		return slog.LevelInfo, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("invalid log level %q (want debug, info, warn or error)", s)
 }

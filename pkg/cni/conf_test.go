@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -24,7 +25,7 @@ func TestParseConfFiles(t *testing.T) {
 		wantFamilys int
 	}{
 		{"netconf-bridge-1.0.0.json", rules.ProfileOSMv1, []string{"kube-system", "mesh-cni", "monitoring"}, []string{"envoy"}, slog.LevelDebug, 1500 * time.Millisecond, "/var/run/mesh-cni/kubeconfig", 2},
-		{"netconf-minimal-0.3.1.json", rules.ProfileOSMv0, DefaultExcludeNamespaces, DefaultSidecarContainerNames, slog.LevelInfo, DefaultAPITimeout, DefaultKubeconfig, 1},
+		{"netconf-minimal-0.3.1.json", rules.ProfileOSMv0, settings.DefaultExcludeNamespaces, settings.DefaultSidecarContainerNames, slog.LevelInfo, settings.DefaultAPITimeout, settings.DefaultKubeconfig, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -42,7 +43,7 @@ func TestParseConfFiles(t *testing.T) {
 			if !slices.Equal(conf.ExcludeNamespaces, tt.exclude) || !slices.Equal(conf.SidecarContainerNames, tt.sidecars) {
 				t.Errorf("got exclude %v sidecars %v", conf.ExcludeNamespaces, conf.SidecarContainerNames)
 			}
-			if conf.MeshNamespace != DefaultMeshNamespace || conf.MeshConfigName != DefaultMeshConfigName {
+			if conf.MeshNamespace != settings.DefaultMeshNamespace || conf.MeshConfigName != settings.DefaultMeshConfigName {
 				t.Errorf("got mesh %s/%s", conf.MeshNamespace, conf.MeshConfigName)
 			}
 			ips, err := podIPs(conf.PrevResult)

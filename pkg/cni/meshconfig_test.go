@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
@@ -66,7 +67,7 @@ func seedConfigMap() *kube.ConfigMap {
 
 func testConf(t *testing.T, profile string) *NetConf {
 	t.Helper()
-	conf := &NetConf{Profile: profile}
+	conf := &NetConf{Settings: settings.Settings{Profile: profile}}
 	if err := conf.defaults(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,36 +7,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 )
 
 // PluginType is the CNI "type" of our plugin: the binary's name in the CNI
 // bin dir, and how the installer recognises its own entry in a chain.
 const PluginType = "mesh-cni"
 
-// Settings are the plugin settings an operator may set. They are the
-// plugin's own configuration keys; the installer adds "kubeconfig" itself.
+// Settings are the plugin settings an operator may set: the plugin's own
+// configuration keys (pkg/cni/settings), less "kubeconfig", which the
+// installer writes itself.
 type Settings struct {
-	MeshNamespace         string   `json:"meshNamespace,omitempty"`
-	MeshConfigName        string   `json:"meshConfigName,omitempty"`
-	Profile               string   `json:"profile,omitempty"`
-	ExcludeNamespaces     []string `json:"excludeNamespaces,omitempty"`
-	SidecarContainerNames []string `json:"sidecarContainerNames,omitempty"`
-	LogLevel              string   `json:"logLevel,omitempty"`
-	APITimeout            string   `json:"apiTimeout,omitempty"`
+	settings.Settings
 }
 
 // plugin is the object written into the chain; the field order is the
 // order in the file, type first as CNI configs conventionally are.
 type plugin struct {
-	Type       string `json:"type"`
-	Kubeconfig string `json:"kubeconfig"`
-	Settings
+	Type string `json:"type"`
+	settings.Settings
 }
 
-// Parse reads settings from JSON. Unknown keys are refused here, at
-// install time, because the plugin refuses them at pod ADD time, where the
-// mistake would stop every pod on the node instead of one DaemonSet pod.
+// Parse reads settings from JSON and checks them with the plugin's own
+// rules: a mistake refused here, at install time, stops one DaemonSet pod;
+// the same mistake in the chain would stop every pod ADD on the node.
 func Parse(data []byte) (Settings, error) {
 	var s Settings
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -44,13 +39,22 @@ func Parse(data []byte) (Settings, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, fmt.Errorf("plugin settings: %w (allowed keys: meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout)", err)
+	if err := dec.Decode(&s.Settings); err != nil {
+		return s, fmt.Errorf("plugin settings: %w (allowed keys: %s, except kubeconfig)", err, settings.Keys)
 	}
 	if dec.More() {
 		return s, fmt.Errorf("plugin settings: more than one JSON object")
 	}
-	return s, s.validate()
+	if s.Kubeconfig != "" {
+		return s, fmt.Errorf("plugin settings: field \"kubeconfig\" is written by the installer (the service account's kubeconfig); remove it")
+	}
+	// Resolve fills in defaults; validate a copy so that the entry keeps
+	// only what the operator wrote.
+	check := s.Settings
+	if _, err := check.Resolve(); err != nil {
+		return s, fmt.Errorf("plugin settings: %w", err)
+	}
+	return s, nil
 }
 
 // Load reads settings from the file at path; an empty path means none.
@@ -69,24 +73,11 @@ func Load(path string) (Settings, error) {
 	return s, nil
 }
 
-func (s Settings) validate() error {
-	switch s.Profile {
-	case "", "osm-v0", "osm-v1":
-	default:
-		return fmt.Errorf("plugin settings: profile %q: want osm-v0 or osm-v1", s.Profile)
-	}
-	if s.APITimeout != "" {
-		d, err := time.ParseDuration(s.APITimeout)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("plugin settings: apiTimeout %q: want a positive duration such as \"2s\"", s.APITimeout)
-		}
-	}
-	return nil
-}
-
 // JSON returns our chain entry: the settings plus the kubeconfig path.
 func (s Settings) JSON(kubeconfig string) ([]byte, error) {
-	data, err := json.Marshal(plugin{Type: PluginType, Kubeconfig: kubeconfig, Settings: s})
+	p := plugin{Type: PluginType, Settings: s.Settings}
+	p.Kubeconfig = kubeconfig
+	data, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encoding our entry: %w", err)
 	}

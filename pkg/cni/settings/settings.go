@@ -1,0 +1,117 @@
+// Package settings holds mesh-cni's own keys in its conflist entry: what an
+// operator sets through the installer's ConfigMap and what the plugin reads
+// at every ADD. One definition serves both, so the installer refuses at
+// install time exactly what the plugin would refuse for every pod of the
+// node.
+package settings
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+)
+
+// Defaults of the settings.
+const (
+	DefaultKubeconfig     = "/var/run/mesh-cni/kubeconfig"
+	DefaultMeshNamespace  = "osm-system"
+	DefaultMeshConfigName = "osm-mesh-config"
+	// DefaultOwnNamespace is where deploy/ runs mesh-cni's DaemonSet.
+	DefaultOwnNamespace = "mesh-cni"
+	DefaultAPITimeout   = 3 * time.Second
+)
+
+// DefaultExcludeNamespaces are never meshed by mesh-cni: the control
+// plane's and mesh-cni's own pods must start even when the API is down.
+var DefaultExcludeNamespaces = []string{"kube-system", DefaultOwnNamespace}
+
+// DefaultSidecarContainerNames are OSM's (envoy) and osm-edge's (sidecar).
+var DefaultSidecarContainerNames = []string{"envoy", "sidecar"}
+
+// Keys lists the settings' JSON keys, for messages about unknown ones.
+const Keys = "kubeconfig, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout"
+
+// Settings are mesh-cni's keys in its conflist entry. Empty means default.
+type Settings struct {
+	Kubeconfig            string   `json:"kubeconfig,omitempty"`
+	MeshNamespace         string   `json:"meshNamespace,omitempty"`
+	MeshConfigName        string   `json:"meshConfigName,omitempty"`
+	Profile               string   `json:"profile,omitempty"`
+	ExcludeNamespaces     []string `json:"excludeNamespaces,omitempty"`
+	SidecarContainerNames []string `json:"sidecarContainerNames,omitempty"`
+	LogLevel              string   `json:"logLevel,omitempty"`
+	APITimeout            string   `json:"apiTimeout,omitempty"`
+}
+
+// Parsed are the settings' values in the types the plugin works with.
+type Parsed struct {
+	Profile    rules.Profile
+	LogLevel   slog.Level
+	APITimeout time.Duration
+}
+
+// FieldError is a bad value, naming its key.
+type FieldError struct {
+	Field, Problem string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %s", e.Field, e.Problem) }
+
+// Resolve fills in the defaults and parses the values, or names the first
+// key whose value is wrong.
+func (s *Settings) Resolve() (Parsed, error) {
+	fill(&s.Kubeconfig, DefaultKubeconfig)
+	fill(&s.MeshNamespace, DefaultMeshNamespace)
+	fill(&s.MeshConfigName, DefaultMeshConfigName)
+	if s.ExcludeNamespaces == nil {
+		s.ExcludeNamespaces = DefaultExcludeNamespaces
+	}
+	if s.SidecarContainerNames == nil {
+		s.SidecarContainerNames = DefaultSidecarContainerNames
+	}
+	for _, n := range s.SidecarContainerNames {
+		if strings.TrimSpace(n) == "" {
+			return Parsed{}, &FieldError{"sidecarContainerNames", "empty container name"}
+		}
+	}
+	var p Parsed
+	var err error
+	if p.Profile, err = rules.ParseProfile(s.Profile); err != nil {
+		return Parsed{}, &FieldError{"profile", err.Error()}
+	}
+	if p.LogLevel, err = parseLogLevel(s.LogLevel); err != nil {
+		return Parsed{}, &FieldError{"logLevel", err.Error()}
+	}
+	p.APITimeout = DefaultAPITimeout
+	if s.APITimeout != "" {
+		d, err := time.ParseDuration(s.APITimeout)
+		if err != nil || d <= 0 {
+			return Parsed{}, &FieldError{"apiTimeout", fmt.Sprintf("invalid duration %q (want e.g. \"3s\")", s.APITimeout)}
+		}
+		p.APITimeout = d
+	}
+	return p, nil
+}
+
+func fill(v *string, def string) {
+	if *v == "" {
+		*v = def
+	}
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("invalid log level %q (want debug, info, warn or error)", s)
+}

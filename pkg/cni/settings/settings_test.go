@@ -1,0 +1,46 @@
+package settings
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+)
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      Settings
+		want    Parsed
+		wantErr string
+	}{
+		{"defaults", Settings{}, Parsed{rules.ProfileOSMv0, slog.LevelInfo, DefaultAPITimeout}, ""},
+		{"all set", Settings{Profile: "osm-v1", LogLevel: "DEBUG", APITimeout: "750ms"}, Parsed{rules.ProfileOSMv1, slog.LevelDebug, 750 * time.Millisecond}, ""},
+		{"bad profile", Settings{Profile: "osm-v2"}, Parsed{}, `field "profile": unknown profile "osm-v2" (want osm-v0 or osm-v1)`},
+		{"bad log level", Settings{LogLevel: "loud"}, Parsed{}, `field "logLevel": invalid log level "loud" (want debug, info, warn or error)`},
+		{"bad timeout", Settings{APITimeout: "3"}, Parsed{}, `field "apiTimeout": invalid duration "3" (want e.g. "3s")`},
+		{"negative timeout", Settings{APITimeout: "-1s"}, Parsed{}, `field "apiTimeout": invalid duration "-1s" (want e.g. "3s")`},
+		{"empty sidecar name", Settings{SidecarContainerNames: []string{"envoy", " "}}, Parsed{}, `field "sidecarContainerNames": empty container name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.in
+			got, err := s.Resolve()
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Resolve = %+v, %v; want %+v", got, err, tt.want)
+			}
+			if s.Kubeconfig != DefaultKubeconfig || s.MeshNamespace != DefaultMeshNamespace || s.MeshConfigName != DefaultMeshConfigName ||
+				!slices.Equal(s.ExcludeNamespaces, DefaultExcludeNamespaces) || !slices.Equal(s.SidecarContainerNames, DefaultSidecarContainerNames) {
+				t.Errorf("defaults not filled in: %+v", s)
+			}
+		})
+	}
+}
