@@ -46,3 +46,10 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+# Benchmarks beside the osm-init init container (root, about 10 minutes
+# warm): writes docs/benchmarks.md and docs/benchmarks.png.
+.PHONY: bench-report
+bench-report:
+	bash test/tools/build.sh
+	$(GO) run ./test/bench -out docs

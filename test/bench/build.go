@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/mesh-cni/mesh-cni/test/cluster"
+)
+
+// binaries are the programs under test, built from this tree, and the
+// pinned third-party CNI plugins beside them.
+type binaries struct {
+	// root is the repository.
+	root string
+	// dir is CNI_PATH: mesh-cni, bridge, host-local, loopback.
+	dir string
+	// meshCNI, installer and meshapp are static, stripped builds.
+	meshCNI, installer, meshapp string
+	// meshCNISize is the shipped plugin's size in bytes.
+	meshCNISize int64
+}
+
+// buildBinaries builds mesh-cni and the installer as the Makefile does
+// (static, -trimpath, -s -w), the e2e stand-in app, and links the pinned
+// CNI plugins (test/tools/build.sh) next to them.
+func buildBinaries(t *phase) *binaries {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatalf("finding the repository: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "mesh-cni-bench-bin-")
+	if err != nil {
+		t.Fatalf("temp dir for binaries: %v", err)
+	}
+	b := &binaries{root: root, dir: dir, meshCNI: filepath.Join(dir, "mesh-cni"),
+		installer: filepath.Join(dir, "installer"), meshapp: filepath.Join(dir, "meshapp")}
+	for out, pkg := range map[string]string{b.meshCNI: "./cmd/mesh-cni", b.installer: "./cmd/installer", b.meshapp: "./test/e2e/meshapp"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.remove()
+			t.Fatalf("go build %s: %v\n%s", pkg, err, o)
+		}
+	}
+	st, err := os.Stat(b.meshCNI)
+	if err != nil {
+		b.remove()
+		t.Fatalf("stat mesh-cni: %v", err)
+	}
+	b.meshCNISize = st.Size()
+	bins, err := cluster.EnsureBinaries()
+	if err != nil {
+		b.remove()
+		t.Fatalf("building the CNI plugins and Kubernetes (test/tools/build.sh): %v", err)
+	}
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if err := os.Symlink(filepath.Join(bins.CNIBinDir, p), filepath.Join(dir, p)); err != nil {
+			b.remove()
+			t.Fatalf("linking CNI plugin %s: %v", p, err)
+		}
+	}
+	return b
+}
+
+func (b *binaries) remove() { os.RemoveAll(b.dir) }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Colours of the two sides, the same in every panel.
+var (
+	meshColor    = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	osmInitColor = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	otherColor   = color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}
+)
+
+// box is one row of a panel.
+type box struct {
+	s     series
+	color color.Color
+}
+
+// writePlot draws box plots (median, quartiles, whiskers, outliers) of
+// the ADD latencies and skip paths, and of pod start-up when measured,
+// side by side, into a PNG.
+func writePlot(r *results, path string) error {
+	var panels []*plot.Plot
+	var adds []box
+	for _, a := range r.add {
+		adds = append(adds, box{a.mesh, meshColor}, box{a.osmInit, osmInitColor})
+	}
+	if r.skip != nil {
+		adds = append(adds, box{r.skip.excluded, otherColor}, box{r.skip.noSidecar, otherColor})
+	}
+	if len(adds) > 0 {
+		p, err := boxPanel("ADD: mesh-cni exec vs osm-init command chain", "milliseconds", adds)
+		if err != nil {
+			return err
+		}
+		panels = append(panels, p)
+	}
+	if ps := r.podStart; ps != nil {
+		p, err := boxPanel(fmt.Sprintf("kubectl apply to Ready, %d pods a batch", ps.pods), "seconds",
+			[]box{{ps.meshed, meshColor}, {ps.osmInit, osmInitColor}})
+		if err != nil {
+			return err
+		}
+		panels = append(panels, p)
+	}
+	if len(panels) == 0 {
+		return fmt.Errorf("nothing was measured")
+	}
+	width := vg.Length(len(panels)) * 6 * vg.Inch
+	img := vgimg.New(width, 4*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 4}
+	canvases := plot.Align([][]*plot.Plot{panels}, tiles, dc)
+	for i, p := range panels {
+		p.Draw(canvases[0][i])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("encoding PNG: %w", err)
+	}
+	return f.Close()
+}
+
+// boxPanel is a horizontal box plot, one row per series, in ms or s.
+func boxPanel(title, unit string, rows []box) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = unit
+	p.X.Min = 0
+	scale := 1e3 // ms per second
+	if unit == "seconds" {
+		scale = 1
+	}
+	var names []string
+	for i, row := range rows {
+		vals := make(plotter.Values, len(row.s.d))
+		for j, d := range row.s.d {
+			vals[j] = d.Seconds() * scale
+		}
+		if len(vals) == 0 {
+			vals = plotter.Values{0}
+		}
+		b, err := plotter.NewBoxPlot(vg.Points(14), float64(len(rows)-1-i), vals)
+		if err != nil {
+			return nil, fmt.Errorf("box plot of %s: %w", row.s.name, err)
+		}
+		b.Horizontal = true
+		b.FillColor = row.color
+		b.BoxStyle.Color = color.Black
+		p.Add(b)
+		names = append([]string{row.s.name}, names...)
+	}
+	p.NominalY(names...)
+	p.Add(plotter.NewGrid())
+	return p, nil
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/test/cluster"
+)
+
+// podStartNamespace holds the pod start-up test's pods.
+const podStartNamespace = "podstart"
+
+// podStartResult is item 4: `kubectl apply` to Ready on a real node.
+type podStartResult struct {
+	pods, rounds int
+	// meshed are per-pod times with mesh-cni in the chain; osmInit with
+	// the osm-init-style init container and no mesh-cni.
+	meshed, osmInit series
+	// meshedBatch and osmInitBatch are apply to the batch's last Ready.
+	meshedBatch, osmInitBatch series
+	// events counts mesh-cni's RedirectionConfigured events on meshed pods.
+	events int
+}
+
+// podVariant is one side of the comparison.
+type podVariant struct {
+	name    string
+	meshCNI bool
+	pods    *series
+	batch   *series
+}
+
+// measurePodStart brings up the node, installs mesh-cni's binary and
+// conflist entry directly (no DaemonSet, so the installer's own start-up
+// is not in the figures), and takes turns between batches of pods with
+// mesh-cni in the chain and batches with an osm-init init container and
+// mesh-cni taken out of the chain.
+func measurePodStart(t *phase, b *binaries, pods, rounds int) *podStartResult {
+	t.Cleanup(func() {
+		if err := cluster.TearDownNode(t.Logf); err != nil {
+			t.Errorf("tearing down the node: %v", err)
+		}
+	})
+	node, err := cluster.BringUpNode(t.Logf)
+	if err != nil {
+		t.Fatalf("bringing up the node: %v", err)
+	}
+	for _, tar := range buildImages(t, b, t.TempDir()) {
+		if out, err := exec.Command("ctr", "--address="+node.ContainerdAddress, "--namespace=k8s.io", "images", "import", tar).CombinedOutput(); err != nil {
+			t.Fatalf("importing %s: %v: %s", tar, err, out)
+		}
+	}
+	plain, meshed := nodeConflists(t, b, node)
+	r := &podStartResult{pods: pods, rounds: rounds,
+		meshed: series{name: "pod start, mesh-cni"}, osmInit: series{name: "pod start, osm-init container"},
+		meshedBatch: series{name: "batch, mesh-cni"}, osmInitBatch: series{name: "batch, osm-init container"}}
+	variants := []podVariant{{"mesh", true, &r.meshed, &r.meshedBatch}, {"osminit", false, &r.osmInit, &r.osmInitBatch}}
+	node.Kubectl(t, "create", "namespace", podStartNamespace)
+	waitDefaultSA(t, node)
+	// One unmeasured pod of each kind: the first container of an image
+	// pays for unpacking it.
+	for _, v := range variants {
+		setConflist(t, node, plain, meshed, v.meshCNI)
+		runBatch(t, node, v, "warm", 1)
+	}
+	for round := 0; round < rounds; round++ {
+		for i := range variants {
+			t.checkInterrupt()
+			v := variants[(round+i)%len(variants)]
+			setConflist(t, node, plain, meshed, v.meshCNI)
+			times, batch := runBatch(t, node, v, fmt.Sprintf("r%d", round), pods)
+			v.pods.d = append(v.pods.d, times...)
+			v.batch.d = append(v.batch.d, batch)
+			if v.meshCNI {
+				r.events += countConfigured(t, node, fmt.Sprintf("%s-r%d-", v.name, round))
+			}
+			deleteBatch(t, node)
+		}
+	}
+	t.Logf("pod start medians: mesh-cni %s, osm-init container %s", ms(summarize(r.meshed.d).med), ms(summarize(r.osmInit.d).med))
+	return r
+}
+
+// nodeConflists returns the node's primary conflist and the same with
+// mesh-cni's entry appended (kubeconfig of deploy/'s ServiceAccount and
+// RBAC), after putting the plugin into the node's CNI bin dir.
+func nodeConflists(t *phase, b *binaries, node *cluster.Node) (plain, meshed []byte) {
+	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"} {
+		data, err := os.ReadFile(filepath.Join(b.root, "deploy", f))
+		must(t, "reading deploy/"+f, err)
+		node.Apply(t, string(data))
+	}
+	kubeconfig := node.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni")
+	must(t, "installing mesh-cni", copyInto(node.CNIBinDir, b.meshCNI, "mesh-cni"))
+	plain, err := os.ReadFile(node.CNIConfFile)
+	must(t, "reading the node's conflist", err)
+	var list map[string]any
+	must(t, "decoding the node's conflist", json.Unmarshal(plain, &list))
+	plugins, _ := list["plugins"].([]any)
+	list["plugins"] = append(plugins, map[string]any{"type": "mesh-cni", "kubeconfig": kubeconfig})
+	meshed, err = json.MarshalIndent(list, "", "  ")
+	must(t, "encoding the meshed conflist", err)
+	return plain, meshed
+}
+
+// setConflist writes the node's conflist with or without mesh-cni,
+// atomically, and gives containerd a moment to reload it.
+func setConflist(t *phase, node *cluster.Node, plain, meshed []byte, withMesh bool) {
+	data := plain
+	if withMesh {
+		data = meshed
+	}
+	if cur, err := os.ReadFile(node.CNIConfFile); err == nil && string(cur) == string(data) {
+		return
+	}
+	// The temporary name's extension is none libcni loads.
+	tmp := node.CNIConfFile + ".bench-tmp"
+	must(t, "writing the conflist", os.WriteFile(tmp, data, 0o644))
+	must(t, "replacing the conflist", os.Rename(tmp, node.CNIConfFile))
+	time.Sleep(2 * time.Second)
+}
+
+// waitDefaultSA waits for the controller-manager to create the default
+// ServiceAccount that pod admission needs.
+func waitDefaultSA(t *phase, node *cluster.Node) {
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		if _, err := node.TryKubectl("get", "serviceaccount", "default", "-n", podStartNamespace); err == nil {
+			return
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("no default ServiceAccount in %s after a minute", podStartNamespace)
+		}
+	}
+}
+
+// runBatch applies count pods of the variant at once and returns each
+// pod's time from the start of `kubectl apply` to Ready, and the batch's.
+func runBatch(t *phase, node *cluster.Node, v podVariant, tag string, count int) ([]time.Duration, time.Duration) {
+	names := make([]string, count)
+	docs := make([]string, count)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%s-%02d", v.name, tag, i)
+		docs[i] = podYAML(names[i], !v.meshCNI)
+	}
+	file := filepath.Join(t.TempDir(), "pods.yaml")
+	must(t, "writing the pods", os.WriteFile(file, []byte(strings.Join(docs, "---\n")), 0o644))
+	w, err := watchReady(node.AdminKubeconfig, podStartNamespace)
+	must(t, "watching pods", err)
+	defer w.stop()
+	start := time.Now()
+	if _, err := node.TryKubectl("apply", "-f", file); err != nil {
+		t.Fatalf("creating %s pods: %v", v.name, err)
+	}
+	readyAt, err := w.wait(t.Context(), names, 5*time.Minute)
+	if err != nil {
+		out, _ := node.TryKubectl("get", "pods,events", "-n", podStartNamespace, "-o", "wide")
+		t.Fatalf("%s batch %s: %v\n%s", v.name, tag, err, out)
+	}
+	var times []time.Duration
+	var last time.Duration
+	for _, n := range names {
+		d := readyAt[n].Sub(start)
+		times = append(times, d)
+		last = max(last, d)
+	}
+	t.Logf("%s batch %s: %d pods Ready, last after %s", v.name, tag, count, ms(last))
+	if tag == "warm" {
+		deleteBatch(t, node)
+	}
+	return times, last
+}
+
+// podYAML is a pod shaped like an OSM-injected one: the osm-proxy-uuid
+// label, the app and the envoy sidecar (uid 1500), and with osmInit the
+// osm-init init container (NET_ADMIN) running the seed's command chain.
+func podYAML(name string, osmInit bool) string {
+	init := ""
+	if osmInit {
+		rs, _ := rules.Build(rules.DefaultConfig(rules.ProfileOSMv0), rules.IPv4)
+		cmd, _ := json.Marshal(rules.RenderOSMInit(rs))
+		init = fmt.Sprintf(`  initContainers:
+  - name: osm-init
+    image: %s
+    imagePullPolicy: Never
+    command: ["/bin/sh", "-c", %s]
+    securityContext: {capabilities: {add: [NET_ADMIN]}}
+`, osmInitImage, cmd)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  namespace: %s
+  labels: {app: bench, osm-proxy-uuid: %s}
+spec:
+  terminationGracePeriodSeconds: 0
+  enableServiceLinks: false
+  automountServiceAccountToken: false
+%s  containers:
+  - {name: app, image: %s, imagePullPolicy: Never, command: ["/meshapp", "serve", "8080"]}
+  - {name: envoy, image: %s, imagePullPolicy: Never, command: ["/meshapp", "sidecar"], securityContext: {runAsUser: 1500}}
+`, name, podStartNamespace, fakeUUID(name), init, meshappImage, meshappImage)
+}
+
+// countConfigured counts mesh-cni's RedirectionConfigured events on the
+// pods whose names start with prefix.
+func countConfigured(t *phase, node *cluster.Node, prefix string) int {
+	out, err := node.TryKubectl("get", "events", "-n", podStartNamespace, "--field-selector", "reason="+cni.ReasonConfigured,
+		"-o", "jsonpath={range .items[*]}{.involvedObject.name}{\"\\n\"}{end}")
+	must(t, "listing mesh-cni's events", err)
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// deleteBatch deletes the namespace's pods and waits until they are gone,
+// so the next batch starts on an idle node.
+func deleteBatch(t *phase, node *cluster.Node) {
+	if _, err := node.TryKubectl("delete", "pods", "--all", "-n", podStartNamespace, "--wait=true", "--timeout=180s"); err != nil {
+		t.Fatalf("deleting the batch: %v", err)
+	}
+}

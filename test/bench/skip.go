@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os/exec"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/test/cnirun"
+)
+
+// skipResult is item 2: mesh-cni's ADD for pods it leaves alone.
+type skipResult struct {
+	// excluded is a pod in kube-system (no API call at all).
+	excluded series
+	// noSidecar is a pod without a sidecar (one GET of the pod).
+	noSidecar series
+	// floor is fork+exec+wait of /bin/true: what any exec costs here.
+	floor series
+}
+
+// noSidecarPod is the pod without a sidecar container.
+const noSidecarPod = "nosidecar"
+
+// measureSkip takes turns between the two skip paths, each mesh-cni's
+// exec within the chain's ADD through libcni, and the exec floor. Every
+// netns is checked to hold no rule of ours afterwards.
+func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
+	uid := k.pods(t, true, noSidecarPod)[noSidecarPod]
+	n := k.network(t, "10.231.9.0/24")
+	r := &skipResult{
+		excluded:  series{name: "skip: namespace excluded (kube-system)"},
+		noSidecar: series{name: "skip: pod without sidecar"},
+		floor:     series{name: "exec of /bin/true (floor)"},
+	}
+	pods := []cnirun.Pod{{Namespace: "kube-system", Name: "coredns-0"}, {Namespace: benchNamespace, Name: noSidecarPod, UID: uid}}
+	into := []*series{&r.excluded, &r.noSidecar}
+	trueBin, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatalf("no true program: %v", err)
+	}
+	for run := -1; run < runs; run++ { // run -1 warms up, unrecorded
+		t.checkInterrupt()
+		for j := range pods {
+			i := (run + 2 + j) % len(pods)
+			d := k.addSkipped(t, n, pods[i])
+			if run >= 0 {
+				into[i].d = append(into[i].d, d)
+			}
+		}
+		start := time.Now()
+		if out, err := exec.Command(trueBin).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", trueBin, err, out)
+		}
+		if run >= 0 {
+			r.floor.d = append(r.floor.d, time.Since(start))
+		}
+	}
+	t.Logf("skip medians: excluded namespace %s, no sidecar %s", ms(summarize(r.excluded.d).med), ms(summarize(r.noSidecar.d).med))
+	return r
+}
+
+// addSkipped ADDs the chain with mesh-cni for a pod out of scope and
+// returns mesh-cni's own time.
+func (k *kernelEnv) addSkipped(t *phase, n *cnirun.Network, pod cnirun.Pod) time.Duration {
+	s := n.NewSandbox(t, pod)
+	defer closeSandbox(t, s)
+	_, call := addChain(t, n, s)
+	if err := k.verify(s, rules.BackendNFT, nil); err != nil {
+		t.Fatalf("pod %s/%s is out of scope, yet: %v", pod.Namespace, pod.Name, err)
+	}
+	return call.Took
+}
