@@ -60,7 +60,8 @@ func tearDownLinks(logf func(string, ...any)) {
 				f := strings.Fields(line)
 				if len(f) > 1 {
 					name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-					if _, err := run("ip", "link", "del", name); err != nil {
+					// A veth goes with its pod's netns, possibly while we list them.
+					if _, err := run("ip", "link", "del", name); err != nil && linkExists(name) {
 						logf("tear-down: %v", err)
 					}
 				}

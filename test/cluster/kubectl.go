@@ -117,20 +117,37 @@ func crdVersion(name string, storage bool) string {
 // and both versions are served, so a MeshConfig can be created right after.
 func (cp *ControlPlane) InstallMeshConfigCRD(t testing.TB) {
 	t.Helper()
-	cp.Apply(t, MeshConfigCRD)
-	cp.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/meshconfigs.config.openservicemesh.io")
+	if err := InstallMeshConfigCRDWith(cp.kubectlStdin); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// KubectlFunc runs kubectl with these arguments (and stdin, unless empty)
+// against some cluster and returns its stdout.
+type KubectlFunc func(stdin []byte, args ...string) (string, error)
+
+// InstallMeshConfigCRDWith is InstallMeshConfigCRD for any cluster: kubectl
+// runs the commands.
+func InstallMeshConfigCRDWith(kubectl KubectlFunc) error {
+	if _, err := kubectl([]byte(MeshConfigCRD), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	if _, err := kubectl(nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/meshconfigs.config.openservicemesh.io"); err != nil {
+		return err
+	}
 	// Established can precede discovery by a moment; kubectl apply needs discovery.
 	deadline := time.Now().Add(30 * time.Second)
 	for _, v := range []string{"v1alpha1", "v1alpha2"} {
 		for {
-			_, err := cp.TryKubectl("get", "meshconfigs."+v+".config.openservicemesh.io", "-A")
+			_, err := kubectl(nil, "get", "meshconfigs."+v+".config.openservicemesh.io", "-A")
 			if err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("MeshConfig CRD established but %s not served: %v", v, err)
+				return fmt.Errorf("MeshConfig CRD established but %s not served: %w", v, err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	return nil
 }

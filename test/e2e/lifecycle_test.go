@@ -1,0 +1,128 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/test/cluster"
+)
+
+const (
+	// pluginPath is where deploy/'s installer puts the plugin on the node.
+	pluginPath = "/opt/cni/bin/mesh-cni"
+	// conflists is the node's CNI chain: the first conflist, lexically, is
+	// the one containerd uses (the harness and kind have exactly one).
+	conflists = "/etc/cni/net.d/*.conflist"
+)
+
+// testInstall applies deploy/ as it is and waits for the DaemonSet to be
+// Ready; then the plugin is on the node and last in its CNI chain.
+func (s *suite) testInstall(t *testing.T) {
+	s.deploy(t)
+	s.checkInstalled(t, true)
+}
+
+// deploy runs `kubectl apply -k deploy/` and waits for the rollout.
+func (s *suite) deploy(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	out := s.must(t, "apply", "-k", "deploy/")
+	t.Logf("kubectl apply -k deploy/:\n%s", out)
+	if _, err := s.kubectl("rollout", "status", "daemonset/mesh-cni", "-n", "mesh-cni", "--timeout=180s"); err != nil {
+		desc, _ := s.kubectl("describe", "pods", "-n", "mesh-cni")
+		logs, _ := s.kubectl("logs", "-n", "mesh-cni", "daemonset/mesh-cni", "--tail=50")
+		t.Fatalf("DaemonSet did not roll out: %v\n%s\n--- installer logs:\n%s", err, desc, logs)
+	}
+	var ds struct {
+		Status struct{ DesiredNumberScheduled, NumberReady int }
+	}
+	if err := json.Unmarshal([]byte(s.must(t, "get", "daemonset", "mesh-cni", "-n", "mesh-cni", "-o", "json")), &ds); err != nil {
+		t.Fatalf("parsing the DaemonSet: %v", err)
+	}
+	if ds.Status.DesiredNumberScheduled < 1 || ds.Status.NumberReady != ds.Status.DesiredNumberScheduled {
+		t.Fatalf("DaemonSet mesh-cni: %d of %d ready", ds.Status.NumberReady, ds.Status.DesiredNumberScheduled)
+	}
+	t.Logf("DaemonSet mesh-cni Ready (%d/%d) %.1fs after kubectl apply", ds.Status.NumberReady, ds.Status.DesiredNumberScheduled, time.Since(start).Seconds())
+}
+
+// chainTypes returns the plugin types of the node's CNI chain, in order.
+func (s *suite) chainTypes(t *testing.T) []string {
+	t.Helper()
+	files, err := s.shell("ls "+conflists, true)
+	if err != nil {
+		t.Fatalf("listing %s on the node: %v: %s", conflists, err, files)
+	}
+	first := strings.Fields(files)[0]
+	var conf struct{ Plugins []struct{ Type string } }
+	raw := s.nodeFile(t, first)
+	if err := json.Unmarshal([]byte(raw), &conf); err != nil {
+		t.Fatalf("parsing %s: %v\n%s", first, err, raw)
+	}
+	var types []string
+	for _, p := range conf.Plugins {
+		types = append(types, p.Type)
+	}
+	return types
+}
+
+// checkInstalled checks the plugin binary and its chain entry: present and
+// last, or both gone.
+func (s *suite) checkInstalled(t *testing.T, want bool) {
+	t.Helper()
+	types := s.chainTypes(t)
+	last := types[len(types)-1] == "mesh-cni"
+	count := strings.Count(" "+strings.Join(types, " ")+" ", " mesh-cni ")
+	if want && (!last || count != 1) {
+		t.Errorf("node's CNI chain is %v: want mesh-cni last, once", types)
+	}
+	if !want && count != 0 {
+		t.Errorf("node's CNI chain is %v: want no mesh-cni", types)
+	}
+	if has := s.nodeHas(t, pluginPath); has != want {
+		t.Errorf("%s on the node: present=%v, want %v", pluginPath, has, want)
+	}
+	t.Logf("node's CNI chain: %v; %s present: %v", types, pluginPath, want)
+}
+
+// testUninstallReinstall deletes the DaemonSet: the plugin and its entry
+// go, running pods keep working, new pods start without rules; applying
+// deploy/ again brings it all back.
+func (s *suite) testUninstallReinstall(t *testing.T) {
+	s.must(t, "delete", "daemonset", "mesh-cni", "-n", "mesh-cni", "--wait=true", "--timeout=90s")
+	if _, err := s.kubectl("wait", "--for=delete", "pod", "-n", "mesh-cni", "-l", "app.kubernetes.io/component=installer", "--timeout=90s"); err != nil {
+		t.Fatalf("installer pods did not go away: %v", err)
+	}
+	s.checkInstalled(t, false)
+
+	// Pods started before keep their rules and their traffic.
+	target := s.ip[s.plainA.Name] + ":8080"
+	s.expectLanding(t, s.meshClient, "app", target, landing{"sidecar-outbound", target, s.meshClient.Name})
+	s.expectLanding(t, s.plainB, "app", target, landing{"app", "8080", s.plainA.Name})
+	// A meshed pod created now starts, without rules.
+	late := pod{Name: "mesh-uninstalled", Namespace: nsApps, Sidecar: "envoy"}
+	s.start(t, late)
+	s.expectLanding(t, late, "app", target, landing{"app", "8080", s.plainA.Name})
+	if evs := s.events(t, late, "RedirectionConfigured"); len(evs) != 0 {
+		t.Errorf("pod created without mesh-cni installed has a RedirectionConfigured event: %+v", evs)
+	}
+
+	s.deploy(t)
+	s.checkInstalled(t, true)
+	again := pod{Name: "mesh-reinstalled", Namespace: nsApps, Sidecar: "envoy"}
+	s.start(t, again)
+	s.expectLanding(t, again, "app", target, landing{"sidecar-outbound", target, again.Name})
+}
+
+// installMeshConfigCRD applies OSM's MeshConfig CRD and waits until both
+// versions are served.
+func (s *suite) installMeshConfigCRD(t *testing.T) {
+	t.Helper()
+	run := func(stdin []byte, args ...string) (string, error) { return s.kubectlStdin(string(stdin), args...) }
+	if err := cluster.InstallMeshConfigCRDWith(run); err != nil {
+		t.Fatalf("installing the MeshConfig CRD: %v", err)
+	}
+}

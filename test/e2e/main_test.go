@@ -1,0 +1,98 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// Namespaces the suite creates. The guide's pod lives in "test", as in OSM's
+// guide; OSM's settings in "osm-system".
+const (
+	nsApps = "e2e"
+	nsMesh = "osm-system"
+	nsTest = "test"
+)
+
+// suite is the cluster with mesh-cni installed and the pods every scenario
+// talks to.
+type suite struct {
+	*env
+	// plainA and plainB are unmeshed peers; meshWeb and meshClient are meshed
+	// (sidecar "envoy"), created before any MeshConfig exists.
+	plainA, plainB, meshWeb, meshClient pod
+	ip                                  map[string]string // pod name -> IP
+}
+
+// TestE2E runs the whole suite in order on one cluster: the DaemonSet rollout,
+// traffic through meshed pods, every exclusion source, scope, failures,
+// events, both troubleshooting guides, and uninstall/reinstall.
+func TestE2E(t *testing.T) {
+	start := time.Now()
+	e := newEnv(t)
+	buildImages(t, e)
+	s := &suite{env: e, ip: map[string]string{}}
+	if e.external {
+		t.Cleanup(func() { s.cleanUp(t) })
+	}
+	steps := []struct {
+		name string
+		run  func(*testing.T)
+		// required: later steps make no sense without it.
+		required bool
+	}{
+		{"install", s.testInstall, true},
+		{"fixtures", s.startFixtures, true},
+		{"redirection", s.testRedirection, false},
+		{"exclusions", s.testExclusions, false},
+		{"scope", s.testScope, false},
+		{"bad annotation", s.testBadAnnotation, false},
+		{"describe shows RedirectionConfigured", s.testDescribe, false},
+		{"guide-en", func(t *testing.T) { s.runGuide(t, "docs/troubleshooting.md", "envoy") }, false},
+		{"guide-ja", func(t *testing.T) { s.runGuide(t, "docs/troubleshooting.ja.md", "sidecar") }, false},
+		{"uninstall and reinstall", s.testUninstallReinstall, false},
+	}
+	for _, st := range steps {
+		t0 := time.Now()
+		ok := t.Run(st.name, st.run)
+		t.Logf("%s: %.1fs", st.name, time.Since(t0).Seconds())
+		if !ok && st.required {
+			t.Fatalf("%s failed: the rest of the suite needs it", st.name)
+		}
+	}
+	t.Logf("e2e suite ran in %.1fs", time.Since(start).Seconds())
+}
+
+// startFixtures starts the peers every traffic scenario uses.
+func (s *suite) startFixtures(t *testing.T) {
+	s.ensureNamespace(t, nsApps)
+	s.plainA = pod{Name: "plain-a", Namespace: nsApps}
+	s.plainB = pod{Name: "plain-b", Namespace: nsApps}
+	s.meshWeb = pod{Name: "mesh-web", Namespace: nsApps, Sidecar: "envoy"}
+	s.meshClient = pod{Name: "mesh-client", Namespace: nsApps, Sidecar: "envoy"}
+	all := []pod{s.plainA, s.plainB, s.meshWeb, s.meshClient}
+	for _, p := range all {
+		s.create(t, p.manifest())
+	}
+	for _, p := range all {
+		s.waitReady(t, p)
+		s.ip[p.Name] = s.podIP(t, p)
+	}
+	t.Logf("pod IPs: %v", s.ip)
+}
+
+// cleanUp removes what the suite created on a cluster it did not start (the
+// local node is torn down whole).
+func (s *suite) cleanUp(t *testing.T) {
+	for _, args := range [][]string{
+		{"delete", "namespace", nsApps, nsTest, nsMesh, "--ignore-not-found", "--wait=true", "--timeout=120s"},
+		{"delete", "pod", "-n", "kube-system", "e2e-kube-system", "--ignore-not-found"},
+		{"delete", "-k", "deploy/", "--ignore-not-found", "--wait=true", "--timeout=120s"},
+		{"delete", "crd", "meshconfigs.config.openservicemesh.io", "--ignore-not-found"},
+	} {
+		if _, err := s.kubectl(args...); err != nil {
+			t.Errorf("cleaning up: %v", err)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pod describes a test pod: an app serving 8080 and 9090 and, when Sidecar
+// names it, a sidecar container running as uid 1500 - the shape of an
+// OSM-injected pod (label osm-proxy-uuid, no osm-init unless OSMInit).
+type pod struct {
+	Name, Namespace string
+	// Sidecar is the sidecar container's name ("envoy" for OSM, "sidecar"
+	// for osm-edge's Pipy); empty: an unmeshed pod.
+	Sidecar string
+	// OSMInit adds OSM's own init container (a stand-in that exits 0).
+	OSMInit     bool
+	Annotations map[string]string
+}
+
+// manifest renders the pod. Readiness is probed over loopback, which no rule
+// redirects, so a pod is Ready only when its listeners are.
+func (p pod) manifest() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels:\n    e2e: %q\n", p.Name, p.Namespace, p.Name)
+	if p.Sidecar != "" {
+		// OSM's injector labels each proxied pod with its proxy's UUID.
+		h := fmt.Sprintf("%x", sha256.Sum256([]byte(p.Namespace+"/"+p.Name)))
+		fmt.Fprintf(&b, "    osm-proxy-uuid: %q\n", h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:32])
+	}
+	if len(p.Annotations) > 0 {
+		b.WriteString("  annotations:\n")
+		keys := make([]string, 0, len(p.Annotations))
+		for k := range p.Annotations {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "    %s: %q\n", k, p.Annotations[k])
+		}
+	}
+	b.WriteString("spec:\n  terminationGracePeriodSeconds: 1\n  enableServiceLinks: false\n")
+	if p.OSMInit {
+		fmt.Fprintf(&b, "  initContainers:\n  - name: osm-init\n    image: %s\n    imagePullPolicy: Never\n    command: [\"/bin/sh\", \"-c\", \"true\"]\n", appImage)
+	}
+	b.WriteString("  containers:\n")
+	b.WriteString(container("app", []string{"/meshapp", "serve", "8080", "9090"}, "127.0.0.1:8080", 0))
+	if p.Sidecar != "" {
+		b.WriteString(container(p.Sidecar, []string{"/meshapp", "sidecar"}, "127.0.0.1:15001", 1500))
+	}
+	return b.String()
+}
+
+func container(name string, command []string, probe string, uid int) string {
+	q := make([]string, len(command))
+	for i, c := range command {
+		q[i] = fmt.Sprintf("%q", c)
+	}
+	s := fmt.Sprintf("  - name: %s\n    image: %s\n    imagePullPolicy: Never\n    command: [%s]\n"+
+		"    readinessProbe:\n      exec: {command: [\"/meshapp\", \"dial\", %q]}\n      periodSeconds: 1\n",
+		name, appImage, strings.Join(q, ", "), probe)
+	if uid != 0 {
+		s += fmt.Sprintf("    securityContext: {runAsUser: %d, runAsGroup: %d}\n", uid, uid)
+	}
+	return s
+}
+
+// start creates the pod and waits until it is Ready.
+func (e *env) start(t *testing.T, p pod) {
+	t.Helper()
+	e.create(t, p.manifest())
+	e.waitReady(t, p)
+}
+
+func (e *env) waitReady(t *testing.T, p pod) {
+	t.Helper()
+	if _, err := e.kubectl("wait", "-n", p.Namespace, "--for=condition=Ready", "pod/"+p.Name, "--timeout=120s"); err != nil {
+		desc, _ := e.kubectl("describe", "pod", "-n", p.Namespace, p.Name)
+		t.Fatalf("pod %s/%s not Ready: %v\n%s", p.Namespace, p.Name, err, desc)
+	}
+}
+
+// remove deletes the pod and waits until it is gone.
+func (e *env) remove(t *testing.T, namespace, name string) {
+	t.Helper()
+	e.must(t, "delete", "pod", "-n", namespace, name, "--ignore-not-found", "--wait=true", "--timeout=90s")
+}
+
+// podIP returns the pod's IP.
+func (e *env) podIP(t *testing.T, p pod) string {
+	t.Helper()
+	ip := strings.TrimSpace(e.must(t, "get", "pod", "-n", p.Namespace, p.Name, "-o", "jsonpath={.status.podIP}"))
+	if ip == "" {
+		t.Fatalf("pod %s/%s has no IP", p.Namespace, p.Name)
+	}
+	return ip
+}
+
+// event is the part of a core/v1 Event the suite checks.
+type event struct {
+	Type, Reason, Message string
+	Source                struct{ Component string }
+	InvolvedObject        struct{ UID string }
+}
+
+// events lists the events of the pod with this reason, of this pod only
+// (not of an earlier pod with the same name).
+func (e *env) events(t *testing.T, p pod, reason string) []event {
+	t.Helper()
+	uid := strings.TrimSpace(e.must(t, "get", "pod", "-n", p.Namespace, p.Name, "-o", "jsonpath={.metadata.uid}"))
+	out := e.must(t, "get", "events", "-n", p.Namespace, "--field-selector", "involvedObject.name="+p.Name+",reason="+reason, "-o", "json")
+	var list struct{ Items []event }
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("parsing events of %s/%s: %v", p.Namespace, p.Name, err)
+	}
+	var mine []event
+	for _, ev := range list.Items {
+		if ev.InvolvedObject.UID == uid {
+			mine = append(mine, ev)
+		}
+	}
+	return mine
+}
+
+// waitEvent waits for the pod's first event with this reason.
+func (e *env) waitEvent(t *testing.T, p pod, reason string, timeout time.Duration) event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if evs := e.events(t, p, reason); len(evs) > 0 {
+			return evs[0]
+		}
+		if time.Now().After(deadline) {
+			desc, _ := e.kubectl("describe", "pod", "-n", p.Namespace, p.Name)
+			t.Fatalf("no %s event on pod %s/%s after %s\n%s", reason, p.Namespace, p.Name, timeout, desc)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// landing is where a connection ended up, as meshapp reports it.
+type landing struct {
+	// Role is "app", "sidecar-outbound" or "sidecar-inbound".
+	Role string
+	// Dst is the app's port, or the sidecar's SO_ORIGINAL_DST.
+	Dst string
+	// Host is the name of the pod that answered.
+	Host string
+}
+
+func (l landing) String() string { return l.Role + " " + l.Dst + " " + l.Host }
+
+// dial connects from a container of the pod (as that container's user) to
+// addr and returns who answered.
+func (e *env) dial(t *testing.T, from pod, containerName, addr string) landing {
+	t.Helper()
+	out, err := e.kubectl("exec", "-n", from.Namespace, from.Name, "-c", containerName, "--", "/meshapp", "dial", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s/%s (%s): %v %s", addr, from.Namespace, from.Name, containerName, err, out)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 {
+		t.Fatalf("dial %s from %s/%s: unexpected answer %q", addr, from.Namespace, from.Name, out)
+	}
+	return landing{Role: f[0], Dst: f[1], Host: f[2]}
+}
+
+// ensureNamespace creates the namespace unless it exists.
+func (e *env) ensureNamespace(t *testing.T, name string) {
+	t.Helper()
+	e.apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", name))
+}
