@@ -23,6 +23,10 @@ type addResult struct {
 	// meshChain and osmChain are the whole sandbox set-up: the chain with
 	// mesh-cni, and the chain without it followed by the osm-init chain.
 	meshChain, osmChain series
+	// meshCPU and osmCPU are the CPU time of mesh-cni's ADD and of the
+	// osm-init chain, their child processes included: unlike wall time,
+	// it hardly changes when other work competes for the cores.
+	meshCPU, osmCPU series
 	// rss is mesh-cni's peak RSS in each ADD, in bytes.
 	rss []int64
 	// phases are the parts of mesh-cni's ADD its log line reports:
@@ -49,6 +53,8 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 			osmInit:   series{name: fmt.Sprintf("osm-init chain (%s)", b)},
 			meshChain: series{name: fmt.Sprintf("bridge+host-local+mesh-cni (%s)", b)},
 			osmChain:  series{name: fmt.Sprintf("bridge+host-local, then osm-init chain (%s)", b)},
+			meshCPU:   series{name: fmt.Sprintf("mesh-cni ADD, CPU time (%s)", b)},
+			osmCPU:    series{name: fmt.Sprintf("osm-init chain, CPU time (%s)", b)},
 			phases:    map[string][]time.Duration{},
 		}
 		pod := cnirun.Pod{Namespace: benchNamespace, Name: addPodName, UID: uid}
@@ -64,14 +70,16 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 					r.meshChain.d = append(r.meshChain.d, chain)
 					r.mesh.d = append(r.mesh.d, call.Took)
 					r.rss = append(r.rss, call.MaxRSS)
+					r.meshCPU.d = append(r.meshCPU.d, call.CPU)
 					for k, v := range logPhases(call.Stderr) {
 						r.phases[k] = append(r.phases[k], v)
 					}
 				},
 				func() {
-					chain, osm := k.addOSMInit(t, n, pod, b)
+					chain, osm, cpu := k.addOSMInit(t, n, pod, b)
 					r.osmChain.d = append(r.osmChain.d, chain+osm)
 					r.osmInit.d = append(r.osmInit.d, osm)
+					r.osmCPU.d = append(r.osmCPU.d, cpu)
 				},
 			}
 			// Alternate who goes first, so neither always follows the other.
@@ -116,8 +124,9 @@ func addChain(t *phase, n *cnirun.Network, s *cnirun.Sandbox) (time.Duration, cn
 }
 
 // addOSMInit ADDs the chain without mesh-cni in a fresh netns, then runs
-// the osm-init chain there; it returns both wall times.
-func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b rules.Backend) (chain, osm time.Duration) {
+// the osm-init chain there; it returns both wall times and the chain's
+// CPU time.
+func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b rules.Backend) (chain, osm, cpu time.Duration) {
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	k.seed(t, s, b)
@@ -126,14 +135,14 @@ func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b ru
 		t.Fatalf("%v", err)
 	}
 	chain = time.Since(start)
-	osm, err := k.runOSMInit(s, b)
+	osm, cpu, err := k.runOSMInit(s, b)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	if err := k.verify(s, b, []rules.RuleSet{k.want}); err != nil {
 		t.Fatalf("after the osm-init chain: %v", err)
 	}
-	return chain, osm
+	return chain, osm, cpu
 }
 
 // closeSandbox DELs a sandbox now, so the subnet's addresses and the

@@ -34,6 +34,9 @@ type concResult struct {
 	each []time.Duration
 	// meshEach is mesh-cni's exec within each ADD.
 	meshEach []time.Duration
+	// cpu is the CPU time all plugin processes of the ADDs used (their
+	// iptables programs included).
+	cpu time.Duration
 	// lockHeld: another process held the host's xtables lock from before
 	// the first ADD until after the last.
 	lockHeld bool
@@ -112,6 +115,11 @@ func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend,
 	r.lockHeld = holder.stillHeld()
 	holder.release()
 	calls := n.Recorder.Take()
+	for _, c := range calls {
+		if c.Command == "ADD" {
+			r.cpu += c.CPU
+		}
+	}
 	for i, s := range boxes {
 		r.wall = max(r.wall, ends[i].Sub(start))
 		mesh, found := cnirun.Find(calls, "mesh-cni", "ADD", s.Runtime.ContainerID)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
@@ -167,19 +168,24 @@ func (k *kernelEnv) verify(s *cnirun.Sandbox, b rules.Backend, sets []rules.Rule
 }
 
 // runOSMInit runs the osm-init command chain with sh -c in the sandbox's
-// netns, iptables resolving to backend b, and returns how long it took.
-func (k *kernelEnv) runOSMInit(s *cnirun.Sandbox, b rules.Backend) (time.Duration, error) {
-	var took time.Duration
-	err := s.NS.Do(func() error {
+// netns, iptables resolving to backend b, and returns how long it took
+// and the CPU time of sh and the iptables processes.
+func (k *kernelEnv) runOSMInit(s *cnirun.Sandbox, b rules.Backend) (took, cpu time.Duration, err error) {
+	err = s.NS.Do(func() error {
 		cmd := exec.Command("sh", "-c", k.osmInit)
 		cmd.Env = []string{"PATH=" + k.iptablesDirs[b] + ":/usr/sbin:/usr/bin:/sbin:/bin"}
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		took = time.Since(start)
+		if cmd.ProcessState != nil {
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("osm-init chain (%s) in %s: %w: %s", b, s.NS.Name, err, out)
 		}
 		return nil
 	})
-	return took, err
+	return took, cpu, err
 }

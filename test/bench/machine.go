@@ -37,8 +37,7 @@ func describeMachine() (machine, error) {
 	m.distro = strings.Trim(procField("/etc/os-release", "PRETTY_NAME", "="), `"`)
 	m.iptables = commandLine("iptables", "--version")
 	m.legacy = commandLine("iptables-legacy", "--version")
-	load, _ := os.ReadFile("/proc/loadavg")
-	m.loadavg = strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " ")
+	m.loadavg = loadAvg()
 	m.commit = commandLine("git", "rev-parse", "--short=12", "HEAD")
 	// Uncommitted changes under the measured code make the commit a lie;
 	// say so rather than hide it.
@@ -70,4 +69,15 @@ func commandLine(name string, args ...string) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages: how busy the machine
+// was besides this run.
+func loadAvg() string {
+	load, err := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(load))
+	if err != nil || len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -104,6 +104,7 @@ func run(cfg config) error {
 		}
 	}
 	res.finished = time.Now()
+	res.loadEnd = loadAvg()
 	res.failures = failures
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted; no report written")

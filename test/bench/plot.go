@@ -39,6 +39,9 @@ func writePlot(r *results, path string) error {
 	}
 	if len(adds) > 0 {
 		p, err := boxPanel("ADD: mesh-cni exec vs osm-init command chain", "milliseconds", adds)
+		if err == nil {
+			err = targetLine(p, float64(targetAddMedian.Milliseconds()), len(adds))
+		}
 		if err != nil {
 			return err
 		}
@@ -106,4 +109,18 @@ func boxPanel(title, unit string, rows []box) (*plot.Plot, error) {
 	p.NominalY(names...)
 	p.Add(plotter.NewGrid())
 	return p, nil
+}
+
+// targetLine draws a dashed vertical line at x across n rows: the target.
+func targetLine(p *plot.Plot, x float64, n int) error {
+	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: -0.5}, {X: x, Y: float64(n) - 0.5}})
+	if err != nil {
+		return fmt.Errorf("target line: %w", err)
+	}
+	l.Color = meshColor
+	l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(l)
+	p.Legend.Add(fmt.Sprintf("target %.0f ms", x), l)
+	p.Legend.Top = true
+	return nil
 }

@@ -43,15 +43,10 @@ type podVariant struct {
 // mesh-cni in the chain and batches with an osm-init init container and
 // mesh-cni taken out of the chain.
 func measurePodStart(t *phase, b *binaries, pods, rounds int) *podStartResult {
-	t.Cleanup(func() {
-		if err := cluster.TearDownNode(t.Logf); err != nil {
-			t.Errorf("tearing down the node: %v", err)
-		}
-	})
-	node, err := cluster.BringUpNode(t.Logf)
-	if err != nil {
-		t.Fatalf("bringing up the node: %v", err)
-	}
+	// StartNode, not BringUpNode: it holds the machine-wide node lock until
+	// the phase ends, so no other suite's StartNode replaces the node
+	// mid-measurement; it tears the node down at the end.
+	node := cluster.StartNode(t)
 	for _, tar := range buildImages(t, b, t.TempDir()) {
 		if out, err := exec.Command("ctr", "--address="+node.ContainerdAddress, "--namespace=k8s.io", "images", "import", tar).CombinedOutput(); err != nil {
 			t.Fatalf("importing %s: %v: %s", tar, err, out)

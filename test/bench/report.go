@@ -21,6 +21,8 @@ type results struct {
 	installer         *installerResult
 	podStart          *podStartResult
 	failures          []string
+	// loadEnd is the load average when the measurements ended.
+	loadEnd string
 }
 
 // Targets of issue 6.
@@ -74,7 +76,7 @@ func writeMachine(sb *strings.Builder, r *results) {
 	for _, row := range [][2]string{
 		{"CPU", fmt.Sprintf("%d cores, %s", m.cores, m.cpu)}, {"memory", m.memory}, {"kernel", m.kernel},
 		{"distribution", m.distro}, {"iptables (host default)", m.iptables}, {"iptables-legacy", m.legacy},
-		{"load average at start", m.loadavg}, {"Go", m.goVersion},
+		{"load average (1, 5, 15 min) at start / end", m.loadavg + " / " + r.loadEnd}, {"Go", m.goVersion},
 		{"Kubernetes, CNI plugins", "v1.33.13 (kube-apiserver, etcd; kubelet, containerd for pod start-up); bridge, host-local v1.9.1"},
 	} {
 		fmt.Fprintf(sb, "| %s | %s |\n", row[0], row[1])

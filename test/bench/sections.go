@@ -22,10 +22,11 @@ func writeAdd(sb *strings.Builder, r *results) {
 		"and nothing of ours in the other. One unmeasured run of each comes first.\n\n", strings.Count(r.renderedOSMInit(), "iptables "))
 	for _, a := range r.add {
 		p("### %s\n\n", backendOf(a.backend))
-		table(sb, a.mesh, a.osmInit, a.meshChain, a.osmChain)
+		table(sb, a.mesh, a.osmInit, a.meshChain, a.osmChain, a.meshCPU, a.osmCPU)
 		mesh, osm := summarize(a.mesh.d).med, summarize(a.osmInit.d).med
-		p("osm-init chain / mesh-cni (medians): **%s**. Whole sandbox set-up, osm-init way / mesh-cni way: %s.",
-			ratio(osm, mesh), ratio(summarize(a.osmChain.d).med, summarize(a.meshChain.d).med))
+		p("osm-init chain / mesh-cni (medians): **%s** in wall time, %s in CPU time. Whole sandbox set-up, osm-init way / mesh-cni way: %s.",
+			ratio(osm, mesh), ratio(summarize(a.osmCPU.d).med, summarize(a.meshCPU.d).med),
+			ratio(summarize(a.osmChain.d).med, summarize(a.meshChain.d).med))
 		var parts []string
 		for _, k := range []string{"api_ms", "apply_ms", "event_ms"} {
 			parts = append(parts, fmt.Sprintf("%s %s", phaseLabel[k], ms(summarize(a.phases[k]).med)))
@@ -63,13 +64,16 @@ func writeConcurrency(sb *strings.Builder, r *results) {
 		"bridge + host-local + mesh-cni through libcni at once, as a node starting %d pods does. Afterwards every netns is "+
 		"checked to hold exactly the expected rules. Total is from the release to the last ADD's end; each ADD is timed by its caller.\n\n",
 		r.machine.cores, r.concurrency[0].n, r.concurrency[0].n, r.concurrency[0].n)
-	p("| backend | ADDs | right | host lock held throughout | total | median ADD | p95 ADD | slowest ADD | slowest mesh-cni exec |\n")
-	p("|---|---|---:|---|---:|---:|---:|---:|---:|\n")
+	p("| backend | ADDs | right | host lock held throughout | total | median ADD | p95 ADD | slowest ADD | slowest mesh-cni exec | CPU time of all ADDs |\n")
+	p("|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.concurrency {
 		e := summarize(c.each)
-		p("| %s | %s | %d/%d | %t | %s | %s | %s | %s | %s |\n", c.backend, c.what, c.ok, c.n, c.lockHeld, ms(c.wall),
-			ms(e.med), ms(e.p95), ms(e.maxVal), ms(summarize(c.meshEach).maxVal))
+		p("| %s | %s | %d/%d | %t | %s | %s | %s | %s | %s | %s |\n", c.backend, c.what, c.ok, c.n, c.lockHeld, ms(c.wall),
+			ms(e.med), ms(e.p95), ms(e.maxVal), ms(summarize(c.meshEach).maxVal), ms(c.cpu))
 	}
+	p("\nThe CPU time of all ADDs (plugins and the iptables programs they ran) divided by the %d cores is the least "+
+		"total any schedule could reach on this machine; what the total adds beyond it is waiting (I/O, the API server, "+
+		"other load on the machine).\n", r.machine.cores)
 	p("\nNo ADD waits on the host lock: every one finished while the lock was still held (had one waited, it would have " +
 		"waited until the holder was killed, after the last ADD). mesh-cni's iptables-legacy runs take a lock file per pod " +
 		"netns instead (`XTABLES_LOCKFILE`); iptables-nft takes none.\n\n")
@@ -114,7 +118,7 @@ func writeFootprint(sb *strings.Builder, r *results) {
 		rss = append(rss, a.rss...)
 	}
 	if len(rss) > 0 {
-		p("| peak RSS of one meshed ADD (mesh-cni's own process; median / max of %d) | %s / %s |\n", len(rss), mib(medianInt(rss)), mib(slices.Max(rss)))
+		p("| peak RSS of one meshed ADD (the largest of mesh-cni and the iptables programs it ran; median / max of %d) | %s / %s |\n", len(rss), mib(medianInt(rss)), mib(slices.Max(rss)))
 	}
 	if in := r.installer; in != nil {
 		p("| installer RSS, idle %s after Ready (VmRSS; peak VmHWM) | %s (peak %s) |\n", in.idleFor, mib(in.rss), mib(in.hwm))

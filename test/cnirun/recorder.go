@@ -27,9 +27,13 @@ type Call struct {
 	ContainerID string
 	// Took is the wall time from fork to exit.
 	Took time.Duration
-	// MaxRSS is the peak resident set size of the plugin process itself
-	// (not of the programs it ran), in bytes.
+	// MaxRSS is the peak resident set size, in bytes, of the plugin or of
+	// a program it ran and waited for, whichever was largest (wait4's
+	// rusage covers the reaped descendants).
 	MaxRSS int64
+	// CPU is the user and system time of the plugin and the programs it
+	// ran and waited for.
+	CPU time.Duration
 	// Stderr is what the plugin logged.
 	Stderr string
 	// Err is the plugin's failure, decoded as libcni decodes it.
@@ -58,6 +62,7 @@ func (r *Recorder) ExecPlugin(ctx context.Context, pluginPath string, stdinData 
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			c.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+			c.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}
 	if err != nil {
