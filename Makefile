@@ -53,3 +53,12 @@ clean:
 bench-report:
 	bash test/tools/build.sh
 	$(GO) run ./test/bench -out docs
+
+# The end-to-end suite (build tag e2e): a real single node started on this
+# machine (root), `kubectl apply -k deploy/` as is, meshed pods and real
+# traffic, and every command of docs/troubleshooting.md and .ja.md run and
+# checked. test/e2e/kind.sh runs the same suite on kind.
+.PHONY: e2e
+e2e:
+	bash test/tools/build.sh
+	$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,6 +37,12 @@ func TestE2E(t *testing.T) {
 	if e.external {
 		t.Cleanup(func() { s.cleanUp(t) })
 	}
+	// Registered after the node's tear-down, so it runs before it.
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.diagnose(t)
+		}
+	})
 	steps := []struct {
 		name string
 		run  func(*testing.T)
@@ -94,5 +101,20 @@ func (s *suite) cleanUp(t *testing.T) {
 		if _, err := s.kubectl(args...); err != nil {
 			t.Errorf("cleaning up: %v", err)
 		}
+	}
+}
+
+// diagnose logs what explains most failures: the installer's pods, their
+// logs (also of a restarted container) and the events of the test pods.
+func (s *suite) diagnose(t *testing.T) {
+	for _, args := range [][]string{
+		{"get", "pods", "-A", "-o", "wide"},
+		{"describe", "pods", "-n", "mesh-cni"},
+		{"logs", "-n", "mesh-cni", "daemonset/mesh-cni", "--tail=100"},
+		{"logs", "-n", "mesh-cni", "daemonset/mesh-cni", "--previous", "--tail=100"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+	} {
+		out, err := s.kubectl(args...)
+		t.Logf("diagnostics: kubectl %s (err: %v):\n%s", strings.Join(args, " "), err, out)
 	}
 }
