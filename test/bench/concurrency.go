@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
@@ -41,6 +43,9 @@ type concResult struct {
 	// the first ADD until after the last.
 	lockHeld bool
 	errs     []string
+	// retriable counts the failed ADDs that returned CNI error 11 (try
+	// again later), which kubelet retries.
+	retriable int
 }
 
 // measureConcurrency starts count ADDs at once, per backend, while
@@ -133,6 +138,10 @@ func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend,
 		}
 		if err != nil {
 			r.errs = append(r.errs, err.Error())
+			var cniErr *types.Error
+			if errors.As(err, &cniErr) && cniErr.Code == types.ErrTryAgainLater {
+				r.retriable++
+			}
 			continue
 		}
 		r.ok++

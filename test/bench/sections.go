@@ -79,7 +79,8 @@ func writeConcurrency(sb *strings.Builder, r *results) {
 		"netns instead (`XTABLES_LOCKFILE`); iptables-nft takes none.\n\n")
 	for _, c := range r.concurrency {
 		if len(c.errs) > 0 {
-			p("Failures (%s, %s), first of %d: `%s`\n\n", c.backend, c.what, len(c.errs), c.errs[0])
+			p("Failures (%s, %s): %d, of which %d returned CNI error 11 (try again later), which kubelet retries "+
+				"(the pod is not started without its rules). First: `%s`\n\n", c.backend, c.what, len(c.errs), c.retriable, c.errs[0])
 		}
 	}
 }
