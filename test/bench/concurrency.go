@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +42,8 @@ type concResult struct {
 	// cpu is the CPU time all plugin processes of the ADDs used (their
 	// iptables programs included).
 	cpu time.Duration
+	// apiCPU is the CPU time kube-apiserver and etcd used meanwhile.
+	apiCPU time.Duration
 	// lockHeld: another process held the host's xtables lock from before
 	// the first ADD until after the last.
 	lockHeld bool
@@ -94,6 +99,7 @@ func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend,
 	}()
 	holder := holdHostLock(t)
 	n.Recorder.Take()
+	apiBefore := k.apiCPU()
 	errs := make([]error, len(boxes))
 	took := make([]time.Duration, len(boxes))
 	ends := make([]time.Time, len(boxes))
@@ -117,6 +123,7 @@ func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend,
 	start := time.Now()
 	close(startSignal)
 	wg.Wait()
+	r.apiCPU = k.apiCPU() - apiBefore
 	r.lockHeld = holder.stillHeld()
 	holder.release()
 	calls := n.Recorder.Take()
@@ -205,3 +212,39 @@ func (h *lockHolder) release() {
 	syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
 	h.cmd.Wait()
 }
+
+// apiCPU is the CPU time kube-apiserver and etcd have used so far.
+func (k *kernelEnv) apiCPU() time.Duration {
+	var d time.Duration
+	for _, f := range []string{"kube-apiserver.pid", "etcd.pid"} {
+		d += processCPU(filepath.Join(k.cp.Dir, f))
+	}
+	return d
+}
+
+// processCPU reads utime+stime from /proc/PID/stat for the pid in a
+// pidfile; 0 when it cannot.
+func processCPU(pidfile string) time.Duration {
+	pid, err := os.ReadFile(pidfile)
+	if err != nil {
+		return 0
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: utime and stime are fields 14 and 15 of the line.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100

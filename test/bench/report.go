@@ -46,6 +46,7 @@ func renderReport(r *results) string {
 	p("![ADD latency and pod start-up, mesh-cni beside osm-init](benchmarks.png)\n\n")
 	writeMachine(&sb, r)
 	writeTargets(&sb, r)
+	writeWhy(&sb, r)
 	writeAdd(&sb, r)
 	writeSkip(&sb, r)
 	writeConcurrency(&sb, r)

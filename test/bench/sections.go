@@ -46,9 +46,9 @@ func writeSkip(sb *strings.Builder, r *results) {
 	fmt.Fprintf(sb, "## 2. The skip path\n\n"+
 		"mesh-cni's exec within the chain's ADD through libcni, for a pod it leaves alone: one in an excluded namespace "+
 		"(kube-system; decided from CNI_ARGS, no API call) and one without a sidecar container (one GET of the pod). "+
-		"Each netns is checked to hold no rule of ours afterwards. The exec of `/bin/true` is this machine's floor for "+
-		"starting any program.\n\n")
-	table(sb, s.excluded, s.noSidecar, s.floor)
+		"Each netns is checked to hold no rule of ours afterwards. `mesh-cni` with CNI_COMMAND=VERSION is the cost of "+
+		"starting the plugin's Go binary at all; the exec of `/bin/true` is this machine's floor for starting any program.\n\n")
+	table(sb, s.excluded, s.noSidecar, s.version, s.floor)
 }
 
 func writeConcurrency(sb *strings.Builder, r *results) {
@@ -64,16 +64,16 @@ func writeConcurrency(sb *strings.Builder, r *results) {
 		"bridge + host-local + mesh-cni through libcni at once, as a node starting %d pods does. Afterwards every netns is "+
 		"checked to hold exactly the expected rules. Total is from the release to the last ADD's end; each ADD is timed by its caller.\n\n",
 		r.machine.cores, r.concurrency[0].n, r.concurrency[0].n, r.concurrency[0].n)
-	p("| backend | ADDs | right | host lock held throughout | total | median ADD | p95 ADD | slowest ADD | slowest mesh-cni exec | CPU time of all ADDs |\n")
-	p("|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| backend | ADDs | right | host lock held throughout | total | median ADD | p95 ADD | slowest ADD | slowest mesh-cni exec | CPU time of all ADDs | CPU time of kube-apiserver + etcd meanwhile |\n")
+	p("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.concurrency {
 		e := summarize(c.each)
-		p("| %s | %s | %d/%d | %t | %s | %s | %s | %s | %s | %s |\n", c.backend, c.what, c.ok, c.n, c.lockHeld, ms(c.wall),
-			ms(e.med), ms(e.p95), ms(e.maxVal), ms(summarize(c.meshEach).maxVal), ms(c.cpu))
+		p("| %s | %s | %d/%d | %t | %s | %s | %s | %s | %s | %s | %s |\n", c.backend, c.what, c.ok, c.n, c.lockHeld, ms(c.wall),
+			ms(e.med), ms(e.p95), ms(e.maxVal), ms(summarize(c.meshEach).maxVal), ms(c.cpu), ms(c.apiCPU))
 	}
-	p("\nThe CPU time of all ADDs (plugins and the iptables programs they ran) divided by the %d cores is the least "+
-		"total any schedule could reach on this machine; what the total adds beyond it is waiting (I/O, the API server, "+
-		"other load on the machine).\n", r.machine.cores)
+	p("\nThe CPU time of all ADDs (plugins and the iptables programs they ran) plus the API server's and etcd's, "+
+		"divided by the %d cores, is the least total any schedule could reach on this machine; what the total adds beyond "+
+		"it is waiting (I/O, other load on the machine).\n", r.machine.cores)
 	p("\nNo ADD waits on the host lock: every one finished while the lock was still held (had one waited, it would have " +
 		"waited until the holder was killed, after the last ADD). mesh-cni's iptables-legacy runs take a lock file per pod " +
 		"netns instead (`XTABLES_LOCKFILE`); iptables-nft takes none.\n\n")

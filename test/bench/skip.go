@@ -16,6 +16,9 @@ type skipResult struct {
 	noSidecar series
 	// floor is fork+exec+wait of /bin/true: what any exec costs here.
 	floor series
+	// version is `CNI_COMMAND=VERSION mesh-cni`: starting the plugin's Go
+	// binary and nothing else.
+	version series
 }
 
 // noSidecarPod is the pod without a sidecar container.
@@ -31,6 +34,7 @@ func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
 		excluded:  series{name: "skip: namespace excluded (kube-system)"},
 		noSidecar: series{name: "skip: pod without sidecar"},
 		floor:     series{name: "exec of /bin/true (floor)"},
+		version:   series{name: "mesh-cni VERSION (process start only)"},
 	}
 	pods := []cnirun.Pod{{Namespace: "kube-system", Name: "coredns-0"}, {Namespace: benchNamespace, Name: noSidecarPod, UID: uid}}
 	into := []*series{&r.excluded, &r.noSidecar}
@@ -47,12 +51,10 @@ func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
 				into[i].d = append(into[i].d, d)
 			}
 		}
-		start := time.Now()
-		if out, err := exec.Command(trueBin).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", trueBin, err, out)
-		}
+		floor, version := timeExec(t, trueBin, nil), timeExec(t, k.b.meshCNI, []string{"CNI_COMMAND=VERSION"})
 		if run >= 0 {
-			r.floor.d = append(r.floor.d, time.Since(start))
+			r.floor.d = append(r.floor.d, floor)
+			r.version.d = append(r.version.d, version)
 		}
 	}
 	t.Logf("skip medians: excluded namespace %s, no sidecar %s", ms(summarize(r.excluded.d).med), ms(summarize(r.noSidecar.d).med))
@@ -69,4 +71,15 @@ func (k *kernelEnv) addSkipped(t *phase, n *cnirun.Network, pod cnirun.Pod) time
 		t.Fatalf("pod %s/%s is out of scope, yet: %v", pod.Namespace, pod.Name, err)
 	}
 	return call.Took
+}
+
+// timeExec runs a program once and returns its wall time.
+func timeExec(t *phase, path string, env []string) time.Duration {
+	cmd := exec.Command(path)
+	cmd.Env = env
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", path, err, out)
+	}
+	return time.Since(start)
 }
