@@ -231,14 +231,19 @@ func processCPU(pidfile string) time.Duration {
 	if err != nil {
 		return 0
 	}
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	// test/cluster writes "PID BINARY".
+	f := strings.Fields(string(pid))
+	if len(f) == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile("/proc/" + f[0] + "/stat")
 	if err != nil {
 		return 0
 	}
 	// Fields after the command name, which is in parentheses and may
 	// contain spaces: utime and stime are fields 14 and 15 of the line.
 	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
-	f := strings.Fields(rest)
+	f = strings.Fields(rest)
 	if len(f) < 13 {
 		return 0
 	}

@@ -48,7 +48,7 @@ func writeSkip(sb *strings.Builder, r *results) {
 		"(kube-system; decided from CNI_ARGS, no API call) and one without a sidecar container (one GET of the pod). "+
 		"Each netns is checked to hold no rule of ours afterwards. `mesh-cni` with CNI_COMMAND=VERSION is the cost of "+
 		"starting the plugin's Go binary at all; the exec of `/bin/true` is this machine's floor for starting any program.\n\n")
-	table(sb, s.excluded, s.noSidecar, s.version, s.floor)
+	table(sb, s.excluded, s.noSidecar, s.version, s.emptyGo, s.floor)
 }
 
 func writeConcurrency(sb *strings.Builder, r *results) {

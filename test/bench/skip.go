@@ -19,6 +19,8 @@ type skipResult struct {
 	// version is `CNI_COMMAND=VERSION mesh-cni`: starting the plugin's Go
 	// binary and nothing else.
 	version series
+	// emptyGo is a Go program doing nothing: any Go binary's start.
+	emptyGo series
 }
 
 // noSidecarPod is the pod without a sidecar container.
@@ -35,6 +37,7 @@ func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
 		noSidecar: series{name: "skip: pod without sidecar"},
 		floor:     series{name: "exec of /bin/true (floor)"},
 		version:   series{name: "mesh-cni VERSION (process start only)"},
+		emptyGo:   series{name: "empty Go program (any Go binary's start)"},
 	}
 	pods := []cnirun.Pod{{Namespace: "kube-system", Name: "coredns-0"}, {Namespace: benchNamespace, Name: noSidecarPod, UID: uid}}
 	into := []*series{&r.excluded, &r.noSidecar}
@@ -51,10 +54,11 @@ func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
 				into[i].d = append(into[i].d, d)
 			}
 		}
-		floor, version := timeExec(t, trueBin, nil), timeExec(t, k.b.meshCNI, []string{"CNI_COMMAND=VERSION"})
+		floor, version, empty := timeExec(t, trueBin, nil), timeExec(t, k.b.meshCNI, []string{"CNI_COMMAND=VERSION"}), timeExec(t, k.b.emptyGo, nil)
 		if run >= 0 {
 			r.floor.d = append(r.floor.d, floor)
 			r.version.d = append(r.version.d, version)
+			r.emptyGo.d = append(r.emptyGo.d, empty)
 		}
 	}
 	t.Logf("skip medians: excluded namespace %s, no sidecar %s", ms(summarize(r.excluded.d).med), ms(summarize(r.noSidecar.d).med))

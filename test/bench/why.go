@@ -29,9 +29,10 @@ func writeWhy(sb *strings.Builder, r *results) {
 	}
 	if s := r.skip; s != nil && (summarize(s.excluded.d).med > targetSkipMedian || summarize(s.noSidecar.d).med > targetSkipMedian) {
 		lines = append(lines, fmt.Sprintf("skip path: starting the mesh-cni binary and exiting (VERSION) alone takes %s (median) here, "+
-			"and any exec (/bin/true) %s; the excluded-namespace path adds only parsing to that (%s in all), the no-sidecar path "+
-			"one GET of the pod over a new TLS connection (%s in all).",
-			ms(summarize(s.version.d).med), ms(summarize(s.floor.d).med), ms(summarize(s.excluded.d).med), ms(summarize(s.noSidecar.d).med)))
+			"an empty Go program %s and any exec (/bin/true) %s; the excluded-namespace path adds only parsing to that (%s in all), "+
+			"the no-sidecar path one GET of the pod over a new TLS connection (%s in all).",
+			ms(summarize(s.version.d).med), ms(summarize(s.emptyGo.d).med), ms(summarize(s.floor.d).med),
+			ms(summarize(s.excluded.d).med), ms(summarize(s.noSidecar.d).med)))
 	}
 	for _, c := range r.concurrency {
 		if c.ok == c.n && c.wall <= targetConcWall {
