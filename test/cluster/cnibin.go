@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CNIBinDir is where the node's containerd looks for CNI plugins: the
@@ -17,62 +18,70 @@ const CNIBinDir = "/opt/cni/bin"
 // nodeCNIPlugins are the plugins the node's primary network uses.
 var nodeCNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 
-// strayPlugins are files the suites' installer puts into CNIBinDir and
-// normally removes itself; after a failed run tear-down removes them too.
-var strayPlugins = []string{"mesh-cni"}
-
-// cniBinRecord is what StartNode changed in CNIBinDir, written before it
-// changes anything so tear-down after a crash knows what to undo.
-type cniBinRecord struct {
-	// CreatedDirs are directories that did not exist, outermost first.
-	CreatedDirs []string `json:"createdDirs"`
-	// Placed are the plugin files the node put into CNIBinDir.
-	Placed []string `json:"placed"`
-	// Saved are files that were in CNIBinDir before (same names as ours, or
-	// strays): moved to savedCNIBinDir and put back at tear-down.
-	Saved []string `json:"saved"`
-	// MeshCNIRunDirAbsent: meshCNIRunDir was not there, so the DaemonSet's
-	// hostPath volume created it during the run.
-	MeshCNIRunDirAbsent bool `json:"meshCNIRunDirAbsent"`
-}
-
 // meshCNIRunDir is the host directory deploy/'s DaemonSet mounts for the
-// plugin's kubeconfig (hostPath /var/run/mesh-cni, DirectoryOrCreate).
+// plugin's kubeconfig (hostPath /var/run/mesh-cni, DirectoryOrCreate); the
+// plugin keeps its per-netns lock files in its xtables subdirectory.
 const meshCNIRunDir = "/run/mesh-cni"
 
+// strays are files an installer under test puts on the host and removes
+// itself when it stops cleanly; after a failed run tear-down removes them.
+var strays = []string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "kubeconfig")}
+
+// hostDirs are the host directories the node, the installer or the plugin
+// may create; tear-down removes those that were not there before, if empty.
+var hostDirs = []string{filepath.Dir(CNIBinDir), CNIBinDir, meshCNIRunDir, filepath.Join(meshCNIRunDir, "xtables")}
+
+// hostRecord is what StartNode found on the host outside its own
+// directories, written before it changes anything so tear-down after a crash
+// knows what to undo.
+type hostRecord struct {
+	// CreatedDirs are hostDirs that did not exist, outermost first.
+	CreatedDirs []string `json:"createdDirs"`
+	// Placed are the files the node put there.
+	Placed []string `json:"placed"`
+	// Saved are files that were there before under the names of Placed or
+	// strays: moved into savedDir and put back at tear-down.
+	Saved []string `json:"saved"`
+}
+
 var (
-	cniBinRecordFile = filepath.Join(NodeStateDir, "cni-bin.json")
-	savedCNIBinDir   = filepath.Join(NodeStateDir, "cni-bin-saved")
+	hostRecordFile = filepath.Join(NodeStateDir, "host-files.json")
+	savedDir       = filepath.Join(NodeStateDir, "host-files-saved")
 )
 
+// savedPath is where a set-aside file waits for tear-down.
+func savedPath(path string) string {
+	return filepath.Join(savedDir, strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "__"))
+}
+
 // placeCNIPlugins copies the primary plugins from srcDir into CNIBinDir,
-// setting aside any file already there under those names (and any stray, so
-// that one left by someone else is not mistaken for the installer's).
+// setting aside any file already there under those names, and any stray (so
+// one left by someone else is neither lost nor mistaken for the installer's).
 func placeCNIPlugins(srcDir string) error {
-	rec := cniBinRecord{Placed: nodeCNIPlugins}
-	for _, d := range []string{filepath.Dir(CNIBinDir), CNIBinDir} {
+	var rec hostRecord
+	for _, p := range nodeCNIPlugins {
+		rec.Placed = append(rec.Placed, filepath.Join(CNIBinDir, p))
+	}
+	for _, d := range hostDirs {
 		if _, err := os.Stat(d); os.IsNotExist(err) {
 			rec.CreatedDirs = append(rec.CreatedDirs, d)
 		}
 	}
-	if _, err := os.Stat(meshCNIRunDir); os.IsNotExist(err) {
-		rec.MeshCNIRunDirAbsent = true
-	}
-	for _, name := range append(append([]string{}, nodeCNIPlugins...), strayPlugins...) {
-		if _, err := os.Lstat(filepath.Join(CNIBinDir, name)); err == nil {
-			rec.Saved = append(rec.Saved, name)
+	for _, path := range append(append([]string{}, rec.Placed...), strays...) {
+		if _, err := os.Lstat(path); err == nil {
+			rec.Saved = append(rec.Saved, path)
 		}
 	}
 	data, _ := json.Marshal(rec)
-	if err := writeFiles(map[string]string{cniBinRecordFile: string(data)}); err != nil {
+	if err := writeFiles(map[string]string{hostRecordFile: string(data)}); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(savedCNIBinDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", savedCNIBinDir, err)
+	if err := os.MkdirAll(savedDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", savedDir, err)
 	}
-	for _, name := range rec.Saved {
-		if err := os.Rename(filepath.Join(CNIBinDir, name), filepath.Join(savedCNIBinDir, name)); err != nil {
-			return fmt.Errorf("setting aside %s/%s: %w", CNIBinDir, name, err)
+	for _, path := range rec.Saved {
+		if err := os.Rename(path, savedPath(path)); err != nil {
+			return fmt.Errorf("setting aside %s: %w", path, err)
 		}
 	}
 	if err := os.MkdirAll(CNIBinDir, 0o755); err != nil {
@@ -86,35 +95,33 @@ func placeCNIPlugins(srcDir string) error {
 	return nil
 }
 
-// restoreCNIBinDir undoes placeCNIPlugins from its record: removes the
-// plugins it placed and any stray, puts back what it set aside, removes
-// the directories it created if they are empty again, and mesh-cni's run
-// directory if the run created it. Without a record (no
-// node ran) it touches nothing.
-func restoreCNIBinDir(logf func(string, ...any)) error {
-	data, err := os.ReadFile(cniBinRecordFile)
+// restoreHostFiles undoes placeCNIPlugins from its record: removes the
+// plugins it placed and any stray, puts back what it set aside and removes
+// the directories that were not there before, if they are empty again.
+// Without a record (no node ran) it touches nothing.
+func restoreHostFiles(logf func(string, ...any)) error {
+	data, err := os.ReadFile(hostRecordFile)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", cniBinRecordFile, err)
+		return fmt.Errorf("reading %s: %w", hostRecordFile, err)
 	}
-	var rec cniBinRecord
+	var rec hostRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return fmt.Errorf("parsing %s: %w", cniBinRecordFile, err)
+		return fmt.Errorf("parsing %s: %w", hostRecordFile, err)
 	}
 	var errs []error
-	for _, name := range append(append([]string{}, rec.Placed...), strayPlugins...) {
-		path := filepath.Join(CNIBinDir, name)
-		if err := os.Remove(path); err == nil && contains(strayPlugins, name) {
-			logf("tear-down: removed %s, left by the installer", path)
+	for _, path := range append(append([]string{}, rec.Placed...), strays...) {
+		if err := os.Remove(path); err == nil && contains(strays, path) {
+			logf("tear-down: removed %s, left by the installer under test", path)
 		} else if err != nil && !os.IsNotExist(err) {
 			errs = append(errs, fmt.Errorf("removing %s: %w", path, err))
 		}
 	}
-	for _, name := range rec.Saved {
-		if err := os.Rename(filepath.Join(savedCNIBinDir, name), filepath.Join(CNIBinDir, name)); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, fmt.Errorf("putting back %s/%s: %w", CNIBinDir, name, err))
+	for _, path := range rec.Saved {
+		if err := os.Rename(savedPath(path), path); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("putting back %s: %w", path, err))
 		}
 	}
 	for i := len(rec.CreatedDirs) - 1; i >= 0; i-- {
@@ -123,14 +130,8 @@ func restoreCNIBinDir(logf func(string, ...any)) error {
 			logf("tear-down: leaving %s: %v", rec.CreatedDirs[i], err)
 		}
 	}
-	if rec.MeshCNIRunDirAbsent {
-		// The installer removes its kubeconfig on SIGTERM; a failed run may not have.
-		if err := os.RemoveAll(meshCNIRunDir); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s: %w", meshCNIRunDir, err))
-		}
-	}
 	if len(errs) == 0 {
-		if err := os.Remove(cniBinRecordFile); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(hostRecordFile); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestNode(t *testing.T) {
-	binBefore := dirListing(CNIBinDir)
+	hostBefore := hostListing()
 	start := time.Now()
 	n := StartNode(t)
 	t.Logf("StartNode took %.1fs", time.Since(start).Seconds())
@@ -70,9 +70,18 @@ spec:
 	if left := nodeLeftovers(); len(left) > 0 {
 		t.Errorf("left behind after TearDownNode:\n%s", strings.Join(left, "\n"))
 	}
-	if after := dirListing(CNIBinDir); after != binBefore {
-		t.Errorf("%s not as it was: before %s, after %s", CNIBinDir, binBefore, after)
+	if after := hostListing(); after != hostBefore {
+		t.Errorf("host directories not as they were:\nbefore: %s\nafter:  %s", hostBefore, after)
 	}
+}
+
+// hostListing lists the host directories the node and mesh-cni may write.
+func hostListing() string {
+	var b strings.Builder
+	for _, d := range hostDirs {
+		b.WriteString(d + dirListing(d) + " ")
+	}
+	return b.String()
 }
 
 // dirListing names the files of dir, or says it is absent.

@@ -68,9 +68,10 @@ var stopOrder = []string{
 // TearDownNode removes everything a node (StartNode or BringUpNode) made,
 // including after a crashed run: its processes (by pidfile), containers,
 // mounts, cgroups, bridges and veths, iptables chains (KUBE-*, portmap's),
-// its CNI config file, the plugins it put into CNIBinDir (and mesh-cni's if
-// an installer under test left it there; files that were there before are put
-// back), changed sysctls and its state directories. Pass a
+// its CNI config file, the plugins it put into CNIBinDir (and mesh-cni's
+// binary and kubeconfig if an installer under test left them; files that were
+// there before are put back; directories that were not are removed when
+// empty), changed sysctls and its state directories. Pass a
 // logger such as t.Logf or log.Printf.
 func TearDownNode(logf func(string, ...any)) error {
 	unlock, err := lockNode(logf)
@@ -107,9 +108,9 @@ func tearDown(logf func(string, ...any)) error {
 		}
 	}
 	restoreSysctls(filepath.Join(NodeStateDir, "sysctl.saved"), logf)
-	if err := restoreCNIBinDir(logf); err != nil {
-		// The state dir holds the files set aside from CNIBinDir: keep it.
-		return errors.Join(append(errs, fmt.Errorf("restoring %s (state kept in %s): %w", CNIBinDir, NodeStateDir, err))...)
+	if err := restoreHostFiles(logf); err != nil {
+		// The state dir holds the files set aside: keep it.
+		return errors.Join(append(errs, fmt.Errorf("restoring host files (state kept in %s): %w", NodeStateDir, err))...)
 	}
 	for _, d := range []string{NodeStateDir, nodeRunDir} {
 		if err := os.RemoveAll(d); err != nil {

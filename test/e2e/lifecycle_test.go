@@ -14,6 +14,8 @@ import (
 const (
 	// pluginPath is where deploy/'s installer puts the plugin on the node.
 	pluginPath = "/opt/cni/bin/mesh-cni"
+	// pluginKubeconfig is the plugin's kubeconfig the installer writes.
+	pluginKubeconfig = "/var/run/mesh-cni/kubeconfig"
 	// conflists is the node's CNI chain: the first conflist, lexically, is
 	// the one containerd uses (the harness and kind have exactly one).
 	conflists = "/etc/cni/net.d/*.conflist"
@@ -97,6 +99,11 @@ func (s *suite) testUninstallReinstall(t *testing.T) {
 		t.Fatalf("installer pods did not go away: %v", err)
 	}
 	s.checkInstalled(t, false)
+	if s.nodeHas(t, pluginKubeconfig) {
+		t.Errorf("%s still on the node after the installer stopped", pluginKubeconfig)
+	}
+	left, _ := s.shell("ls -R /var/run/mesh-cni", true)
+	t.Logf("left in /var/run/mesh-cni (the DaemonSet's hostPath; kubelet made it):\n%s", left)
 
 	// Pods started before keep their rules and their traffic.
 	target := s.ip[s.plainA.Name] + ":8080"
