@@ -27,13 +27,16 @@ demo: build
 	@echo '# a mistake names the flag and the value (exit status 2)'
 	-$(BIN)/mesh-cni render --outbound-port-exclusion-list "6379, 70000"
 
-# Everything: static checks, unit and golden tests, kernel tests in network
-# namespaces (root), integration tests against a real kube-apiserver, a short
-# fuzz run. Kernel and cluster tests fail - never skip - when they cannot run.
+# Everything: static checks, unit and golden tests, a short fuzz run, kernel
+# tests in network namespaces (root), integration tests against a real
+# kube-apiserver, and the end-to-end suite on a real single node started on
+# this machine. Kernel and cluster tests fail - never skip - when they cannot run.
 test: fuzz
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/
 	bash test/tools/build.sh
 	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
 
 unit:
 	$(GO) test -count=1 ./pkg/rules/ ./cmd/...
