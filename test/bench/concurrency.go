@@ -51,6 +51,9 @@ type concResult struct {
 	// retriable counts the failed ADDs that returned CNI error 11 (try
 	// again later), which kubelet retries.
 	retriable int
+	// lockErrs counts failures that mention the xtables lock: an ADD that
+	// tried the host's lock and gave up.
+	lockErrs int
 }
 
 // measureConcurrency starts count ADDs at once, per backend, while
@@ -145,6 +148,9 @@ func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend,
 		}
 		if err != nil {
 			r.errs = append(r.errs, err.Error())
+			if strings.Contains(err.Error(), "xtables lock") {
+				r.lockErrs++
+			}
 			var cniErr *types.Error
 			if errors.As(err, &cniErr) && cniErr.Code == types.ErrTryAgainLater {
 				r.retriable++

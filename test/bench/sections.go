@@ -74,9 +74,14 @@ func writeConcurrency(sb *strings.Builder, r *results) {
 	p("\nThe CPU time of all ADDs (plugins and the iptables programs they ran) plus the API server's and etcd's, "+
 		"divided by the %d cores, is the least total any schedule could reach on this machine; what the total adds beyond "+
 		"it is waiting (I/O, other load on the machine).\n", r.machine.cores)
-	p("\nNo ADD waits on the host lock: every one finished while the lock was still held (had one waited, it would have " +
-		"waited until the holder was killed, after the last ADD). mesh-cni's iptables-legacy runs take a lock file per pod " +
-		"netns instead (`XTABLES_LOCKFILE`); iptables-nft takes none.\n\n")
+	lockErrs := 0
+	for _, c := range r.concurrency {
+		lockErrs += c.lockErrs
+	}
+	p("\nEvery ADD ended while the host lock was still held, so none waited for it (one that did would have waited "+
+		"until the holder was killed, after the last ADD), and %d failures mention the xtables lock (one that gave up on it "+
+		"would say \"Another app is currently holding the xtables lock\"). mesh-cni's iptables-legacy runs take a lock "+
+		"file per pod netns instead (`XTABLES_LOCKFILE`); iptables-nft takes none.\n\n", lockErrs)
 	for _, c := range r.concurrency {
 		if len(c.errs) > 0 {
 			p("Failures (%s, %s): %d, of which %d returned CNI error 11 (try again later), which kubelet retries "+
