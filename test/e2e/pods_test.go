@@ -93,6 +93,13 @@ func (e *env) remove(t *testing.T, namespace, name string) {
 	e.must(t, "delete", "pod", "-n", namespace, name, "--ignore-not-found", "--wait=true", "--timeout=90s")
 }
 
+// discard deletes the pod without waiting: for pods whose name is not
+// reused, so nothing depends on their being gone.
+func (e *env) discard(t *testing.T, namespace, name string) {
+	t.Helper()
+	e.must(t, "delete", "pod", "-n", namespace, name, "--ignore-not-found", "--wait=false")
+}
+
 // podIP returns the pod's IP.
 func (e *env) podIP(t *testing.T, p pod) string {
 	t.Helper()

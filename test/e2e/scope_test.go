@@ -27,9 +27,10 @@ func (s *suite) testScope(t *testing.T) {
 			Annotations: map[string]string{"openservicemesh.io/sidecar-injection": "disabled"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // independent pods: start them at once
 			if tc.p.Name != s.plainB.Name {
 				s.start(t, tc.p)
-				defer s.remove(t, tc.p.Namespace, tc.p.Name)
+				defer s.discard(t, tc.p.Namespace, tc.p.Name)
 			}
 			s.expectLanding(t, tc.p, "app", a+":8080", landing{"app", "8080", s.plainA.Name})
 			if evs := s.events(t, tc.p, "RedirectionConfigured"); len(evs) != 0 {
@@ -86,7 +87,7 @@ func (s *suite) testBadAnnotation(t *testing.T) {
 	fixed := bad
 	fixed.Annotations = map[string]string{portAnnotation: "8080"}
 	s.start(t, fixed)
-	defer s.remove(t, fixed.Namespace, fixed.Name)
+	defer s.discard(t, fixed.Namespace, fixed.Name)
 	a := s.ip[s.plainA.Name]
 	s.expectLanding(t, fixed, "app", a+":8080", landing{"app", "8080", s.plainA.Name})
 	s.expectLanding(t, fixed, "app", a+":9090", landing{"sidecar-outbound", a + ":9090", fixed.Name})

@@ -95,7 +95,7 @@ func (s *suite) testExclusions(t *testing.T) {
 			p := pod{Name: "mesh-excl-" + strings.ToLower(strings.Fields(tc.name)[len(strings.Fields(tc.name))-1]),
 				Namespace: nsApps, Sidecar: "envoy", Annotations: tc.annotations}
 			s.start(t, p)
-			defer s.remove(t, p.Namespace, p.Name)
+			defer s.discard(t, p.Namespace, p.Name)
 			for _, addr := range tc.excluded {
 				peer := s.plainA
 				if strings.HasPrefix(addr, b+":") {
