@@ -21,7 +21,12 @@ const (
 	DefaultMeshConfigName = "osm-mesh-config"
 	// DefaultOwnNamespace is where deploy/ runs mesh-cni's DaemonSet.
 	DefaultOwnNamespace = "mesh-cni"
-	DefaultAPITimeout   = 3 * time.Second
+	// DefaultAPITimeout bounds the API work of one ADD. Generous, because
+	// a node starting a hundred pods at once on two cores keeps the API
+	// server busy for seconds (docs/benchmarks.md: 3 s failed a third of
+	// such a burst with "try again later"); an API that is down still
+	// fails at once with connection refused.
+	DefaultAPITimeout = 10 * time.Second
 )
 
 // DefaultExcludeNamespaces are never meshed by mesh-cni: the control
