@@ -32,6 +32,10 @@ type suite struct {
 func TestE2E(t *testing.T) {
 	start := time.Now()
 	e := newEnv(t)
+	// The guides' outputs are kubectl's: say which one printed them.
+	if v, err := e.kubectl("version", "--client"); err == nil {
+		t.Logf("%s: %s", e.kubectlBin, strings.SplitN(v, "\n", 2)[0])
+	}
 	buildImages(t, e)
 	s := &suite{env: e, ip: map[string]string{}}
 	if e.external {
