@@ -228,9 +228,10 @@ func (s ruleSpec) jumpTarget() string {
 	return ""
 }
 
-// splitArgs splits an iptables-save rule line into arguments, honouring the
-// double quotes iptables-save puts around values with spaces (comments).
-func splitArgs(line string) []string {
+// SplitArgs splits a rule line of iptables-save (or iptables -S) into its
+// arguments, honouring the double quotes iptables puts around values with
+// spaces (comments) and the backslash escapes inside them.
+func SplitArgs(line string) []string {
 	var args []string
 	var cur strings.Builder
 	inQuote, have := false, false

@@ -37,7 +37,7 @@ func TestCanonicalSpellings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := canonical(splitArgs(tt.ours)), canonical(splitArgs(tt.save))
+			a, b := canonical(SplitArgs(tt.ours)), canonical(SplitArgs(tt.save))
 			if (a == b) != tt.same {
 				t.Errorf("canonical(%q) = %q\ncanonical(%q) = %q\nwant same=%v", tt.ours, a, tt.save, b, tt.same)
 			}

@@ -39,7 +39,7 @@ func parseSave(out string) (natTable, error) {
 			}
 		case strings.HasPrefix(line, "-A "):
 			chain, raw, _ := strings.Cut(line[3:], " ")
-			t.rules[chain] = append(t.rules[chain], savedRule{raw: raw, spec: parseSpec(splitArgs(raw))})
+			t.rules[chain] = append(t.rules[chain], savedRule{raw: raw, spec: parseSpec(SplitArgs(raw))})
 		default:
 			return natTable{}, fmt.Errorf("line %d of iptables-save output not understood: %q", n+1, line)
 		}

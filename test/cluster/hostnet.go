@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // Host network objects the node owns. Names are ours alone, so tear-down can
@@ -97,7 +99,7 @@ func cleanIPTables(logf func(string, ...any)) {
 			}
 			var chains []string
 			for _, line := range strings.Split(out, "\n") {
-				f := splitRule(line)
+				f := rules.SplitArgs(line)
 				switch {
 				case len(f) >= 2 && f[0] == "-N" && ownedChain(f[1]):
 					chains = append(chains, f[1])
@@ -117,37 +119,6 @@ func cleanIPTables(logf func(string, ...any)) {
 			}
 		}
 	}
-}
-
-// splitRule splits a line of iptables -S into arguments; -S double-quotes
-// arguments with spaces (comments) and backslash-escapes quotes inside them.
-func splitRule(line string) []string {
-	var args []string
-	var cur strings.Builder
-	inQuote, have := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\' && inQuote && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			inQuote, have = !inQuote, true
-		case c == ' ' && !inQuote:
-			if have {
-				args = append(args, cur.String())
-				cur.Reset()
-				have = false
-			}
-		default:
-			cur.WriteByte(c)
-			have = true
-		}
-	}
-	if have {
-		args = append(args, cur.String())
-	}
-	return args
 }
 
 func jumpsToOwned(fields []string) bool {
