@@ -74,13 +74,7 @@ func New(t testing.TB, o Options) *Network {
 		ipamDir:  t.TempDir(),
 		cacheDir: t.TempDir(),
 	}
-	var err error
-	if n.withMesh, err = libcni.ConfListFromBytes(n.conflist(true)); err != nil {
-		t.Fatalf("cnirun: conflist with mesh-cni: %v", err)
-	}
-	if n.noMesh, err = libcni.ConfListFromBytes(n.conflist(false)); err != nil {
-		t.Fatalf("cnirun: conflist without mesh-cni: %v", err)
-	}
+	n.parseChains(t)
 	n.cni = libcni.NewCNIConfigWithCacheDir([]string{o.BinDir}, n.cacheDir, n.Recorder)
 	t.Cleanup(func() {
 		out, err := exec.Command("ip", "link", "del", n.Bridge).CombinedOutput()
@@ -89,6 +83,34 @@ func New(t testing.TB, o Options) *Network {
 		}
 	})
 	return n
+}
+
+// Variant is a Network on n's bridge, with n's name, IPAM state, libcni
+// cache and Recorder, whose chain differs only in mesh-cni's settings and,
+// unless cniVersion is empty, the conflist's version. Its pods share one
+// segment and one address pool with n's, so a test can try settings or
+// versions against pods already running, as on a node whose conflist was
+// rewritten between pods. The bridge stays n's to delete.
+func (n *Network) Variant(t testing.TB, meshSettings, cniVersion string) *Network {
+	t.Helper()
+	v := *n
+	v.opts.MeshSettings = meshSettings
+	if cniVersion != "" {
+		v.opts.CNIVersion = cniVersion
+	}
+	v.parseChains(t)
+	return &v
+}
+
+func (n *Network) parseChains(t testing.TB) {
+	t.Helper()
+	var err error
+	if n.withMesh, err = libcni.ConfListFromBytes(n.conflist(true)); err != nil {
+		t.Fatalf("cnirun: conflist with mesh-cni: %v", err)
+	}
+	if n.noMesh, err = libcni.ConfListFromBytes(n.conflist(false)); err != nil {
+		t.Fatalf("cnirun: conflist without mesh-cni: %v", err)
+	}
 }
 
 // conflist is the chain: bridge as the gateway of its subnet with no

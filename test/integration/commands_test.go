@@ -18,16 +18,14 @@ func (w *world) testPrevResultUnchanged(t *testing.T) {
 			uid := w.pod(t, "test", name, "envoy", nil)
 			s := w.newSandbox(t, "test", name, uid, v, "")
 			// The bridge alone gives what mesh-cni receives as prevResult.
-			bridgeOnly := *s.list
-			bridgeOnly.Plugins = s.list.Plugins[:1]
-			prev, err := w.cni().AddNetworkList(context.Background(), &bridgeOnly, s.rt)
-			if err != nil {
+			if err := s.Add(context.Background(), false); err != nil {
 				t.Fatal(err)
 			}
-			got, err := w.addMeshOnly(t, s, prev)
-			if err != nil {
-				t.Fatalf("ADD: %v\n%s", err, w.stderr.String())
+			prev := s.Result
+			if err := s.AddMesh(context.Background()); err != nil {
+				t.Fatalf("ADD: %v\n%s", err, w.pluginLog())
 			}
+			got := s.Result
 			a, _ := json.Marshal(prev)
 			b, _ := json.Marshal(got)
 			if string(a) != string(b) || got.Version() != v {
@@ -42,26 +40,24 @@ func (w *world) testPrevResultUnchanged(t *testing.T) {
 
 func (w *world) testStatusGCVersion(t *testing.T) {
 	ctx := context.Background()
-	list, err := libcni.ConfListFromBytes(w.conflist("1.1.0", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.cni().GetStatusNetworkList(ctx, list); err != nil {
+	n := w.chain(t, "1.1.0", "")
+	list := n.Chain(true)
+	if err := n.CNI().GetStatusNetworkList(ctx, list); err != nil {
 		t.Errorf("STATUS with a kubeconfig: %v", err)
 	}
-	if err := w.cni().GCNetworkList(ctx, list, &libcni.GCArgs{}); err != nil {
+	if err := n.CNI().GCNetworkList(ctx, list, &libcni.GCArgs{}); err != nil {
 		t.Errorf("GC: %v", err)
 	}
-	missing, err := libcni.ConfListFromBytes([]byte(strings.Replace(string(w.conflist("1.1.0", "")), w.kubeconfig, "/nonexistent/kubeconfig", 1)))
+	missing, err := libcni.ConfListFromBytes([]byte(strings.Replace(string(list.Bytes), w.kubeconfig, "/nonexistent/kubeconfig", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = w.cni().GetStatusNetworkList(ctx, missing)
+	err = n.CNI().GetStatusNetworkList(ctx, missing)
 	var cniErr *types.Error
 	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrPluginNotAvailable || !strings.Contains(cniErr.Msg, "/nonexistent/kubeconfig") {
 		t.Errorf("STATUS without kubeconfig = %#v, want code 50 naming the path", err)
 	}
-	info, err := w.cni().GetVersionInfo(ctx, "mesh-cni")
+	info, err := n.CNI().GetVersionInfo(ctx, "mesh-cni")
 	if err != nil || strings.Join(info.SupportedVersions(), ",") != "0.3.1,0.4.0,1.0.0,1.1.0" {
 		t.Errorf("VERSION = %v, %v", info, err)
 	}
@@ -73,7 +69,7 @@ func (w *world) testAPIStopped(t *testing.T) {
 	excluded := w.newSandbox(t, "kube-system", "dns-down", "", "1.0.0", "")
 	w.cp.Stop(t)
 	defer w.cp.Start(t)
-	err := meshed.add(t)
+	err := meshed.add()
 	var cniErr *types.Error
 	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, "reading pod test/web-down") {
 		t.Errorf("ADD of a meshed pod with the API down = %#v, want code 11 naming the pod", err)
@@ -81,7 +77,7 @@ func (w *world) testAPIStopped(t *testing.T) {
 	if chains := meshed.meshChains(t); len(chains) != 0 {
 		t.Errorf("failed ADD left chains %v", chains)
 	}
-	if err := excluded.add(t); err != nil {
+	if err := excluded.add(); err != nil {
 		t.Errorf("ADD in an excluded namespace with the API down: %v", err)
 	}
 }

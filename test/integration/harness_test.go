@@ -1,23 +1,14 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/invoke"
-	"github.com/containernetworking/cni/pkg/types"
-
 	"github.com/mesh-cni/mesh-cni/test/cluster"
+	"github.com/mesh-cni/mesh-cni/test/cnirun"
 	"github.com/mesh-cni/mesh-cni/test/netns"
 )
 
@@ -26,14 +17,13 @@ import (
 type env struct {
 	cp         *cluster.ControlPlane
 	kubeconfig string
-	bridge     string
-	subnet     netip.Prefix
-	gateway    netip.Addr
-	ipamDir    string
-	cacheDir   string
-	// stderr collects the plugins' stderr: mesh-cni's log lines. libcni
-	// runs one plugin at a time, so no lock is needed.
-	stderr bytes.Buffer
+	// net is the bridge network; chains holds its variants by CNI version
+	// and extra mesh-cni settings, all on the same bridge and address pool
+	// so every pod can reach the server.
+	net    *cnirun.Network
+	chains map[[2]string]*cnirun.Network
+	// log is the plugins' stderr (mesh-cni's log lines) since resetLog.
+	log strings.Builder
 }
 
 // pluginRBAC is what mesh-cni needs and nothing more: the integration
@@ -68,16 +58,11 @@ subjects:
 `
 
 // newEnv starts the control plane, installs the MeshConfig CRD and the
-// plugin's RBAC, and makes a bridge name and subnet of the test's own
-// (the bridge plugin creates the bridge; cleanup deletes it).
+// plugin's RBAC, and prepares a bridge network of the test's own on subnet.
 func newEnv(t testing.TB, subnet string) *env {
 	t.Helper()
 	netns.RequireKernel(t, "iptables-save")
-	e := &env{cp: cluster.StartControlPlane(t), subnet: netip.MustParsePrefix(subnet)}
-	e.gateway = e.subnet.Addr().Next()
-	e.bridge = fmt.Sprintf("mcit%d%d", os.Getpid()%100000, e.subnet.Addr().As4()[1]%10)
-	e.ipamDir = t.TempDir()
-	e.cacheDir = t.TempDir()
+	e := &env{cp: cluster.StartControlPlane(t), chains: map[[2]string]*cnirun.Network{}}
 	e.cp.InstallMeshConfigCRD(t)
 	e.kubeconfig = e.cp.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni")
 	e.cp.Apply(t, pluginRBAC)
@@ -87,133 +72,70 @@ func newEnv(t testing.TB, subnet string) *env {
 		e.cp.Apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+ns+"\n---\n"+
 			"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: "+ns+"\n")
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "link", "del", e.bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
-			t.Errorf("deleting bridge %s: %v: %s", e.bridge, err, out)
-		}
-	})
+	e.net = cnirun.New(t, cnirun.Options{BinDir: binDir, Subnet: netip.MustParsePrefix(subnet),
+		Kubeconfig: e.kubeconfig, MeshSettings: meshSettings("")})
 	return e
 }
 
-// conflist is the chain containerd would run: bridge with host-local, no
-// default route (isDefaultGateway is off, host-local has no routes), then
-// mesh-cni with the given extra settings.
-func (e *env) conflist(version string, meshSettings string) []byte {
-	if meshSettings != "" {
-		meshSettings = "," + meshSettings
+// meshSettings are mesh-cni's settings in every test, then extra: debug
+// logs, which the tests read, and a short API timeout.
+func meshSettings(extra string) string {
+	s := `"logLevel": "debug", "apiTimeout": "2s"`
+	if extra != "" {
+		s += ", " + extra
 	}
-	return []byte(fmt.Sprintf(`{
-  "cniVersion": %q,
-  "name": "mesh-cni-it",
-  "plugins": [
-    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": %q}]]}},
-    {"type": "mesh-cni", "kubeconfig": %q, "logLevel": "debug", "apiTimeout": "2s"%s}
-  ]
-}`, version, e.bridge, e.ipamDir, e.subnet, e.kubeconfig, meshSettings))
-}
-
-func (e *env) cni() *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir([]string{binDir}, e.cacheDir, &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: &e.stderr}})
-}
-
-var podSeq atomic.Int64
-
-// sandbox is one pod's network namespace and the runtime's view of it.
-type sandbox struct {
-	e    *env
-	ns   *netns.NS
-	rt   *libcni.RuntimeConf
-	list *libcni.NetworkConfigList
-	// result is what the chain's ADD returned.
-	result types.Result
-	ip     netip.Addr
-}
-
-// newSandbox makes a netns for pod namespace/name (uid as the API knows
-// it, or empty) with the CNI_ARGS containerd passes, and arranges for DEL
-// at the end of the test.
-func (e *env) newSandbox(t testing.TB, namespace, name, uid, version, meshSettings string) *sandbox {
-	t.Helper()
-	n := netns.New(t)
-	id := fmt.Sprintf("mcni%d%08d", os.Getpid(), podSeq.Add(1))
-	list, err := libcni.ConfListFromBytes(e.conflist(version, meshSettings))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sandbox{e: e, ns: n, list: list, rt: &libcni.RuntimeConf{
-		ContainerID: id,
-		NetNS:       "/var/run/netns/" + n.Name,
-		IfName:      "eth0",
-		Args: [][2]string{
-			{"IgnoreUnknown", "1"},
-			{"K8S_POD_NAMESPACE", namespace},
-			{"K8S_POD_NAME", name},
-			{"K8S_POD_INFRA_CONTAINER_ID", id},
-			{"K8S_POD_UID", uid},
-		},
-	}}
-	// Registered after netns.New's cleanup, so it runs before the netns goes.
-	t.Cleanup(func() {
-		if err := e.cni().DelNetworkList(context.Background(), s.list, s.rt); err != nil {
-			t.Errorf("DEL %s/%s: %v", namespace, name, err)
-		}
-	})
 	return s
 }
 
-// add runs the chain's ADD and remembers the pod's address.
-func (s *sandbox) add(t testing.TB) error {
+// chain is the network whose conflist has the given version and extra
+// mesh-cni settings.
+func (e *env) chain(t testing.TB, version, extra string) *cnirun.Network {
 	t.Helper()
-	res, err := s.e.cni().AddNetworkList(context.Background(), s.list, s.rt)
-	if err != nil {
-		return err
+	k := [2]string{version, extra}
+	if e.chains[k] == nil {
+		e.chains[k] = e.net.Variant(t, meshSettings(extra), version)
 	}
-	s.result = res
-	ips, err := resultIPs(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.ip = ips[0]
-	return nil
+	return e.chains[k]
 }
+
+// pluginLog is what the plugins logged since resetLog.
+func (e *env) pluginLog() string {
+	for _, c := range e.net.Recorder.Take() {
+		e.log.WriteString(c.Stderr)
+	}
+	return e.log.String()
+}
+
+// resetLog forgets what the plugins logged so far.
+func (e *env) resetLog() {
+	e.pluginLog()
+	e.log.Reset()
+}
+
+// sandbox is one pod's network namespace and the runtime's view of it.
+type sandbox struct {
+	*cnirun.Sandbox
+	e *env
+}
+
+// newSandbox makes a netns for pod namespace/name (uid as the API knows
+// it, or empty) with the CNI_ARGS containerd passes, for the chain of the
+// given version and extra mesh-cni settings; DEL comes at the end of the
+// test.
+func (e *env) newSandbox(t testing.TB, namespace, name, uid, version, extra string) *sandbox {
+	t.Helper()
+	n := e.chain(t, version, extra)
+	return &sandbox{Sandbox: n.NewSandbox(t, cnirun.Pod{Namespace: namespace, Name: name, UID: uid}), e: e}
+}
+
+// add runs the chain's ADD, mesh-cni last.
+func (s *sandbox) add() error { return s.Add(context.Background(), true) }
 
 func (s *sandbox) mustAdd(t testing.TB) {
 	t.Helper()
-	if err := s.add(t); err != nil {
-		t.Fatalf("ADD: %v\nplugin log:\n%s", err, s.e.stderr.String())
+	if err := s.add(); err != nil {
+		t.Fatalf("ADD: %v\nplugin log:\n%s", err, s.e.pluginLog())
 	}
-}
-
-func (s *sandbox) check() error {
-	return s.e.cni().CheckNetworkList(context.Background(), s.list, s.rt)
-}
-
-func resultIPs(res types.Result) ([]netip.Addr, error) {
-	var r struct {
-		IPs []struct {
-			Address string `json:"address"`
-		} `json:"ips"`
-	}
-	data, err := json.Marshal(res)
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, err
-	}
-	var ips []netip.Addr
-	for _, ip := range r.IPs {
-		p, err := netip.ParsePrefix(ip.Address)
-		if err != nil {
-			return nil, err
-		}
-		ips = append(ips, p.Addr())
-	}
-	if len(ips) == 0 {
-		return nil, fmt.Errorf("result has no IP: %s", data)
-	}
-	return ips, nil
 }
 
 // natTables is the nat table of both iptables backends in the netns.
@@ -221,7 +143,7 @@ func (s *sandbox) natTables(t testing.TB) string {
 	t.Helper()
 	var out strings.Builder
 	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
-		out.WriteString(s.ns.Run(t, save, "-t", "nat"))
+		out.WriteString(s.NS.Run(t, save, "-t", "nat"))
 	}
 	return out.String()
 }
@@ -265,10 +187,10 @@ func (e *env) pod(t testing.TB, namespace, name, sidecar string, annotations map
 // pod, so a probe says whether it was redirected.
 func (s *sandbox) listen(t testing.TB, appPorts ...uint16) {
 	t.Helper()
-	s.ns.Serve(t, netip.MustParseAddrPort("0.0.0.0:15001"), "proxy-out")
-	s.ns.Serve(t, netip.MustParseAddrPort("0.0.0.0:15003"), "proxy-in")
+	s.NS.Serve(t, netip.MustParseAddrPort("0.0.0.0:15001"), "proxy-out")
+	s.NS.Serve(t, netip.MustParseAddrPort("0.0.0.0:15003"), "proxy-in")
 	for _, p := range appPorts {
-		s.ns.Serve(t, netip.AddrPortFrom(netip.IPv4Unspecified(), p), "app")
+		s.NS.Serve(t, netip.AddrPortFrom(netip.IPv4Unspecified(), p), "app")
 	}
 }
 
@@ -276,7 +198,7 @@ func (s *sandbox) listen(t testing.TB, appPorts ...uint16) {
 // listener's answer, failing the test when nothing answers.
 func (s *sandbox) probe(t testing.TB, to netip.AddrPort, uid int) string {
 	t.Helper()
-	got, err := s.ns.Probe(to, uid)
+	got, err := s.NS.Probe(to, uid)
 	if err != nil {
 		t.Fatalf("%v\nnat tables:\n%s", err, s.natTables(t))
 	}
@@ -289,13 +211,4 @@ func (s *sandbox) wantLanding(t testing.TB, to netip.AddrPort, uid int, want str
 	if got := s.probe(t, to, uid); got != want {
 		t.Errorf("connection to %s as uid %d landed at %q, want %q\nnat tables:\n%s", to, uid, got, want, s.natTables(t))
 	}
-}
-
-func writeFile(t testing.TB, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -2,14 +2,10 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
@@ -40,11 +36,11 @@ func TestPlugin(t *testing.T) {
 	w := &world{env: e}
 	w.server = e.newSandbox(t, "kube-system", "server", "", "1.0.0", "")
 	w.server.mustAdd(t)
-	w.serverIP = w.server.ip
+	w.serverIP = w.server.IP
 	w.serverIP2 = netip.MustParseAddr("10.226.0.200")
-	w.server.ns.IP(t, "addr add "+w.serverIP2.String()+"/24 dev eth0")
+	w.server.NS.IP(t, "addr add "+w.serverIP2.String()+"/24 dev eth0")
 	for _, p := range serverPorts {
-		w.server.ns.Serve(t, netip.AddrPortFrom(netip.IPv4Unspecified(), p), "server")
+		w.server.NS.Serve(t, netip.AddrPortFrom(netip.IPv4Unspecified(), p), "server")
 	}
 	if chains := w.server.meshChains(t); len(chains) != 0 {
 		t.Fatalf("pod in kube-system got chains %v", chains)
@@ -75,7 +71,7 @@ func (w *world) meshedPod(t *testing.T, name string, annotations map[string]stri
 }
 
 func (w *world) testDefaults(t *testing.T) {
-	w.stderr.Reset()
+	w.resetLog()
 	s := w.meshedPod(t, "web-1", nil, "")
 	// Outbound: redirected to the proxy, which reads the real destination.
 	to := w.to(w.serverIP, 8080)
@@ -83,8 +79,8 @@ func (w *world) testDefaults(t *testing.T) {
 	// The proxy's own traffic (uid 1500) goes out as it is.
 	s.wantLanding(t, to, rules.DefaultProxyUID, direct(to))
 	// Inbound: redirected to 15003, except the proxy's own ports.
-	w.server.wantLanding(t, w.to(s.ip, 8080), 0, "proxy-in "+w.to(s.ip, 8080).String())
-	w.server.wantLanding(t, w.to(s.ip, 15010), 0, "app "+w.to(s.ip, 15010).String())
+	w.server.wantLanding(t, w.to(s.IP, 8080), 0, "proxy-in "+w.to(s.IP, 8080).String())
+	w.server.wantLanding(t, w.to(s.IP, 15010), 0, "app "+w.to(s.IP, 15010).String())
 
 	ev := w.event(t, "web-1", "RedirectionConfigured")
 	if ev.Type != "Normal" || ev.ReportingComponent != "mesh-cni" || ev.Source.Component != "mesh-cni" ||
@@ -94,20 +90,20 @@ func (w *world) testDefaults(t *testing.T) {
 	if out := w.cp.Kubectl(t, "describe", "pod", "-n", "test", "web-1"); !strings.Contains(out, "RedirectionConfigured") || !strings.Contains(out, "mesh-cni") {
 		t.Errorf("kubectl describe pod does not show the event:\n%s", out)
 	}
-	if !strings.Contains(w.stderr.String(), "namespace=test pod=web-1") {
-		t.Errorf("log lines do not name the pod:\n%s", w.stderr.String())
+	if !strings.Contains(w.pluginLog(), "namespace=test pod=web-1") {
+		t.Errorf("log lines do not name the pod:\n%s", w.pluginLog())
 	}
 
-	if err := s.check(); err != nil {
+	if err := s.Check(context.Background()); err != nil {
 		t.Fatalf("CHECK right after ADD: %v", err)
 	}
 	w.testAddTwice(t, s)
 	backend := "nft"
-	if strings.Contains(w.stderr.String(), "backend=legacy") {
+	if strings.Contains(w.pluginLog(), "backend=legacy") {
 		backend = "legacy"
 	}
-	s.ns.Run(t, "iptables-"+backend, "-t", "nat", "-D", "PROXY_OUTPUT", "-m", "owner", "--uid-owner", "1500", "-j", "RETURN")
-	err := s.check()
+	s.NS.Run(t, "iptables-"+backend, "-t", "nat", "-D", "PROXY_OUTPUT", "-m", "owner", "--uid-owner", "1500", "-j", "RETURN")
+	err := s.Check(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "uid-owner 1500") {
 		t.Fatalf("CHECK after deleting the uid rule = %v, want an error naming it", err)
 	}
@@ -117,38 +113,16 @@ func (w *world) testDefaults(t *testing.T) {
 // prevResult: the rules must stay exactly as they are, untouched.
 func (w *world) testAddTwice(t *testing.T, s *sandbox) {
 	before := s.natTables(t)
-	w.stderr.Reset()
-	if _, err := w.addMeshOnly(t, s, s.result); err != nil {
+	w.resetLog()
+	if err := s.AddMesh(context.Background()); err != nil {
 		t.Fatalf("second ADD: %v", err)
 	}
-	if !strings.Contains(w.stderr.String(), "changed=false") {
-		t.Errorf("second ADD rewrote the rules:\n%s", w.stderr.String())
+	if !strings.Contains(w.pluginLog(), "changed=false") {
+		t.Errorf("second ADD rewrote the rules:\n%s", w.pluginLog())
 	}
 	if after := s.natTables(t); stripCounters(after) != stripCounters(before) {
 		t.Errorf("second ADD changed the nat table:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-}
-
-// addMeshOnly runs mesh-cni alone, as the chain's second plugin, with prev
-// as its prevResult.
-func (w *world) addMeshOnly(t *testing.T, s *sandbox, prev types.Result) (types.Result, error) {
-	t.Helper()
-	var prevJSON json.RawMessage
-	prevJSON, err := json.Marshal(prev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := map[string]any{}
-	if err := json.Unmarshal(s.list.Plugins[1].Bytes, &conf); err != nil {
-		t.Fatal(err)
-	}
-	conf["name"], conf["cniVersion"], conf["prevResult"] = s.list.Name, s.list.CNIVersion, prevJSON
-	data, _ := json.Marshal(conf)
-	pc, err := libcni.NetworkPluginConfFromBytes(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w.cni().AddNetwork(context.Background(), pc, s.rt)
 }
 
 func stripCounters(s string) string {
@@ -178,8 +152,8 @@ spec:
 	s.wantLanding(t, w.to(w.serverIP, 6379), 0, direct(w.to(w.serverIP, 6379)))
 	s.wantLanding(t, w.to(w.serverIP, 9090), 0, "proxy-out "+w.to(w.serverIP, 9090).String())
 	s.wantLanding(t, w.to(w.serverIP2, 9090), 0, direct(w.to(w.serverIP2, 9090)))
-	w.server.wantLanding(t, w.to(s.ip, 9000), 0, "app "+w.to(s.ip, 9000).String())
-	w.server.wantLanding(t, w.to(s.ip, 8080), 0, "proxy-in "+w.to(s.ip, 8080).String())
+	w.server.wantLanding(t, w.to(s.IP, 9000), 0, "app "+w.to(s.IP, 9000).String())
+	w.server.wantLanding(t, w.to(s.IP, 8080), 0, "proxy-in "+w.to(s.IP, 8080).String())
 	if ev := w.event(t, "web-mc", "RedirectionConfigured"); !strings.Contains(ev.Message, "MeshConfig osm-system/osm-mesh-config (config.openservicemesh.io/v1alpha2)") {
 		t.Errorf("event does not name the MeshConfig: %s", ev.Message)
 	}
@@ -224,8 +198,8 @@ func (w *world) testAnnotations(t *testing.T) {
 	s.wantLanding(t, w.to(w.serverIP, 7070), 0, direct(w.to(w.serverIP, 7070)))
 	s.wantLanding(t, w.to(w.serverIP, 6379), 0, "proxy-out "+w.to(w.serverIP, 6379).String())
 	s.wantLanding(t, w.to(w.serverIP2, 6379), 0, direct(w.to(w.serverIP2, 6379)))
-	w.server.wantLanding(t, w.to(s.ip, 9000), 0, "app "+w.to(s.ip, 9000).String())
-	w.server.wantLanding(t, w.to(s.ip, 8080), 0, "proxy-in "+w.to(s.ip, 8080).String())
+	w.server.wantLanding(t, w.to(s.IP, 9000), 0, "app "+w.to(s.IP, 9000).String())
+	w.server.wantLanding(t, w.to(s.IP, 8080), 0, "proxy-in "+w.to(s.IP, 8080).String())
 }
 
 func (w *world) testV1Inclusions(t *testing.T) {
@@ -263,7 +237,7 @@ func (w *world) testOutOfScope(t *testing.T) {
 func (w *world) testBadAnnotation(t *testing.T) {
 	uid := w.pod(t, "test", "web-bad", "envoy", map[string]string{"openservicemesh.io/outbound-port-exclusion-list": "8080, 70000"})
 	s := w.newSandbox(t, "test", "web-bad", uid, "1.0.0", "")
-	err := s.add(t)
+	err := s.add()
 	const want = `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-bad`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("ADD error = %v, want %q", err, want)
