@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -41,8 +42,9 @@ type netnsLock struct {
 // protects nothing there and would only make pod start-up wait on the host.
 // iptables-nft takes no lock: nf_tables transactions are atomic.
 //
-// The holder removes the files before it unlocks, so the directory is empty
-// between ADDs and an uninstall leaves nothing behind. Deleting a lock file
+// The holder removes the files (and the directory, when empty) before it
+// unlocks, so nothing is left between ADDs and an uninstall leaves nothing
+// behind. Deleting a lock file
 // another mesh-cni has opened would let both hold "the" lock, so a waiter
 // checks, once it has the flock, that its file is still the one at the
 // path, and starts again with a new one if not.
@@ -54,12 +56,17 @@ func lockNetns(dir string) (*netnsLock, error) {
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return nil, fmt.Errorf("identify network namespace: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("lock directory: %w", err)
-	}
 	base := filepath.Join(dir, fmt.Sprintf("netns-%d", st.Ino))
-	for {
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("lock directory: %w", err)
+		}
 		f, err := os.OpenFile(base+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, fs.ErrNotExist) && attempt < 100 {
+			// Another mesh-cni removed the directory, empty, as it
+			// unlocked (see unlock); make it again.
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("lock file: %w", err)
 		}
@@ -114,4 +121,8 @@ func (l *netnsLock) unlock() {
 	os.Remove(l.file.Name())
 	// Closing the file releases the flock.
 	l.file.Close()
+	// The directory goes too when no other namespace is being worked on
+	// (it fails, harmlessly, when one is), so that nothing of mesh-cni's
+	// stays on the node between ADDs or after an uninstall.
+	os.Remove(filepath.Dir(l.file.Name()))
 }

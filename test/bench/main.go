@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
 // config is what the flags set.
@@ -53,7 +55,10 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if err := run(cfg); err != nil {
+	restore := cnirun.LeaveRunDirAsFound()
+	err := run(cfg)
+	restore()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/test/cluster"
+	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
 // binDir is the CNI_PATH of every test: mesh-cni built from this tree,
@@ -35,6 +36,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
+	defer cnirun.LeaveRunDirAsFound()()
 	if err := prepareBinaries(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
