@@ -31,11 +31,13 @@ demo: build
 # tests in network namespaces (root), integration tests against a real
 # kube-apiserver, and the end-to-end suite on a real single node started on
 # this machine. Kernel and cluster tests fail - never skip - when they cannot run.
+# Packages run one at a time (-p 1): several change host state (the node's
+# /opt/cni, /run/mesh-cni, iptables) and check that they leave it as found.
 test: fuzz
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/
 	bash test/tools/build.sh
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -p 1 -count=1 -timeout 40m ./...
 	$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
 
 unit:
