@@ -18,7 +18,8 @@ import (
 // prevResult, which a chained plugin needs (0.3.1 on).
 var PluginInfo = version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
-// About is printed when the binary runs without CNI_COMMAND.
+// About describes the plugin to skel, which prints it where a runtime asks
+// for no command; main never gets there (it runs the CLI instead).
 const About = "mesh-cni: chained CNI plugin installing OSM's traffic-redirection rules"
 
 // kubeAPI is everything the plugin asks of Kubernetes.
