@@ -5,29 +5,15 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 // Event types, as kubectl shows them.
 const (
-	EventNormal  = "Normal"
-	EventWarning = "Warning"
+	EventNormal  = object.EventNormal
+	EventWarning = object.EventWarning
 )
-
-// Event is what mesh-cni reports about a pod.
-type Event struct {
-	// Namespace, PodName and PodUID name the pod the event is about.
-	Namespace, PodName, PodUID string
-	// Type is EventNormal or EventWarning.
-	Type string
-	// Reason is a short CamelCase word, e.g. RedirectionConfigured.
-	Reason string
-	// Message is the human-readable text.
-	Message string
-	// Component reports who acted, e.g. mesh-cni.
-	Component string
-	// Host is the node's name.
-	Host string
-}
 
 // coreEvent is a core/v1 Event: the version `kubectl describe pod` lists.
 type coreEvent struct {

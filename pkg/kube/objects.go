@@ -2,64 +2,31 @@ package kube
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
-// ObjectMeta is the part of metadata mesh-cni reads.
-type ObjectMeta struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace"`
-	UID         string            `json:"uid,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-// Container is a pod's container, by name.
-type Container struct {
-	Name string `json:"name"`
-}
-
-// Pod is the part of a core/v1 Pod that decides mesh-cni's work.
-type Pod struct {
-	Metadata ObjectMeta `json:"metadata"`
-	Spec     struct {
-		HostNetwork    bool        `json:"hostNetwork"`
-		InitContainers []Container `json:"initContainers"`
-		Containers     []Container `json:"containers"`
-	} `json:"spec"`
-}
-
-// MeshTraffic is MeshConfig's spec.traffic. Port lists stay raw JSON so
-// that a bad value can be reported as written, not as a decoding error.
-type MeshTraffic struct {
-	OutboundIPRangeExclusionList  []string          `json:"outboundIPRangeExclusionList"`
-	OutboundIPRangeInclusionList  []string          `json:"outboundIPRangeInclusionList"`
-	OutboundPortExclusionList     []json.RawMessage `json:"outboundPortExclusionList"`
-	InboundPortExclusionList      []json.RawMessage `json:"inboundPortExclusionList"`
-	NetworkInterfaceExclusionList []string          `json:"networkInterfaceExclusionList"`
-}
-
-// MeshConfig is the part of OSM's MeshConfig that shapes the rules.
-type MeshConfig struct {
-	// APIVersion is the version it was read at (v1alpha2 or v1alpha1).
-	APIVersion string     `json:"apiVersion"`
-	Metadata   ObjectMeta `json:"metadata"`
-	Spec       struct {
-		Traffic MeshTraffic `json:"traffic"`
-		Sidecar struct {
-			LocalProxyMode string `json:"localProxyMode"`
-		} `json:"sidecar"`
-	} `json:"spec"`
-}
-
-// ConfigMap is a core/v1 ConfigMap's metadata and string data.
-type ConfigMap struct {
-	Metadata ObjectMeta        `json:"metadata"`
-	Data     map[string]string `json:"data"`
-}
+// The object types live in package object, which the plugin links
+// without this client.
+type (
+	// ObjectMeta is object.ObjectMeta.
+	ObjectMeta = object.ObjectMeta
+	// Container is object.Container.
+	Container = object.Container
+	// Pod is object.Pod.
+	Pod = object.Pod
+	// MeshTraffic is object.MeshTraffic.
+	MeshTraffic = object.MeshTraffic
+	// MeshConfig is object.MeshConfig.
+	MeshConfig = object.MeshConfig
+	// ConfigMap is object.ConfigMap.
+	ConfigMap = object.ConfigMap
+	// Event is object.Event.
+	Event = object.Event
+)
 
 // MeshConfigVersions are the API versions of config.openservicemesh.io
 // tried, newest first: OSM v1.1+ serves v1alpha2, earlier ones v1alpha1.

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+)
+
+// Client is one plugin invocation's connection to the agent. It is not
+// safe for concurrent use: the plugin asks one question at a time.
+type Client struct {
+	socket string
+	conn   net.Conn
+	enc    *json.Encoder
+	dec    *json.Decoder
+}
+
+// Dial connects to the agent's socket, within ctx's deadline.
+func Dial(ctx context.Context, socket string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, &UnavailableError{Socket: socket, Err: err}
+	}
+	return &Client{socket: socket, conn: conn, enc: json.NewEncoder(conn), dec: json.NewDecoder(bufio.NewReader(conn))}, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() { c.conn.Close() }
+
+// GetPod reads a pod; uid, when not empty, is the one the runtime is
+// setting up, which lets the agent tell a cached pod from its replacement.
+func (c *Client) GetPod(ctx context.Context, namespace, name, uid string) (*object.Pod, error) {
+	resp, err := c.call(ctx, Request{Op: OpPod, Namespace: namespace, Name: name, UID: uid})
+	if err != nil {
+		return nil, fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
+	}
+	if resp.Pod == nil {
+		return nil, c.malformed("pod")
+	}
+	return resp.Pod, nil
+}
+
+// GetMeshConfig reads a MeshConfig at the newest version served; an error
+// matching object.ErrNotFound means there is none.
+func (c *Client) GetMeshConfig(ctx context.Context, namespace, name string) (*object.MeshConfig, error) {
+	resp, err := c.call(ctx, Request{Op: OpMeshConfig, Namespace: namespace, Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("reading MeshConfig %s/%s: %w", namespace, name, err)
+	}
+	if resp.MeshConfig == nil {
+		return nil, c.malformed("MeshConfig")
+	}
+	return resp.MeshConfig, nil
+}
+
+// GetConfigMap reads a ConfigMap.
+func (c *Client) GetConfigMap(ctx context.Context, namespace, name string) (*object.ConfigMap, error) {
+	resp, err := c.call(ctx, Request{Op: OpConfigMap, Namespace: namespace, Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	if resp.ConfigMap == nil {
+		return nil, c.malformed("ConfigMap")
+	}
+	return resp.ConfigMap, nil
+}
+
+// CreateEvent hands ev to the agent, which records it on the pod after
+// answering: the pod's start does not wait for the API's write.
+func (c *Client) CreateEvent(ctx context.Context, ev object.Event) error {
+	if _, err := c.call(ctx, Request{Op: OpEvent, Event: &ev}); err != nil {
+		return fmt.Errorf("recording event %s on pod %s/%s: %w", ev.Reason, ev.Namespace, ev.PodName, err)
+	}
+	return nil
+}
+
+// Ping checks that the agent answers.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpPing})
+	return err
+}
+
+func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Time{}
+	}
+	if err := c.conn.SetDeadline(deadline); err != nil {
+		return nil, &UnavailableError{Socket: c.socket, Err: err}
+	}
+	if err := c.enc.Encode(req); err != nil {
+		return nil, &UnavailableError{Socket: c.socket, Err: err}
+	}
+	var resp Response
+	if err := c.dec.Decode(&resp); err != nil {
+		return nil, &UnavailableError{Socket: c.socket, Err: err}
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	return &resp, nil
+}
+
+func (c *Client) malformed(what string) error {
+	return &UnavailableError{Socket: c.socket, Err: errors.New("answer without the " + what)}
+}
