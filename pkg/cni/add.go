@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"strconv"
 	"time"
@@ -12,12 +11,10 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
-
-// errNoKubeconfig marks a kubeconfig that is not there (yet).
-var errNoKubeconfig = errors.New("no kubeconfig")
 
 // invocation is what every command starts from: the parsed config, the
 // pod, and a logger naming it.
@@ -49,7 +46,7 @@ type plan struct {
 
 // planPod reads the mesh settings, merges the pod's annotations and builds
 // the rule sets, for ADD and CHECK alike.
-func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *kube.Pod) (plan, error) {
+func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod) (plan, error) {
 	mesh, err := gatherMeshSettings(ctx, api, conf)
 	if err != nil {
 		return plan{}, err
@@ -69,18 +66,15 @@ func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *kube.Pod) 
 	return plan{sets: sets, source: mesh.Source}, nil
 }
 
-// lookupPod connects to the API and reads the pod, checking it is the one
-// the runtime is setting up. The caller closes api when it is not nil.
-func (p *Plugin) lookupPod(ctx context.Context, inv *invocation) (kubeAPI, *kube.Pod, error) {
-	api, err := p.newAPI(inv.conf)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The installer writes the kubeconfig; until it has, retrying is right.
-		return nil, nil, fmt.Errorf("%w: %w", errNoKubeconfig, err)
-	}
+// lookupPod connects to the node agent and reads the pod, checking it is
+// the one the runtime is setting up. The caller closes api when it is not
+// nil.
+func (p *Plugin) lookupPod(ctx context.Context, inv *invocation) (kubeAPI, *object.Pod, error) {
+	api, err := p.newAPI(ctx, inv.conf)
 	if err != nil {
 		return nil, nil, err
 	}
-	pod, err := api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name)
+	pod, err := api.GetPod(ctx, inv.pod.Namespace, inv.pod.Name, inv.pod.UID)
 	if err != nil {
 		return api, nil, err
 	}
@@ -144,11 +138,11 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 		return p.fail(inv, api, fmt.Errorf("applying rules in %s for pod %s: %w", args.Netns, inv.pod, err))
 	}
 	applied := time.Now()
-	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, kube.EventNormal, ReasonConfigured, configuredMessage(pl.sets, pl.source))
+	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonConfigured, configuredMessage(pl.sets, pl.source))
 	// The phases' durations show where a slow ADD spends its time.
 	inv.log.Info("traffic redirection configured", "profile", inv.conf.profile, "families", len(pl.sets),
 		"settings", pl.source, "backend", res.backend, "changed", res.changed, "netns", args.Netns,
-		"api_ms", ms(planned.Sub(began)), "apply_ms", ms(applied.Sub(planned)), "event_ms", ms(time.Since(applied)))
+		"agent_ms", ms(planned.Sub(began)), "apply_ms", ms(applied.Sub(planned)), "event_ms", ms(time.Since(applied)))
 	return passThrough(inv.conf)
 }
 
@@ -157,13 +151,14 @@ func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
 }
 
-// fail logs err, records it on the pod where the API can be reached, and
-// turns it into a CNI error: code 11 (try again later) when the API was
-// unreachable or overloaded, so kubelet retries the sandbox.
+// fail logs err, records it on the pod where the agent and the API can be
+// reached, and turns it into a CNI error: code 11 (try again later) when
+// the agent or the API was unavailable or overloaded, so kubelet retries
+// the sandbox.
 func (p *Plugin) fail(inv *invocation, api kubeAPI, err error) error {
 	inv.log.Error("traffic redirection failed", "error", err)
-	if api != nil && !kube.IsUnreachable(err) {
-		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, kube.EventWarning, ReasonFailed, failedMessage(err))
+	if api != nil && !agent.IsUnreachable(err) {
+		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventWarning, ReasonFailed, failedMessage(err))
 	}
 	return cniError(err)
 }
@@ -174,7 +169,7 @@ func cniError(err error) error {
 	switch {
 	case errors.As(err, &cniErr):
 		return cniErr
-	case kube.IsTransient(err) || errors.Is(err, errNoKubeconfig):
+	case agent.IsTransient(err):
 		return types.NewError(types.ErrTryAgainLater, "mesh-cni: "+err.Error(), "")
 	}
 	return types.NewError(types.ErrInternal, "mesh-cni: "+err.Error(), "")

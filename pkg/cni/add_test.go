@@ -13,30 +13,33 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // fakeAPI is a Kubernetes in memory; it records events.
 type fakeAPI struct {
 	fakeMesh
-	pod      *kube.Pod
+	pod      *object.Pod
 	podErr   error
 	eventErr error
-	events   []kube.Event
+	events   []object.Event
 }
 
-func (f *fakeAPI) GetPod(context.Context, string, string) (*kube.Pod, error) {
+func (f *fakeAPI) GetPod(context.Context, string, string, string) (*object.Pod, error) {
 	if f.podErr != nil {
 		return nil, f.podErr
 	}
 	return f.pod, nil
 }
 
-func (f *fakeAPI) CreateEvent(_ context.Context, ev kube.Event) error {
+func (f *fakeAPI) CreateEvent(_ context.Context, ev object.Event) error {
 	f.events = append(f.events, ev)
 	return f.eventErr
 }
+
+func (f *fakeAPI) Ping(context.Context) error { return f.podErr }
 
 func (f *fakeAPI) Close() {}
 
@@ -75,7 +78,7 @@ func (c addCase) run(t *testing.T, file string) (string, error, int) {
 	t.Cleanup(func() { resultOutput, logOutput = os.Stdout, os.Stderr })
 	calls := 0
 	p := &Plugin{
-		newAPI: func(*NetConf) (kubeAPI, error) {
+		newAPI: func(context.Context, *NetConf) (kubeAPI, error) {
 			calls++
 			if c.apiErr != nil {
 				return nil, c.apiErr
@@ -113,7 +116,7 @@ func TestAddMeshedPod(t *testing.T) {
 		t.Fatalf("events %+v, want one", api.events)
 	}
 	ev := api.events[0]
-	if ev.Type != kube.EventNormal || ev.Reason != ReasonConfigured || ev.Component != "mesh-cni" || ev.PodUID != "u-1" ||
+	if ev.Type != object.EventNormal || ev.Reason != ReasonConfigured || ev.Component != "mesh-cni" || ev.PodUID != "u-1" ||
 		!strings.Contains(ev.Message, "profile osm-v0") || !strings.Contains(ev.Message, "ConfigMap osm-system/osm-config") ||
 		!strings.Contains(ev.Message, "iptables -t nat -I PROXY_OUTPUT -d 2.2.2.2/24 -j RETURN") {
 		t.Errorf("event %+v", ev)
@@ -138,13 +141,13 @@ func TestAddPassThrough(t *testing.T) {
 	tests := []struct {
 		name      string
 		args      string
-		pod       *kube.Pod
+		pod       *object.Pod
 		wantCalls int
 	}{
 		{"no Kubernetes args", "", nil, 0},
 		{"excluded namespace", "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns", nil, 0},
-		{"no sidecar", webArgs, pod(func(p *kube.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), 1},
-		{"host network", webArgs, pod(func(p *kube.Pod) { p.Spec.HostNetwork = true }), 1},
+		{"no sidecar", webArgs, pod(func(p *object.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), 1},
+		{"host network", webArgs, pod(func(p *object.Pod) { p.Spec.HostNetwork = true }), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,8 +165,10 @@ func TestAddPassThrough(t *testing.T) {
 }
 
 func TestAddFailures(t *testing.T) {
-	unreachable := &kube.APIError{Code: 503, Message: "etcd unavailable"}
-	connRefused := &netError{"dial tcp 127.0.0.1:6443: connect: connection refused"}
+	// What the agent reports for the API's failures.
+	unreachable := &agent.Error{Message: "GET /api/v1/namespaces/test/pods/web-1: 503 etcd unavailable", Transient: true}
+	connRefused := &agent.Error{Message: "dial tcp 127.0.0.1:6443: connect: connection refused", Transient: true, Unreachable: true}
+	noAgent := &agent.UnavailableError{Socket: "/var/run/mesh-cni/agent.sock", Err: errors.New("dial unix: connect: no such file or directory")}
 	tests := []struct {
 		name       string
 		c          addCase
@@ -171,15 +176,15 @@ func TestAddFailures(t *testing.T) {
 		wantMsg    string
 		wantEvents int
 	}{
-		{"bad annotation", addCase{api: &fakeAPI{pod: pod(func(p *kube.Pod) {
+		{"bad annotation", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationOutboundPortExclusions: "70000"}
 		})}}, types.ErrInternal, `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`, 1},
 		{"API overloaded", addCase{api: &fakeAPI{podErr: unreachable}}, types.ErrTryAgainLater, "etcd unavailable", 1},
 		{"API unreachable", addCase{api: &fakeAPI{podErr: connRefused}}, types.ErrTryAgainLater, "connection refused", 0},
 		{"MeshConfig unreachable", addCase{api: &fakeAPI{pod: pod(), fakeMesh: fakeMesh{mcErr: connRefused}}}, types.ErrTryAgainLater, "connection refused", 0},
-		{"no kubeconfig yet", addCase{apiErr: os.ErrNotExist}, types.ErrTryAgainLater, "no kubeconfig", 0},
+		{"no agent yet", addCase{apiErr: noAgent}, types.ErrTryAgainLater, "the mesh-cni agent on this node (/var/run/mesh-cni/agent.sock) did not answer", 0},
 		{"iptables fails", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{applyErr: errors.New("iptables-restore: line 3 failed")}}, types.ErrInternal, "applying rules in /var/run/netns/test for pod test/web-1: iptables-restore: line 3 failed", 1},
-		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *kube.Pod) { p.Metadata.UID = "u-2" })}}, types.ErrInternal, "the pod was replaced", 1},
+		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) { p.Metadata.UID = "u-2" })}}, types.ErrInternal, "the pod was replaced", 1},
 		{"panic", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{panics: true}}, types.ErrInternal, "internal error: boom", 0},
 	}
 	for _, tt := range tests {
@@ -204,7 +209,7 @@ func TestAddFailures(t *testing.T) {
 			}
 			if tt.wantEvents > 0 {
 				ev := tt.c.api.events[0]
-				if ev.Type != kube.EventWarning || ev.Reason != ReasonFailed || !strings.Contains(ev.Message, tt.wantMsg) {
+				if ev.Type != object.EventWarning || ev.Reason != ReasonFailed || !strings.Contains(ev.Message, tt.wantMsg) {
 					t.Errorf("event %+v", ev)
 				}
 			}
@@ -221,7 +226,7 @@ func TestAddEventFailureIsNotAFailure(t *testing.T) {
 
 func TestEventIsBounded(t *testing.T) {
 	start := time.Now()
-	recordEvent(slowWriter{}, newLogger(0, "ADD", podRef{}), time.Minute, "", podRef{}, kube.EventNormal, ReasonConfigured, "m")
+	recordEvent(slowWriter{}, newLogger(0, "ADD", podRef{}), time.Minute, "", podRef{}, object.EventNormal, ReasonConfigured, "m")
 	if d := time.Since(start); d > maxEventWait+500*time.Millisecond {
 		t.Errorf("recordEvent took %s, want at most %s", d, maxEventWait)
 	}
@@ -229,14 +234,8 @@ func TestEventIsBounded(t *testing.T) {
 
 type slowWriter struct{}
 
-func (slowWriter) CreateEvent(ctx context.Context, _ kube.Event) error {
+func (slowWriter) CreateEvent(ctx context.Context, _ object.Event) error {
 	<-ctx.Done()
 	return ctx.Err()
 }
 
-// netError is a connection failure, as net/http reports it.
-type netError struct{ msg string }
-
-func (e *netError) Error() string   { return e.msg }
-func (e *netError) Timeout() bool   { return false }
-func (e *netError) Temporary() bool { return false }

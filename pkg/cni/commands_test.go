@@ -2,7 +2,9 @@ package cni
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,8 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 // runCommand runs one of the plugin's commands with a config from
@@ -21,7 +24,7 @@ func runCommand(t *testing.T, cmd func(*Plugin) func(*skel.CmdArgs) error, conf 
 	var logs bytes.Buffer
 	logOutput = &logs
 	t.Cleanup(func() { logOutput = os.Stderr })
-	p := &Plugin{newAPI: func(*NetConf) (kubeAPI, error) { return api, nil }, netns: netns}
+	p := &Plugin{newAPI: func(context.Context, *NetConf) (kubeAPI, error) { return api, nil }, netns: netns}
 	err := cmd(p)(&skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
 	t.Logf("logs:\n%s", logs.String())
 	return err
@@ -51,9 +54,9 @@ func TestCheck(t *testing.T) {
 	}{
 		{"rules match", webArgs, &fakeAPI{pod: pod()}, &fakeNetns{}, ""},
 		{"rules differ", webArgs, &fakeAPI{pod: pod()}, &fakeNetns{applyErr: errors.New("missing: -A PROXY_OUTPUT -m owner --uid-owner 1500 -j RETURN")}, "uid-owner 1500"},
-		{"out of scope pod", webArgs, &fakeAPI{pod: pod(func(p *kube.Pod) { p.Spec.HostNetwork = true })}, &fakeNetns{applyErr: errors.New("not called")}, ""},
+		{"out of scope pod", webArgs, &fakeAPI{pod: pod(func(p *object.Pod) { p.Spec.HostNetwork = true })}, &fakeNetns{applyErr: errors.New("not called")}, ""},
 		{"excluded namespace", "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=x", nil, &fakeNetns{applyErr: errors.New("not called")}, ""},
-		{"bad annotation", webArgs, &fakeAPI{pod: pod(func(p *kube.Pod) {
+		{"bad annotation", webArgs, &fakeAPI{pod: pod(func(p *object.Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationInboundPortExclusions: "x"}
 		})}, &fakeNetns{}, `invalid port "x" in annotation`},
 	}
@@ -81,16 +84,23 @@ func TestDelNeverFails(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "kubeconfig")
-	os.WriteFile(good, []byte("current-context: c\ncontexts:\n- name: c\n  context: {cluster: x}\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:6443'}\n"), 0o600)
+	good := filepath.Join(dir, "agent.sock")
+	ln, err := server.Listen(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.New(nil, nil, slog.New(slog.DiscardHandler)).Serve(ctx, ln) }()
+	t.Cleanup(func() { stop(); <-served })
 	tests := []struct {
-		name, kubeconfig string
-		iptables         bool
-		wantErr          string
-		wantCode         uint
+		name, socket string
+		iptables     bool
+		wantErr      string
+		wantCode     uint
 	}{
 		{"ready", good, true, "", 0},
-		{"no kubeconfig", filepath.Join(dir, "missing"), true, "missing", types.ErrPluginNotAvailable},
+		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock) did not answer", types.ErrPluginNotAvailable},
 		{"no iptables", good, false, "iptables-restore", types.ErrPluginNotAvailable},
 	}
 	for _, tt := range tests {
@@ -98,8 +108,9 @@ func TestStatus(t *testing.T) {
 			saved := iptablesInstalled
 			iptablesInstalled = func() bool { return tt.iptables }
 			defer func() { iptablesInstalled = saved }()
-			conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","kubeconfig":"` + tt.kubeconfig + `"}`
-			err := runCommand(t, status, []byte(conf), "", nil, nil)
+			conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","agentSocket":"` + tt.socket + `"}`
+			p := New()
+			err := p.Funcs().Status(&skel.CmdArgs{StdinData: []byte(conf)})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("STATUS = %v", err)

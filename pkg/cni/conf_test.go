@@ -21,11 +21,11 @@ func TestParseConfFiles(t *testing.T) {
 		sidecars    []string
 		level       slog.Level
 		timeout     time.Duration
-		kubeconfig  string
+		socket      string
 		wantFamilys int
 	}{
-		{"netconf-bridge-1.0.0.json", rules.ProfileOSMv1, []string{"kube-system", "mesh-cni", "monitoring"}, []string{"envoy"}, slog.LevelDebug, 1500 * time.Millisecond, "/var/run/mesh-cni/kubeconfig", 2},
-		{"netconf-minimal-0.3.1.json", rules.ProfileOSMv0, settings.DefaultExcludeNamespaces, settings.DefaultSidecarContainerNames, slog.LevelInfo, settings.DefaultAPITimeout, settings.DefaultKubeconfig, 1},
+		{"netconf-bridge-1.0.0.json", rules.ProfileOSMv1, []string{"kube-system", "mesh-cni", "monitoring"}, []string{"envoy"}, slog.LevelDebug, 1500 * time.Millisecond, "/run/mesh-cni/agent.sock", 2},
+		{"netconf-minimal-0.3.1.json", rules.ProfileOSMv0, settings.DefaultExcludeNamespaces, settings.DefaultSidecarContainerNames, slog.LevelInfo, settings.DefaultAPITimeout, settings.DefaultAgentSocket, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -37,8 +37,8 @@ func TestParseConfFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseConf: %v", err)
 			}
-			if conf.profile != tt.profile || conf.logLevel != tt.level || conf.apiTimeout != tt.timeout || conf.Kubeconfig != tt.kubeconfig {
-				t.Errorf("got profile %s level %s timeout %s kubeconfig %s", conf.profile, conf.logLevel, conf.apiTimeout, conf.Kubeconfig)
+			if conf.profile != tt.profile || conf.logLevel != tt.level || conf.apiTimeout != tt.timeout || conf.AgentSocket != tt.socket {
+				t.Errorf("got profile %s level %s timeout %s agentSocket %s", conf.profile, conf.logLevel, conf.apiTimeout, conf.AgentSocket)
 			}
 			if !slices.Equal(conf.ExcludeNamespaces, tt.exclude) || !slices.Equal(conf.SidecarContainerNames, tt.sidecars) {
 				t.Errorf("got exclude %v sidecars %v", conf.ExcludeNamespaces, conf.SidecarContainerNames)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -25,7 +25,7 @@ const maxEventWait = time.Second
 
 // eventWriter is the part of the Kubernetes client that records events.
 type eventWriter interface {
-	CreateEvent(ctx context.Context, ev kube.Event) error
+	CreateEvent(ctx context.Context, ev object.Event) error
 }
 
 // configuredMessage says what was installed in the words of the seed's
@@ -53,7 +53,7 @@ func failedMessage(err error) string {
 func recordEvent(w eventWriter, log *slog.Logger, timeout time.Duration, host string, pod podRef, typ, reason, msg string) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, maxEventWait))
 	defer cancel()
-	err := w.CreateEvent(ctx, kube.Event{
+	err := w.CreateEvent(ctx, object.Event{
 		Namespace: pod.Namespace, PodName: pod.Name, PodUID: pod.UID,
 		Type: typ, Reason: reason, Message: msg, Component: Component, Host: host,
 	})

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -46,8 +46,8 @@ type meshSettings struct {
 // meshReader is the part of the Kubernetes client that reads the mesh
 // configuration; tests give a fake.
 type meshReader interface {
-	GetMeshConfig(ctx context.Context, namespace, name string) (*kube.MeshConfig, error)
-	GetConfigMap(ctx context.Context, namespace, name string) (*kube.ConfigMap, error)
+	GetMeshConfig(ctx context.Context, namespace, name string) (*object.MeshConfig, error)
+	GetConfigMap(ctx context.Context, namespace, name string) (*object.ConfigMap, error)
 }
 
 // gatherMeshSettings reads the MeshConfig, else the osm-config ConfigMap,
@@ -58,20 +58,20 @@ func gatherMeshSettings(ctx context.Context, r meshReader, conf *NetConf) (meshS
 	if err == nil {
 		return fromMeshConfig(mc, conf.MeshNamespace+"/"+conf.MeshConfigName)
 	}
-	if !errors.Is(err, kube.ErrNotFound) {
+	if !errors.Is(err, object.ErrNotFound) {
 		return meshSettings{}, err
 	}
 	cm, err := r.GetConfigMap(ctx, conf.MeshNamespace, OSMConfigMapName)
 	if err == nil {
 		return fromConfigMap(cm, conf.MeshNamespace+"/"+OSMConfigMapName)
 	}
-	if !errors.Is(err, kube.ErrNotFound) {
+	if !errors.Is(err, object.ErrNotFound) {
 		return meshSettings{}, err
 	}
 	return meshSettings{Source: "defaults (no MeshConfig " + conf.MeshNamespace + "/" + conf.MeshConfigName + " nor ConfigMap " + conf.MeshNamespace + "/" + OSMConfigMapName + ")", LocalProxyMode: rules.LocalProxyLocalhost}, nil
 }
 
-func fromMeshConfig(mc *kube.MeshConfig, name string) (meshSettings, error) {
+func fromMeshConfig(mc *object.MeshConfig, name string) (meshSettings, error) {
 	s := meshSettings{Source: "MeshConfig " + name + " (" + mc.APIVersion + ")"}
 	t := mc.Spec.Traffic
 	where := func(field string) string { return " in MeshConfig " + name + " field " + field }
@@ -115,7 +115,7 @@ func jsonPorts(raw []json.RawMessage) ([]uint16, error) {
 	return ports, nil
 }
 
-func fromConfigMap(cm *kube.ConfigMap, name string) (meshSettings, error) {
+func fromConfigMap(cm *object.ConfigMap, name string) (meshSettings, error) {
 	s := meshSettings{Source: "ConfigMap " + name, LocalProxyMode: rules.LocalProxyLocalhost}
 	where := func(key string) string { return " in ConfigMap " + name + " key " + key }
 	var err error
@@ -134,7 +134,7 @@ func fromConfigMap(cm *kube.ConfigMap, name string) (meshSettings, error) {
 // podConfig merges the mesh-wide settings with the pod's annotations as
 // OSM's injector did (ports: global then pod; IP ranges: pod then global;
 // interfaces: global only) and validates the result for the profile.
-func podConfig(profile rules.Profile, mesh meshSettings, pod *kube.Pod, podIPs []netip.Addr) (rules.Config, error) {
+func podConfig(profile rules.Profile, mesh meshSettings, pod *object.Pod, podIPs []netip.Addr) (rules.Config, error) {
 	ref := pod.Metadata.Namespace + "/" + pod.Metadata.Name
 	var outPorts, inPorts []uint16
 	var ipExcl, ipIncl []string

@@ -9,23 +9,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // fakeMesh serves a MeshConfig and a ConfigMap from memory; nil means 404.
 type fakeMesh struct {
-	mc       *kube.MeshConfig
-	cm       *kube.ConfigMap
+	mc       *object.MeshConfig
+	cm       *object.ConfigMap
 	mcErr    error
 	cmErr    error
 	cmCalled bool
 }
 
-var errNotFound = fmt.Errorf("GET: %w", kube.ErrNotFound)
+var errNotFound = fmt.Errorf("GET: %w", object.ErrNotFound)
 
-func (f *fakeMesh) GetMeshConfig(context.Context, string, string) (*kube.MeshConfig, error) {
+func (f *fakeMesh) GetMeshConfig(context.Context, string, string) (*object.MeshConfig, error) {
 	if f.mcErr != nil {
 		return nil, f.mcErr
 	}
@@ -35,7 +36,7 @@ func (f *fakeMesh) GetMeshConfig(context.Context, string, string) (*kube.MeshCon
 	return f.mc, nil
 }
 
-func (f *fakeMesh) GetConfigMap(context.Context, string, string) (*kube.ConfigMap, error) {
+func (f *fakeMesh) GetConfigMap(context.Context, string, string) (*object.ConfigMap, error) {
 	f.cmCalled = true
 	if f.cmErr != nil {
 		return nil, f.cmErr
@@ -47,9 +48,9 @@ func (f *fakeMesh) GetConfigMap(context.Context, string, string) (*kube.ConfigMa
 }
 
 // meshConfig decodes a MeshConfig's spec the way the API returns it.
-func meshConfig(t *testing.T, spec string) *kube.MeshConfig {
+func meshConfig(t *testing.T, spec string) *object.MeshConfig {
 	t.Helper()
-	var mc kube.MeshConfig
+	var mc object.MeshConfig
 	if err := json.Unmarshal([]byte(`{"apiVersion":"config.openservicemesh.io/v1alpha2","spec":`+spec+`}`), &mc); err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +58,8 @@ func meshConfig(t *testing.T, spec string) *kube.MeshConfig {
 }
 
 // seedConfigMap is the osm-config ConfigMap of the troubleshooting guide.
-func seedConfigMap() *kube.ConfigMap {
-	return &kube.ConfigMap{Data: map[string]string{
+func seedConfigMap() *object.ConfigMap {
+	return &object.ConfigMap{Data: map[string]string{
 		"outbound_ip_range_exclusion_list": "1.1.1.1/32, 2.2.2.2/24",
 		"outbound_port_exclusion_list":     "6379, 7070",
 		"egress":                           "true",
@@ -88,8 +89,8 @@ func TestGatherMeshSettings(t *testing.T) {
 		{"ConfigMap when no MeshConfig", &fakeMesh{cm: seedConfigMap()},
 			"ConfigMap osm-system/osm-config", []uint16{6379, 7070}, []string{"1.1.1.1/32", "2.2.2.2/24"}, ""},
 		{"defaults when neither", &fakeMesh{}, "defaults", nil, nil, ""},
-		{"MeshConfig API error is an error", &fakeMesh{mcErr: &kube.APIError{Code: 503, Message: "unavailable"}, cm: seedConfigMap()}, "", nil, nil, "503"},
-		{"ConfigMap API error is an error", &fakeMesh{cmErr: &kube.APIError{Code: 403, Message: "forbidden"}}, "", nil, nil, "403"},
+		{"MeshConfig API error is an error", &fakeMesh{mcErr: &agent.Error{Message: "503 unavailable", Transient: true}, cm: seedConfigMap()}, "", nil, nil, "503"},
+		{"ConfigMap API error is an error", &fakeMesh{cmErr: &agent.Error{Message: "403 forbidden"}}, "", nil, nil, "403"},
 		{"bad MeshConfig port", &fakeMesh{mc: meshConfig(t, `{"traffic":{"outboundPortExclusionList":[70000]}}`)}, "", nil, nil,
 			`invalid port "70000" in MeshConfig osm-system/osm-mesh-config field spec.traffic.outboundPortExclusionList`},
 		{"negative MeshConfig port", &fakeMesh{mc: meshConfig(t, `{"traffic":{"inboundPortExclusionList":[-7070]}}`)}, "", nil, nil,
@@ -100,9 +101,9 @@ func TestGatherMeshSettings(t *testing.T) {
 			`in MeshConfig osm-system/osm-mesh-config field spec.traffic.networkInterfaceExclusionList`},
 		{"bad local proxy mode", &fakeMesh{mc: meshConfig(t, `{"sidecar":{"localProxyMode":"Remote"}}`)}, "", nil, nil,
 			`invalid local proxy mode "Remote" (want Localhost or PodIP) in MeshConfig osm-system/osm-mesh-config field spec.sidecar.localProxyMode`},
-		{"bad ConfigMap port", &fakeMesh{cm: &kube.ConfigMap{Data: map[string]string{"outbound_port_exclusion_list": "6379, x"}}}, "", nil, nil,
+		{"bad ConfigMap port", &fakeMesh{cm: &object.ConfigMap{Data: map[string]string{"outbound_port_exclusion_list": "6379, x"}}}, "", nil, nil,
 			`invalid port "x" in ConfigMap osm-system/osm-config key outbound_port_exclusion_list`},
-		{"bad ConfigMap range", &fakeMesh{cm: &kube.ConfigMap{Data: map[string]string{"outbound_ip_range_exclusion_list": "1.1.1.1"}}}, "", nil, nil,
+		{"bad ConfigMap range", &fakeMesh{cm: &object.ConfigMap{Data: map[string]string{"outbound_ip_range_exclusion_list": "1.1.1.1"}}}, "", nil, nil,
 			`invalid IP range "1.1.1.1" in ConfigMap osm-system/osm-config key outbound_ip_range_exclusion_list`},
 	}
 	for _, tt := range tests {
@@ -137,15 +138,15 @@ func TestSeedCommandLines(t *testing.T) {
 	const v0Default = "iptables -t nat -N PROXY_INBOUND && iptables -t nat -N PROXY_IN_REDIRECT && iptables -t nat -N PROXY_OUTPUT && iptables -t nat -N PROXY_REDIRECT && iptables -t nat -A PROXY_REDIRECT -p tcp -j REDIRECT --to-port 15001 && iptables -t nat -A PROXY_REDIRECT -p tcp --dport 15000 -j ACCEPT && iptables -t nat -A OUTPUT -p tcp -j PROXY_OUTPUT && iptables -t nat -A PROXY_OUTPUT -m owner --uid-owner 1500 -j RETURN && iptables -t nat -A PROXY_OUTPUT -d 127.0.0.1/32 -j RETURN && iptables -t nat -A PROXY_OUTPUT -j PROXY_REDIRECT && iptables -t nat -A PROXY_IN_REDIRECT -p tcp -j REDIRECT --to-port 15003 && iptables -t nat -A PREROUTING -p tcp -j PROXY_INBOUND && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15010 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15901 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15902 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp --dport 15903 -j RETURN && iptables -t nat -A PROXY_INBOUND -p tcp -j PROXY_IN_REDIRECT"
 	tests := []struct {
 		name        string
-		cm          *kube.ConfigMap
+		cm          *object.ConfigMap
 		annotations map[string]string
 		want        string
 	}{
 		{"default", nil, nil, v0Default},
-		{"ports from ConfigMap and annotation", &kube.ConfigMap{Data: map[string]string{"outbound_port_exclusion_list": "6379, 7070"}},
+		{"ports from ConfigMap and annotation", &object.ConfigMap{Data: map[string]string{"outbound_port_exclusion_list": "6379, 7070"}},
 			map[string]string{AnnotationOutboundPortExclusions: "8080"},
 			v0Default + " && iptables -t nat -I PROXY_OUTPUT -p tcp --match multiport --dports 6379,7070,8080 -j RETURN"},
-		{"IP ranges from ConfigMap", &kube.ConfigMap{Data: map[string]string{"outbound_ip_range_exclusion_list": "1.1.1.1/32, 2.2.2.2/24"}}, nil,
+		{"IP ranges from ConfigMap", &object.ConfigMap{Data: map[string]string{"outbound_ip_range_exclusion_list": "1.1.1.1/32, 2.2.2.2/24"}}, nil,
 			v0Default + " && iptables -t nat -I PROXY_OUTPUT -d 1.1.1.1/32 -j RETURN && iptables -t nat -I PROXY_OUTPUT -d 2.2.2.2/24 -j RETURN"},
 		{"inbound ports from annotation", nil, map[string]string{AnnotationInboundPortExclusions: "30, 40"},
 			v0Default + " && iptables -t nat -I PROXY_INBOUND -p tcp --match multiport --dports 30,40 -j RETURN"},
@@ -157,7 +158,7 @@ func TestSeedCommandLines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := podConfig(conf.profile, mesh, pod(func(p *kube.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
+			cfg, err := podConfig(conf.profile, mesh, pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +183,7 @@ func TestPodConfigMerge(t *testing.T) {
 		Interfaces:           []string{"eth1"},
 		LocalProxyMode:       rules.LocalProxyPodIP,
 	}
-	p := pod(func(p *kube.Pod) {
+	p := pod(func(p *object.Pod) {
 		p.Metadata.Annotations = map[string]string{
 			AnnotationOutboundPortExclusions:    "8080, 7070",
 			AnnotationInboundPortExclusions:     "9090,9091",
@@ -230,7 +231,7 @@ func TestPodConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := podConfig(tt.profile, tt.mesh, pod(func(p *kube.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
+			_, err := podConfig(tt.profile, tt.mesh, pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}

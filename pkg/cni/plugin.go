@@ -10,7 +10,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -22,19 +23,23 @@ var PluginInfo = version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0")
 // for no command; main never gets there (it runs the CLI instead).
 const About = "mesh-cni: chained CNI plugin installing OSM's traffic-redirection rules"
 
-// kubeAPI is everything the plugin asks of Kubernetes.
+// kubeAPI is everything the plugin asks of Kubernetes, through the node
+// agent.
 type kubeAPI interface {
 	meshReader
 	eventWriter
-	GetPod(ctx context.Context, namespace, name string) (*kube.Pod, error)
+	// GetPod reads the pod; uid, when known, is the one being set up.
+	GetPod(ctx context.Context, namespace, name, uid string) (*object.Pod, error)
+	// Ping checks that the agent answers.
+	Ping(ctx context.Context) error
 	Close()
 }
 
 // Plugin is mesh-cni's CNI implementation. Its fields are the seams unit
 // tests replace; New gives the real ones.
 type Plugin struct {
-	// newAPI connects to Kubernetes with the config's kubeconfig.
-	newAPI func(conf *NetConf) (kubeAPI, error)
+	// newAPI connects to the node agent at the config's agentSocket.
+	newAPI func(ctx context.Context, conf *NetConf) (kubeAPI, error)
 	// netns applies and verifies rules in a pod's namespace.
 	netns netnsRules
 	// host names this node in events.
@@ -45,12 +50,8 @@ type Plugin struct {
 func New() *Plugin {
 	host, _ := os.Hostname()
 	return &Plugin{
-		newAPI: func(conf *NetConf) (kubeAPI, error) {
-			cfg, err := kube.LoadKubeconfig(conf.Kubeconfig)
-			if err != nil {
-				return nil, err
-			}
-			return kube.NewClient(cfg), nil
+		newAPI: func(ctx context.Context, conf *NetConf) (kubeAPI, error) {
+			return agent.Dial(ctx, conf.AgentSocket)
 		},
 		netns: kernelRules{opts: rules.ApplyOptions{LockDir: DefaultLockDir}},
 		host:  host,

@@ -3,7 +3,7 @@ package cni
 import (
 	"slices"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 // Pod annotations and names OSM uses to mark a pod's mesh membership.
@@ -28,7 +28,7 @@ func namespaceSkip(conf *NetConf, pod podRef) string {
 
 // podSkip decides from the pod object whether it is out of scope; it
 // returns the reason, or "" when mesh-cni must install its rules.
-func podSkip(conf *NetConf, pod *kube.Pod) string {
+func podSkip(conf *NetConf, pod *object.Pod) string {
 	if pod.Spec.HostNetwork {
 		// The rules would land in the node's namespace (osm#4359).
 		return "pod uses the host network"

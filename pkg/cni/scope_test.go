@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 func TestNamespaceSkip(t *testing.T) {
@@ -29,9 +29,9 @@ func TestNamespaceSkip(t *testing.T) {
 	}
 }
 
-func pod(mutate ...func(*kube.Pod)) *kube.Pod {
-	p := &kube.Pod{Metadata: kube.ObjectMeta{Namespace: "test", Name: "web-1", UID: "u-1"}}
-	p.Spec.Containers = []kube.Container{{Name: "app"}, {Name: "envoy"}}
+func pod(mutate ...func(*object.Pod)) *object.Pod {
+	p := &object.Pod{Metadata: object.ObjectMeta{Namespace: "test", Name: "web-1", UID: "u-1"}}
+	p.Spec.Containers = []object.Container{{Name: "app"}, {Name: "envoy"}}
 	for _, m := range mutate {
 		m(p)
 	}
@@ -45,23 +45,23 @@ func TestPodSkip(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		pod  *kube.Pod
+		pod  *object.Pod
 		want string
 	}{
 		{"envoy sidecar", pod(), ""},
-		{"pipy sidecar", pod(func(p *kube.Pod) { p.Spec.Containers[1].Name = "sidecar" }), ""},
-		{"enabled annotation", pod(func(p *kube.Pod) {
+		{"pipy sidecar", pod(func(p *object.Pod) { p.Spec.Containers[1].Name = "sidecar" }), ""},
+		{"enabled annotation", pod(func(p *object.Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: "enabled"}
 		}), ""},
-		{"host network", pod(func(p *kube.Pod) { p.Spec.HostNetwork = true }), "host network"},
-		{"injection disabled", pod(func(p *kube.Pod) {
+		{"host network", pod(func(p *object.Pod) { p.Spec.HostNetwork = true }), "host network"},
+		{"injection disabled", pod(func(p *object.Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: "disabled"}
 		}), "sidecar-injection is disabled"},
-		{"osm-init", pod(func(p *kube.Pod) { p.Spec.InitContainers = []kube.Container{{Name: "osm-init"}} }), "osm-init init container"},
-		{"no sidecar", pod(func(p *kube.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), "no sidecar container"},
-		{"sidecar only as init container", pod(func(p *kube.Pod) {
+		{"osm-init", pod(func(p *object.Pod) { p.Spec.InitContainers = []object.Container{{Name: "osm-init"}} }), "osm-init init container"},
+		{"no sidecar", pod(func(p *object.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), "no sidecar container"},
+		{"sidecar only as init container", pod(func(p *object.Pod) {
 			p.Spec.Containers = p.Spec.Containers[:1]
-			p.Spec.InitContainers = []kube.Container{{Name: "envoy"}}
+			p.Spec.InitContainers = []object.Container{{Name: "envoy"}}
 		}), "no sidecar container"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,8 +9,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
-
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
 )
 
 // iptablesRestoreNames are the programs one of which the rule engine needs.
@@ -19,19 +18,32 @@ var iptablesRestoreNames = []string{"iptables-restore", "iptables-nft-restore", 
 var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 
 // cmdStatus (CNI 1.1) reports the plugin not ready when it could not
-// configure a meshed pod: no usable kubeconfig, or no iptables.
+// configure a meshed pod: the node agent does not answer, or there is no
+// iptables.
 func (p *Plugin) cmdStatus(args *skel.CmdArgs) error {
 	conf, err := parseConf(args.StdinData, false)
 	if err != nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
-	if _, err := kube.LoadKubeconfig(conf.Kubeconfig); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), conf.apiTimeout)
+	defer cancel()
+	if err := p.ping(ctx, conf); err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "mesh-cni: "+err.Error(), "")
 	}
 	if !iptablesInstalled() {
 		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
 	}
 	return nil
+}
+
+// ping asks the node agent whether it is serving.
+func (p *Plugin) ping(ctx context.Context, conf *NetConf) error {
+	api, err := p.newAPI(ctx, conf)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	return api.Ping(ctx)
 }
 
 // iptablesInstalled is a variable so that tests need not depend on the host.

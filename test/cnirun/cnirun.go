@@ -29,8 +29,8 @@ type Options struct {
 	// Subnet is host-local's range; the bridge gets its first address.
 	// It must be private to this host.
 	Subnet netip.Prefix
-	// Kubeconfig is mesh-cni's kubeconfig.
-	Kubeconfig string
+	// AgentSocket is where mesh-cni asks the node agent (see test/agentrun).
+	AgentSocket string
 	// MeshSettings are extra JSON members of mesh-cni's entry, without
 	// braces, e.g. `"logLevel": "debug"`.
 	MeshSettings string
@@ -124,7 +124,7 @@ func (n *Network) conflist(withMesh bool) []byte {
 			extra = ", " + n.opts.MeshSettings
 		}
 		mesh = fmt.Sprintf(`,
-    {"type": "mesh-cni", "kubeconfig": %q%s}`, n.opts.Kubeconfig, extra)
+    {"type": "mesh-cni", "agentSocket": %q%s}`, n.opts.AgentSocket, extra)
 	}
 	return []byte(fmt.Sprintf(`{
   "cniVersion": %q,

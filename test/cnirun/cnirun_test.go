@@ -11,7 +11,7 @@ import (
 // address pool.
 func TestVariantSharesTheNetwork(t *testing.T) {
 	n := New(t, Options{BinDir: "/nonexistent", Subnet: netip.MustParsePrefix("10.229.0.0/24"),
-		Kubeconfig: "/kc", MeshSettings: `"logLevel": "debug"`})
+		AgentSocket: "/agent.sock", MeshSettings: `"logLevel": "debug"`})
 	v := n.Variant(t, `"profile": "osm-v1"`, "0.4.0")
 	if v.Name != n.Name || v.Bridge != n.Bridge || v.CNI() != n.CNI() || v.Recorder != n.Recorder {
 		t.Errorf("variant %+v left network %+v", v, n)

@@ -43,19 +43,19 @@ func (w *world) testStatusGCVersion(t *testing.T) {
 	n := w.chain(t, "1.1.0", "")
 	list := n.Chain(true)
 	if err := n.CNI().GetStatusNetworkList(ctx, list); err != nil {
-		t.Errorf("STATUS with a kubeconfig: %v", err)
+		t.Errorf("STATUS with the agent serving: %v", err)
 	}
 	if err := n.CNI().GCNetworkList(ctx, list, &libcni.GCArgs{}); err != nil {
 		t.Errorf("GC: %v", err)
 	}
-	missing, err := libcni.ConfListFromBytes([]byte(strings.Replace(string(list.Bytes), w.kubeconfig, "/nonexistent/kubeconfig", 1)))
+	missing, err := libcni.ConfListFromBytes([]byte(strings.Replace(string(list.Bytes), w.agent.Socket, "/nonexistent/agent.sock", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = n.CNI().GetStatusNetworkList(ctx, missing)
 	var cniErr *types.Error
-	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrPluginNotAvailable || !strings.Contains(cniErr.Msg, "/nonexistent/kubeconfig") {
-		t.Errorf("STATUS without kubeconfig = %#v, want code 50 naming the path", err)
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrPluginNotAvailable || !strings.Contains(cniErr.Msg, "/nonexistent/agent.sock") {
+		t.Errorf("STATUS without an agent = %#v, want code 50 naming the socket", err)
 	}
 	info, err := n.CNI().GetVersionInfo(ctx, "mesh-cni")
 	if err != nil || strings.Join(info.SupportedVersions(), ",") != "0.3.1,0.4.0,1.0.0,1.1.0" {
@@ -79,6 +79,28 @@ func (w *world) testAPIStopped(t *testing.T) {
 	}
 	if err := excluded.add(); err != nil {
 		t.Errorf("ADD in an excluded namespace with the API down: %v", err)
+	}
+}
+
+// testAgentStopped: with no agent answering, a meshed pod's ADD fails with
+// "try again later" naming the agent and leaves no rules, and a pod of an
+// excluded namespace still starts (the agent's own pods are such pods).
+func (w *world) testAgentStopped(t *testing.T) {
+	uid := w.pod(t, "test", "web-noagent", "envoy", nil)
+	meshed := w.newSandbox(t, "test", "web-noagent", uid, "1.0.0", "")
+	excluded := w.newSandbox(t, "kube-system", "dns-noagent", "", "1.0.0", "")
+	w.agent.Stop()
+	defer w.agent.Resume()
+	err := meshed.add()
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, "the mesh-cni agent on this node") {
+		t.Errorf("ADD of a meshed pod with no agent = %#v, want code 11 naming the agent", err)
+	}
+	if chains := meshed.meshChains(t); len(chains) != 0 {
+		t.Errorf("failed ADD left chains %v", chains)
+	}
+	if err := excluded.add(); err != nil {
+		t.Errorf("ADD in an excluded namespace with no agent: %v", err)
 	}
 }
 

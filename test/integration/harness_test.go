@@ -7,16 +7,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 	"github.com/mesh-cni/mesh-cni/test/netns"
 )
 
-// env is one bridge network, one control plane and the plugin's
-// kubeconfig, shared by the subtests of a test.
+// env is one bridge network, one control plane and the node agent the
+// plugin asks, shared by the subtests of a test.
 type env struct {
-	cp         *cluster.ControlPlane
-	kubeconfig string
+	cp    *cluster.ControlPlane
+	agent *agentrun.Agent
 	// net is the bridge network; chains holds its variants by CNI version
 	// and extra mesh-cni settings, all on the same bridge and address pool
 	// so every pod can reach the server.
@@ -26,8 +27,9 @@ type env struct {
 	log strings.Builder
 }
 
-// pluginRBAC is what mesh-cni needs and nothing more: the integration
-// tests run the plugin with these permissions only.
+// pluginRBAC is what mesh-cni's agent needs and nothing more (as
+// deploy/rbac.yaml): the integration tests run it with these permissions
+// only.
 const pluginRBAC = `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
@@ -35,10 +37,10 @@ metadata:
 rules:
 - apiGroups: [""]
   resources: [pods, configmaps]
-  verbs: [get]
+  verbs: [get, list, watch]
 - apiGroups: [config.openservicemesh.io]
   resources: [meshconfigs]
-  verbs: [get]
+  verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
@@ -64,8 +66,8 @@ func newEnv(t testing.TB, subnet string) *env {
 	netns.RequireKernel(t, "iptables-save")
 	e := &env{cp: cluster.StartControlPlane(t), chains: map[[2]string]*cnirun.Network{}}
 	e.cp.InstallMeshConfigCRD(t)
-	e.kubeconfig = e.cp.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni")
 	e.cp.Apply(t, pluginRBAC)
+	e.agent = agentrun.Start(t, e.cp.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni"), nodeName)
 	for _, ns := range []string{"osm-system", "test"} {
 		// No controller-manager runs: create the default ServiceAccount
 		// that pod admission asks for.
@@ -73,7 +75,7 @@ func newEnv(t testing.TB, subnet string) *env {
 			"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: "+ns+"\n")
 	}
 	e.net = cnirun.New(t, cnirun.Options{BinDir: binDir, Subnet: netip.MustParsePrefix(subnet),
-		Kubeconfig: e.kubeconfig, MeshSettings: meshSettings("")})
+		AgentSocket: e.agent.Socket, MeshSettings: meshSettings("")})
 	return e
 }
 
@@ -160,8 +162,12 @@ func (s *sandbox) meshChains(t testing.TB) []string {
 	return chains
 }
 
-// pod creates a pod object (never scheduled: there is no node) and
-// returns its UID. Containers are the app and, unless sidecar is empty,
+// nodeName is the node the tests' pods are bound to and the agent serves:
+// there is no such Node object and no kubelet, so the pods stay Pending,
+// but the agent's watch of the node's pods sees them as on a real node.
+const nodeName = "integration-node"
+
+// pod creates a pod object bound to nodeName and returns its UID. Containers are the app and, unless sidecar is empty,
 // the sidecar.
 func (e *env) pod(t testing.TB, namespace, name, sidecar string, annotations map[string]string) string {
 	t.Helper()
@@ -177,8 +183,8 @@ func (e *env) pod(t testing.TB, namespace, name, sidecar string, annotations map
 	if ann.Len() > 0 {
 		annBlock = "  annotations:\n" + ann.String()
 	}
-	e.cp.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n%sspec:\n  containers:\n%s",
-		name, namespace, annBlock, containers))
+	e.cp.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n%sspec:\n  nodeName: %s\n  containers:\n%s",
+		name, namespace, annBlock, nodeName, containers))
 	t.Cleanup(func() { e.cp.TryKubectl("delete", "pod", "-n", namespace, name, "--wait=false") })
 	return strings.TrimSpace(e.cp.Kubectl(t, "get", "pod", "-n", namespace, name, "-o", "jsonpath={.metadata.uid}"))
 }

@@ -16,7 +16,10 @@ import (
 
 // Defaults of the settings.
 const (
-	DefaultKubeconfig     = "/var/run/mesh-cni/kubeconfig"
+	// DefaultAgentSocket is where the node agent (the DaemonSet's pod)
+	// answers the plugin; agent.DefaultSocket, spelled out here so that the
+	// installer's settings do not link the plugin's client.
+	DefaultAgentSocket    = "/var/run/mesh-cni/agent.sock"
 	DefaultMeshNamespace  = "osm-system"
 	DefaultMeshConfigName = "osm-mesh-config"
 	// DefaultOwnNamespace is where deploy/ runs mesh-cni's DaemonSet.
@@ -37,11 +40,11 @@ var DefaultExcludeNamespaces = []string{"kube-system", DefaultOwnNamespace}
 var DefaultSidecarContainerNames = []string{"envoy", "sidecar"}
 
 // Keys lists the settings' JSON keys, for messages about unknown ones.
-const Keys = "kubeconfig, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout"
+const Keys = "agentSocket, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout"
 
 // Settings are mesh-cni's keys in its conflist entry. Empty means default.
 type Settings struct {
-	Kubeconfig            string   `json:"kubeconfig,omitempty"`
+	AgentSocket           string   `json:"agentSocket,omitempty"`
 	MeshNamespace         string   `json:"meshNamespace,omitempty"`
 	MeshConfigName        string   `json:"meshConfigName,omitempty"`
 	Profile               string   `json:"profile,omitempty"`
@@ -68,7 +71,7 @@ func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %s", e.Field
 // Resolve fills in the defaults and parses the values, or names the first
 // key whose value is wrong.
 func (s *Settings) Resolve() (Parsed, error) {
-	fill(&s.Kubeconfig, DefaultKubeconfig)
+	fill(&s.AgentSocket, DefaultAgentSocket)
 	fill(&s.MeshNamespace, DefaultMeshNamespace)
 	fill(&s.MeshConfigName, DefaultMeshConfigName)
 	if s.ExcludeNamespaces == nil {

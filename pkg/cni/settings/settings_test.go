@@ -37,7 +37,7 @@ func TestResolve(t *testing.T) {
 			if err != nil || got != tt.want {
 				t.Fatalf("Resolve = %+v, %v; want %+v", got, err, tt.want)
 			}
-			if s.Kubeconfig != DefaultKubeconfig || s.MeshNamespace != DefaultMeshNamespace || s.MeshConfigName != DefaultMeshConfigName ||
+			if s.AgentSocket != DefaultAgentSocket || s.MeshNamespace != DefaultMeshNamespace || s.MeshConfigName != DefaultMeshConfigName ||
 				!slices.Equal(s.ExcludeNamespaces, DefaultExcludeNamespaces) || !slices.Equal(s.SidecarContainerNames, DefaultSidecarContainerNames) {
 				t.Errorf("defaults not filled in: %+v", s)
 			}

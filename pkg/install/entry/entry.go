@@ -16,7 +16,7 @@ import (
 const PluginType = "mesh-cni"
 
 // Settings are the plugin settings an operator may set: the plugin's own
-// configuration keys (pkg/cni/settings), less "kubeconfig", which the
+// configuration keys (pkg/cni/settings), less "agentSocket", which the
 // installer writes itself.
 type Settings struct {
 	settings.Settings
@@ -40,13 +40,13 @@ func Parse(data []byte) (Settings, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s.Settings); err != nil {
-		return s, fmt.Errorf("plugin settings: %w (allowed keys: %s, except kubeconfig)", err, settings.Keys)
+		return s, fmt.Errorf("plugin settings: %w (allowed keys: %s, except agentSocket)", err, settings.Keys)
 	}
 	if dec.More() {
 		return s, fmt.Errorf("plugin settings: more than one JSON object")
 	}
-	if s.Kubeconfig != "" {
-		return s, fmt.Errorf("plugin settings: field \"kubeconfig\" is written by the installer (the service account's kubeconfig); remove it")
+	if s.AgentSocket != "" {
+		return s, fmt.Errorf("plugin settings: field \"agentSocket\" is written by the installer (the node agent's socket in its run dir); remove it")
 	}
 	// Resolve fills in defaults; validate a copy so that the entry keeps
 	// only what the operator wrote.
@@ -73,10 +73,10 @@ func Load(path string) (Settings, error) {
 	return s, nil
 }
 
-// JSON returns our chain entry: the settings plus the kubeconfig path.
-func (s Settings) JSON(kubeconfig string) ([]byte, error) {
+// JSON returns our chain entry: the settings plus the agent's socket.
+func (s Settings) JSON(agentSocket string) ([]byte, error) {
 	p := plugin{Type: PluginType, Settings: s.Settings}
-	p.Kubeconfig = kubeconfig
+	p.AgentSocket = agentSocket
 	data, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encoding our entry: %w", err)

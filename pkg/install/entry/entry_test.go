@@ -11,13 +11,13 @@ func TestParseAndJSON(t *testing.T) {
 	tests := []struct {
 		name, in, want, wantErr string
 	}{
-		{"empty", "", `{"type":"mesh-cni","kubeconfig":"/k"}`, ""},
+		{"empty", "", `{"type":"mesh-cni","agentSocket":"/k"}`, ""},
 		{"all keys",
 			`{"meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
-			`{"type":"mesh-cni","kubeconfig":"/k","meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
+			`{"type":"mesh-cni","agentSocket":"/k","meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
 			""},
 		{"unknown key", `{"meshNamespce":"osm"}`, "", `unknown field "meshNamespce"`},
-		{"kubeconfig is ours", `{"kubeconfig":"/x"}`, "", `field "kubeconfig" is written by the installer`},
+		{"agentSocket is ours", `{"agentSocket":"/x"}`, "", `field "agentSocket" is written by the installer`},
 		{"bad profile", `{"profile":"istio"}`, "", `plugin settings: field "profile": unknown profile "istio"`},
 		{"bad timeout", `{"apiTimeout":"2"}`, "", `plugin settings: field "apiTimeout": invalid duration "2"`},
 		{"negative timeout", `{"apiTimeout":"-1s"}`, "", `plugin settings: field "apiTimeout": invalid duration "-1s"`},
