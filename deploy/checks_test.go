@@ -2,11 +2,14 @@ package deploy
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
+	"github.com/mesh-cni/mesh-cni/pkg/install"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
 )
 
@@ -41,7 +44,8 @@ func TestClusterRoleIsMinimal(t *testing.T) {
 		}
 	}
 	sort.Strings(got)
-	want := "/configmaps:get /events:create /events:patch /pods:get config.openservicemesh.io/meshconfigs:get"
+	want := "/configmaps:get /configmaps:list /configmaps:watch /events:create /events:patch /pods:get /pods:list /pods:watch " +
+		"config.openservicemesh.io/meshconfigs:get config.openservicemesh.io/meshconfigs:list config.openservicemesh.io/meshconfigs:watch"
 	if strings.Join(got, " ") != want {
 		t.Errorf("ClusterRole grants %v, want exactly %s", got, want)
 	}
@@ -118,6 +122,26 @@ func TestDaemonSetMountsOnlyCNIDirsAndItsRunDir(t *testing.T) {
 	if env(c, "MESH_CNI_BIN_DIRS") != "/host/opt/cni/bin" || env(c, "MESH_CNI_CONF_DIR") != "/host/etc/cni/net.d" || env(c, "MESH_CNI_RUN_DIR") != "/var/run/mesh-cni" {
 		t.Error("the installer's dirs do not match the mounts")
 	}
+	// The agent's socket is where the plugin dials by default, so an
+	// entry written by hand without agentSocket works too.
+	if sock := filepath.Join(env(c, "MESH_CNI_RUN_DIR"), install.AgentSocketName); sock != agent.DefaultSocket {
+		t.Errorf("the agent listens on %s, the plugin's default is %s", sock, agent.DefaultSocket)
+	}
+}
+
+// TestDaemonSetGivesTheNodeName: the installer refuses to start without
+// it, and it must be the node the pod runs on.
+func TestDaemonSetGivesTheNodeName(t *testing.T) {
+	c := find(t, render(t), "DaemonSet", "mesh-cni").Spec.Template.Spec.Containers[0]
+	for _, e := range c.Env {
+		if e.Name == "MESH_CNI_NODE_NAME" {
+			if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+				t.Errorf("MESH_CNI_NODE_NAME = %+v, want it from the field spec.nodeName", e)
+			}
+			return
+		}
+	}
+	t.Error("the DaemonSet does not set MESH_CNI_NODE_NAME")
 }
 
 // TestConfigMapPluginSettingsAreAccepted parses plugin.json the way the
@@ -129,13 +153,13 @@ func TestConfigMapPluginSettingsAreAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.JSON("/var/run/mesh-cni/kubeconfig")
+	e, err := s.JSON(agent.DefaultSocket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(e, &m); err != nil || len(m) != 9 {
-		t.Errorf("entry %s has %d keys, want type, kubeconfig and all 7 settings", e, len(m))
+	if err := json.Unmarshal(e, &m); err != nil || len(m) != 9 || m["agentSocket"] != agent.DefaultSocket {
+		t.Errorf("entry %s has %d keys, want type, agentSocket and all 7 settings", e, len(m))
 	}
 	if v := cm.Data["skip-cleanup"]; v != "false" {
 		t.Errorf("skip-cleanup = %q, want \"false\" so that delete -k cleans nodes", v)

@@ -65,8 +65,13 @@ type container struct {
 	ImagePullPolicy string   `json:"imagePullPolicy"`
 	Command         []string `json:"command"`
 	Env             []struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
+		Name      string `json:"name"`
+		Value     string `json:"value"`
+		ValueFrom *struct {
+			FieldRef *struct {
+				FieldPath string `json:"fieldPath"`
+			} `json:"fieldRef"`
+		} `json:"valueFrom"`
 	} `json:"env"`
 	ReadinessProbe struct {
 		HTTPGet struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
 )
 
 // installerBin is the real installer, built once by TestMain.
@@ -41,8 +44,16 @@ func TestMain(m *testing.M) {
 // node is a fake node: the host dirs the DaemonSet mounts, in a temp dir.
 type node struct {
 	root, bin, netd, run, sa, source string
-	port                             int
+	// sock is the node agent's socket, in the run dir.
+	sock string
+	port int
+	// apiHost and apiPort are the API server the installer is given; by
+	// default a closed loopback port, which refuses at once.
+	apiHost, apiPort string
 }
+
+// nodeName is the node name every test installer is given.
+const nodeName = "test-node"
 
 func newNode(t *testing.T, netdFrom string) *node {
 	t.Helper()
@@ -51,6 +62,8 @@ func newNode(t *testing.T, netdFrom string) *node {
 		root: root, bin: filepath.Join(root, "opt/cni/bin"), netd: filepath.Join(root, "etc/cni/net.d"),
 		run: filepath.Join(root, "var/run/mesh-cni"), sa: filepath.Join(root, "sa"), source: filepath.Join(root, "image/mesh-cni"),
 	}
+	n.sock = filepath.Join(n.run, "agent.sock")
+	n.apiHost, n.apiPort = "127.0.0.1", fmt.Sprint(freePort(t))
 	for _, d := range []string{n.bin, n.netd, filepath.Dir(n.source)} {
 		must(t, os.MkdirAll(d, 0o755))
 	}
@@ -76,8 +89,14 @@ func newNode(t *testing.T, netdFrom string) *node {
 // writer does: a new timestamped dir, then a rename of the ..data link.
 func (n *node) rotateToken(t *testing.T, token string) {
 	t.Helper()
-	ca, err := os.ReadFile("../../pkg/install/kubeconfig/testdata/sa/ca.crt")
+	ca, err := os.ReadFile("../../pkg/install/serviceaccount/testdata/sa/ca.crt")
 	must(t, err)
+	n.rotate(t, token, ca)
+}
+
+// rotate is rotateToken with a CA of the caller's.
+func (n *node) rotate(t *testing.T, token string, ca []byte) {
+	t.Helper()
 	ts := fmt.Sprintf("..%d", time.Now().UnixNano())
 	must(t, os.MkdirAll(filepath.Join(n.sa, ts), 0o755))
 	must(t, os.WriteFile(filepath.Join(n.sa, ts, "token"), []byte(token), 0o644))
@@ -98,7 +117,7 @@ func (n *node) rotateToken(t *testing.T, token string) {
 func (n *node) args(extra ...string) []string {
 	return append([]string{
 		"--plugin-source=" + n.source, "--cni-bin-dirs=" + n.bin, "--cni-conf-dir=" + n.netd,
-		"--run-dir=" + n.run, "--service-account-dir=" + n.sa,
+		"--run-dir=" + n.run, "--service-account-dir=" + n.sa, "--node-name=" + nodeName,
 		fmt.Sprintf("--listen-address=127.0.0.1:%d", n.port), "--log-level=debug",
 	}, extra...)
 }
@@ -112,8 +131,7 @@ type proc struct {
 
 func (n *node) start(t *testing.T, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(installerBin, n.args(extra...)...)
-	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
+	cmd := n.command(extra...)
 	p := &proc{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.logs
 	must(t, cmd.Start())
@@ -126,6 +144,14 @@ func (n *node) start(t *testing.T, extra ...string) *proc {
 		}
 	})
 	return p
+}
+
+// command is the installer with the node's flags and the API server in
+// its environment, as Kubernetes sets it in a pod.
+func (n *node) command(extra ...string) *exec.Cmd {
+	cmd := exec.Command(installerBin, n.args(extra...)...)
+	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST="+n.apiHost, "KUBERNETES_SERVICE_PORT="+n.apiPort)
+	return cmd
 }
 
 // stop sends sig and waits for the process to exit; it returns the exit code.
@@ -168,6 +194,18 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ping asks the node agent on the socket, as the plugin does.
+func (n *node) ping() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := agent.Dial(ctx, n.sock)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Ping(ctx)
 }
 
 func (n *node) waitReady(t *testing.T) {
@@ -215,3 +253,13 @@ func (s *syncBuffer) String() string {
 }
 
 func (s *syncBuffer) has(sub string) bool { return strings.Contains(s.String(), sub) }
+
+// inOrder fails the test unless the logs hold first and, after it, then.
+func (p *proc) inOrder(t *testing.T, first, then string) {
+	t.Helper()
+	logs := p.logs.String()
+	i, j := strings.Index(logs, first), strings.LastIndex(logs, then)
+	if i < 0 || j < 0 || j < i {
+		t.Errorf("logs do not hold %s (at %d) before %s (at %d)", first, i, then, j)
+	}
+}

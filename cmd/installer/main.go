@@ -1,6 +1,7 @@
-// Command installer is mesh-cni's DaemonSet process: it installs the
-// mesh-cni CNI plugin on the node, keeps it installed and removes it on
-// SIGTERM. Run `installer --help` for its flags and environment variables.
+// Command installer is mesh-cni's DaemonSet process: it serves the mesh-cni
+// CNI plugin as its node agent (on a unix socket in the run dir), installs
+// the plugin on the node, keeps it installed and removes it on SIGTERM.
+// Run `installer --help` for its flags and environment variables.
 package main
 
 import (

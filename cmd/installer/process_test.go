@@ -32,8 +32,19 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	if !n.binaryOK() {
 		t.Error("the installed binary is not a complete copy with mode 0755")
 	}
-	if !n.kubeconfigHas("token-one") {
-		t.Errorf("kubeconfig lacks the token or is not 0600:\n%s", mustRead(filepath.Join(n.run, "kubeconfig")))
+	if err := n.ping(); err != nil {
+		t.Errorf("the node agent does not answer on %s: %v", n.sock, err)
+	}
+	if st, err := os.Lstat(n.sock); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the agent socket is not root-only: %v %v", st.Mode(), err)
+	}
+	// The token stays in the pod: nothing on the host holds it, and the
+	// run dir holds the socket and no file of credentials.
+	if files := n.hostFilesWith(t, "token-one"); len(files) != 0 {
+		t.Errorf("the service account token was written onto the host: %v", files)
+	}
+	if got := keys(snapshot(t, n.run)); len(got) != 1 || got[0] != "agent.sock" {
+		t.Errorf("run dir holds %v, want the agent socket only", got)
 	}
 	if code, body := n.get("/metrics"); code != 200 || !strings.Contains(body, "mesh_cni_install_ready 1\n") {
 		t.Errorf("/metrics = %d:\n%s", code, body)
@@ -41,19 +52,22 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	if code, _ := n.get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
-	for _, line := range []string{`"msg":"copied the plugin binary","file":"` + filepath.Join(n.bin, "mesh-cni"),
-		`"msg":"wrote the plugin's kubeconfig","file":"` + filepath.Join(n.run, "kubeconfig"),
-		`"msg":"added mesh-cni to the CNI chain","file":"` + primary} {
+	serves := `"msg":"the node agent serves the plugin","socket":"` + n.sock
+	added := `"msg":"added mesh-cni to the CNI chain","file":"` + primary
+	for _, line := range []string{`"msg":"copied the plugin binary","file":"` + filepath.Join(n.bin, "mesh-cni"), serves, added} {
 		if !p.logs.has(line) {
 			t.Errorf("logs lack %s", line)
 		}
 	}
+	p.inOrder(t, serves, added)
 
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
+	// The entry goes while the agent still answers, and then the agent.
+	p.inOrder(t, `"msg":"removed mesh-cni from the CNI chain","file":"`+primary, `"msg":"the node agent stopped"`)
 	sameSnapshot(t, snapshot(t, n.netd), before)
-	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(gke, "mesh-cni"), filepath.Join(n.run, "kubeconfig"), filepath.Join(n.run, "chain-state.json"))
+	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(gke, "mesh-cni"), n.sock, filepath.Join(n.run, "chain-state.json"))
 }
 
 func TestRepairs(t *testing.T) {
@@ -81,12 +95,23 @@ func TestRepairs(t *testing.T) {
 		eventually(t, repairBound, "our binary back", n.binaryOK)
 	})
 	t.Run("token rotated", func(t *testing.T) {
+		// TestAgentReadsTheAPI shows the API sees the new token; here the
+		// installer notices it, and writes it nowhere.
 		n.rotateToken(t, "token-two")
-		eventually(t, repairBound, "kubeconfig holds the new token", func() bool { return n.kubeconfigHas("token-two") })
+		eventually(t, repairBound, "the rotation noticed", func() bool {
+			return p.logs.has(`"msg":"the service account credentials changed; the node agent uses the new ones"`)
+		})
+		if files := n.hostFilesWith(t, "token-two"); len(files) != 0 {
+			t.Errorf("the rotated token was written onto the host: %v", files)
+		}
 	})
-	t.Run("kubeconfig deleted", func(t *testing.T) {
-		must(t, os.Remove(filepath.Join(n.run, "kubeconfig")))
-		eventually(t, repairBound, "kubeconfig back", func() bool { return n.kubeconfigHas("token-two") })
+	t.Run("agent socket deleted", func(t *testing.T) {
+		must(t, os.Remove(n.sock))
+		eventually(t, repairBound, "the agent answers again", func() bool { return n.ping() == nil })
+		eventually(t, repairBound, "reinstall counted", func() bool {
+			_, body := n.get("/metrics")
+			return strings.Contains(body, `mesh_cni_reinstalls_total{what="agent-socket"} 1`)
+		})
 	})
 	t.Run("another component keeps removing us", func(t *testing.T) {
 		for i := 0; i < 2; i++ {
@@ -153,11 +178,17 @@ func TestSecondStartOverAPreviousInstall(t *testing.T) {
 	n.waitReady(t)
 	first.stop(t, syscall.SIGTERM)
 	list := filepath.Join(n.netd, "10-bridge.conflist")
-	if !n.hasOurEntryLast(list) || !n.binaryOK() || !n.kubeconfigHas("token-one") {
+	if !n.hasOurEntryLast(list) || !n.binaryOK() {
 		t.Fatal("skip-cleanup did not leave the install in place")
 	}
+	// The agent stops all the same: until the next one serves, the
+	// plugin tells the runtime to try again later.
+	gone(t, n.sock)
 	second := n.start(t)
 	n.waitReady(t)
+	if err := n.ping(); err != nil {
+		t.Errorf("the second installer's agent does not answer: %v", err)
+	}
 	if !n.hasOurEntryLast(list) {
 		t.Errorf("after the second start:\n%s", mustRead(list))
 	}
@@ -172,9 +203,7 @@ func TestRefusesUnknownPluginSettings(t *testing.T) {
 	n := newNode(t, filepath.Join(testdata, "flannel/netd"))
 	cfg := filepath.Join(n.root, "plugin.json")
 	must(t, os.WriteFile(cfg, []byte(`{"profile":"osm-v0","meshNamepsace":"osm"}`), 0o644))
-	cmd := exec.Command(installerBin, n.args("--plugin-config="+cfg)...)
-	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443")
-	out, err := cmd.CombinedOutput()
+	out, err := n.command("--plugin-config=" + cfg).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), `unknown field \"meshNamepsace\"`) {
 		t.Errorf("err %v, output:\n%s", err, out)
 	}
@@ -185,7 +214,7 @@ func TestHelpDocumentsEveryVariable(t *testing.T) {
 	out, err := exec.Command(installerBin, "--help").CombinedOutput()
 	must(t, err)
 	for _, v := range []string{"MESH_CNI_BIN_DIRS", "MESH_CNI_CONF_DIR", "CNI_CONF_NAME", "MESH_CNI_RUN_DIR", "MESH_CNI_PLUGIN_CONFIG",
-		"MESH_CNI_SKIP_CLEANUP", "MESH_CNI_LISTEN_ADDRESS", "KUBERNETES_SERVICE_HOST", "MESH_CNI_PLUGIN_SOURCE"} {
+		"MESH_CNI_SKIP_CLEANUP", "MESH_CNI_LISTEN_ADDRESS", "KUBERNETES_SERVICE_HOST", "MESH_CNI_PLUGIN_SOURCE", "MESH_CNI_NODE_NAME"} {
 		if !strings.Contains(string(out), v) {
 			t.Errorf("--help lacks %s", v)
 		}
@@ -202,10 +231,39 @@ func TestSkipCleanupFileIsReadAtShutdown(t *testing.T) {
 	n.waitReady(t)
 	must(t, os.WriteFile(flagFile, []byte("true\n"), 0o644))
 	p.stop(t, syscall.SIGTERM)
-	if !n.hasOurEntryLast(filepath.Join(n.netd, "10-flannel.conflist")) || !n.binaryOK() || !n.kubeconfigHas("token-one") {
+	if !n.hasOurEntryLast(filepath.Join(n.netd, "10-flannel.conflist")) || !n.binaryOK() {
 		t.Error("the install was removed although the skip-cleanup file said true")
 	}
+	gone(t, n.sock)
 	if !p.logs.has(`"reason":"` + flagFile + ` says true"`) {
 		t.Error("the log does not say why the install was left in place")
+	}
+}
+
+// TestRefusesToStartWithoutItsSettings: without a node name or the pod's
+// API credentials the agent could answer nothing, so the installer exits
+// before it touches the node.
+func TestRefusesToStartWithoutItsSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		change   func(n *node)
+		args     []string
+		code     int
+		wantText string
+	}{
+		{"no node name", func(*node) {}, []string{"--node-name="}, 2, "--node-name (MESH_CNI_NODE_NAME) must be set"},
+		{"no API address", func(n *node) { n.apiHost = "" }, nil, 1, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set"},
+		{"no token", func(n *node) { must(t, os.Remove(filepath.Join(n.sa, "..data", "token"))) }, nil, 1, "reading " + "SA/token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNode(t, filepath.Join(testdata, "flannel/netd"))
+			tc.change(n)
+			out, err := n.command(tc.args...).CombinedOutput()
+			want := strings.ReplaceAll(tc.wantText, "SA/", n.sa+"/")
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != tc.code || !strings.Contains(string(out), want) {
+				t.Errorf("err %v, want exit code %d and %q in the output:\n%s", err, tc.code, want, out)
+			}
+			gone(t, filepath.Join(n.bin, "mesh-cni"), n.run)
+		})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func chainTypes(path string) []string {
 }
 
 // hasOurEntryLast reports whether the list at path ends with our plugin,
-// holds it once, and names the kubeconfig the installer writes.
+// holds it once, and names the node agent's socket.
 func (n *node) hasOurEntryLast(path string) bool {
 	types := chainTypes(path)
 	if len(types) < 2 || types[len(types)-1] != "mesh-cni" || strings.Count(strings.Join(types, " "), "mesh-cni") != 1 {
@@ -37,7 +38,8 @@ func (n *node) hasOurEntryLast(path string) bool {
 	if json.Unmarshal([]byte(mustRead(path)), &list) != nil {
 		return false
 	}
-	return list.Plugins[len(list.Plugins)-1]["kubeconfig"] == filepath.Join(n.run, "kubeconfig")
+	last := list.Plugins[len(list.Plugins)-1]
+	return last["agentSocket"] == n.sock && last["kubeconfig"] == nil
 }
 
 func mustRead(path string) string {
@@ -56,13 +58,29 @@ func (n *node) binaryOK() bool {
 	return err == nil && bytes.Equal(got, want) && st.Mode().Perm() == 0o755
 }
 
-// kubeconfigHas reports whether the plugin's kubeconfig holds token, with
-// mode 0600.
-func (n *node) kubeconfigHas(token string) bool {
-	path := filepath.Join(n.run, "kubeconfig")
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().Perm() == 0o600 && strings.Contains(mustRead(path), `token: "`+token+`"`)
+// hostFilesWith lists the files under the node's root, the service
+// account dir aside, that contain s: the token must be in none.
+func (n *node) hostFilesWith(t *testing.T, s string) []string {
+	t.Helper()
+	var found []string
+	must(t, filepath.WalkDir(n.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path == n.sa {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() && strings.Contains(mustRead(path), s) {
+			found = append(found, path)
+		}
+		return nil
+	}))
+	return found
 }
+
+// socketLabel stands in for a socket's content in snapshots: a socket
+// cannot be read.
+const socketLabel = "<socket>"
 
 // snapshot returns every file of dir with its content.
 func snapshot(t *testing.T, dir string) map[string]string {
@@ -71,6 +89,10 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	must(t, err)
 	out := map[string]string{}
 	for _, e := range entries {
+		if e.Type()&fs.ModeSocket != 0 {
+			out[e.Name()] = socketLabel
+			continue
+		}
 		out[e.Name()] = readFile(t, filepath.Join(dir, e.Name()))
 	}
 	return out

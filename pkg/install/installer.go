@@ -1,7 +1,11 @@
-// Package install is the installer DaemonSet's logic: it puts the mesh-cni
-// plugin binary, its kubeconfig and its chain entry on the node, keeps them
-// there while the primary CNI and others rewrite files, reports readiness
-// only when all three are in place, and removes them on shutdown.
+// Package install is the installer DaemonSet's logic: it serves the node
+// agent the plugin asks about pods (on a socket in the run dir), puts the
+// mesh-cni plugin binary and its chain entry on the node, keeps them there
+// while the primary CNI and others rewrite files, reports readiness only
+// when all of it is in place and answering, and removes it on shutdown.
+//
+// The agent reads the API with the pod's own service account, in this
+// process: no credential is written onto the host.
 package install
 
 import (
@@ -17,20 +21,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
 	"github.com/mesh-cni/mesh-cni/pkg/install/chain"
 	"github.com/mesh-cni/mesh-cni/pkg/install/config"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
-	"github.com/mesh-cni/mesh-cni/pkg/install/kubeconfig"
+	"github.com/mesh-cni/mesh-cni/pkg/install/serviceaccount"
 	"github.com/mesh-cni/mesh-cni/pkg/install/status"
 )
 
-// File names inside the run dir. The plugin defaults to the kubeconfig
-// path, so the name is shared with pkg/cni's DefaultKubeconfig.
-const (
-	KubeconfigName = "kubeconfig"
-	StateName      = "chain-state.json"
-)
+// StateName is the install state's file in the run dir.
+const StateName = "chain-state.json"
 
 // Installer does one node's install. Create it with New and call Run.
 type Installer struct {
@@ -39,20 +40,26 @@ type Installer struct {
 	status   *status.Status
 	chain    *chain.Chain
 	settings entry.Settings
-	kube     kubeconfig.Source
+	api      *nodeAPI
+	agent    *agentRunner
 	fights   *fightDetector
 
 	sourceDigest string
 	binaries     map[string]os.FileInfo // what we last copied, per bin dir
-	kubeconfig   []byte                 // what we last wrote
 	primary      string                 // the file holding our entry
 	chainDone    bool                   // the chain was complete once
 	waiting      bool                   // we said we wait for a primary
+	complete     bool                   // the last pass installed everything
 }
 
-// New checks the plugin settings and prepares an Installer.
+// New checks the plugin settings, reads the service account credentials
+// and prepares an Installer.
 func New(cfg config.Config, log *slog.Logger, st *status.Status) (*Installer, error) {
 	settings, err := entry.Load(cfg.PluginConfig)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newNodeAPI(serviceaccount.Source{Dir: cfg.ServiceAccountDir, Host: cfg.KubeHost, Port: cfg.KubePort}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +74,7 @@ func New(cfg config.Config, log *slog.Logger, st *status.Status) (*Installer, er
 			StatePath: filepath.Join(cfg.RunDir, StateName),
 			Log:       log,
 		},
-		kube:     kubeconfig.Source{ServiceAccountDir: cfg.ServiceAccountDir, Host: cfg.KubeHost, Port: cfg.KubePort},
+		api:      api,
 		fights:   &fightDetector{threshold: cfg.FightThreshold, window: cfg.FightWindow},
 		binaries: map[string]os.FileInfo{},
 	}, nil
@@ -84,6 +91,10 @@ func (in *Installer) Run(ctx context.Context) error {
 		return err
 	}
 	defer srv.Close()
+	// The agent stops after the uninstall below (defers run last): a pod
+	// added while the entry is still there must get its answers.
+	stopAgent := in.startAgent(ctx)
+	defer stopAgent()
 	w, err := newWatcher(in.log, in.watchedDirs())
 	if err != nil {
 		return err
@@ -93,10 +104,30 @@ func (in *Installer) Run(ctx context.Context) error {
 	w.loop(ctx, in.cfg.Resync, in.syncAll)
 	in.status.SetNotReady("shutting down")
 	if reason := in.skipCleanup(); reason != "" {
-		in.log.Info("leaving the plugin installed on shutdown", "reason", reason)
+		in.log.Info("leaving the plugin installed on shutdown; the node agent stops, so pods outside the excluded namespaces fail with \"try again later\" until the next installer serves", "reason", reason)
 		return nil
 	}
 	return in.uninstall()
+}
+
+// startAgent prepares the node agent, which the first sync pass starts
+// serving, and returns what stops it. Its context is detached from ctx,
+// which ends at SIGTERM, before the uninstall.
+func (in *Installer) startAgent(ctx context.Context) (stop func()) {
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.agent = &agentRunner{
+		path:   filepath.Join(in.cfg.RunDir, AgentSocketName),
+		srv:    server.New(in.api, in.api, in.log.With("component", "agent")),
+		log:    in.log,
+		status: in.status,
+		life:   life,
+	}
+	in.status.Require(in.agent.check)
+	in.log.Info("the node agent reads the API directly on each request", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
+	return func() {
+		in.agent.stop()
+		cancel()
+	}
 }
 
 // skipCleanup says why not to uninstall, or "" to uninstall. The file is
@@ -168,7 +199,8 @@ func (in *Installer) serve() (*http.Server, error) {
 }
 
 // uninstall takes the entry out first, so that no pod is set up with a
-// chain naming a binary or kubeconfig that is about to go.
+// chain naming a binary that is about to go; the agent, which Run stops
+// afterwards, still answers pods added meanwhile.
 func (in *Installer) uninstall() error {
 	var errs []error
 	if err := in.chain.Uninstall(); err != nil {
@@ -177,7 +209,6 @@ func (in *Installer) uninstall() error {
 	for _, dir := range in.cfg.BinDirs {
 		errs = append(errs, in.remove(filepath.Join(dir, entry.PluginType), "removed the plugin binary"))
 	}
-	errs = append(errs, in.remove(in.kubeconfigPath(), "removed the plugin's kubeconfig"))
 	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, StateName), "removed the install state"))
 	err := errors.Join(errs...)
 	if err != nil {
@@ -199,5 +230,3 @@ func (in *Installer) remove(path, msg string) error {
 	in.log.Info(msg, "file", path)
 	return nil
 }
-
-func (in *Installer) kubeconfigPath() string { return filepath.Join(in.cfg.RunDir, KubeconfigName) }

@@ -1,7 +1,6 @@
 package install
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,23 +10,26 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
 	"github.com/mesh-cni/mesh-cni/pkg/install/chain"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
-	"github.com/mesh-cni/mesh-cni/pkg/install/kubeconfig"
 )
 
 // syncAll brings the node to the installed state. The order matters: the
-// chain entry goes in last, so it never names a missing binary or
-// kubeconfig; readiness follows only a complete pass.
+// agent comes first, since an entry an earlier installer left may already
+// send pods to it; the chain entry goes in last, so it never names a
+// missing binary or an agent that does not answer. Readiness follows only
+// a complete pass.
 func (in *Installer) syncAll() {
+	in.api.refresh()
 	steps := []struct {
 		name string
 		run  func() error
 	}{
+		{"agent", in.agent.ensure},
 		{"binary", in.syncBinaries},
-		{"kubeconfig", in.syncKubeconfig},
 		{"chain", in.syncChain},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
+			in.complete = false
 			in.status.SetNotReady(err.Error())
 			if !errors.Is(err, chain.ErrNoPrimary) {
 				in.log.Error("install step failed", "step", s.name, "error", err.Error())
@@ -35,9 +37,10 @@ func (in *Installer) syncAll() {
 			return
 		}
 	}
-	if ready, _ := in.status.Ready(); !ready {
-		in.log.Info("mesh-cni is installed; ready", "file", in.primary)
+	if !in.complete {
+		in.log.Info("mesh-cni is installed and its node agent serves; ready", "file", in.primary, "socket", in.agent.path)
 	}
+	in.complete = true
 	in.status.SetReady()
 }
 
@@ -82,38 +85,8 @@ func (in *Installer) syncBinary(dst string) error {
 	return nil
 }
 
-func (in *Installer) syncKubeconfig() error {
-	want, err := in.kube.Render()
-	if err != nil {
-		return err
-	}
-	path := in.kubeconfigPath()
-	have, err := os.ReadFile(path)
-	if err == nil && bytes.Equal(have, want) {
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == kubeconfig.Mode {
-			in.kubeconfig = want
-			return nil
-		}
-	}
-	if err := atomicfile.Write(path, want, kubeconfig.Mode); err != nil {
-		return err
-	}
-	switch {
-	case in.kubeconfig == nil:
-		in.log.Info("wrote the plugin's kubeconfig", "file", path, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
-	case !bytes.Equal(in.kubeconfig, want):
-		in.log.Info("service account credentials changed; rewrote the plugin's kubeconfig", "file", path,
-			"token", filepath.Join(in.cfg.ServiceAccountDir, "token"))
-	default:
-		in.status.Reinstalled("kubeconfig")
-		in.log.Warn("the plugin's kubeconfig was removed or changed; wrote it again", "file", path)
-	}
-	in.kubeconfig = want
-	return nil
-}
-
 func (in *Installer) syncChain() error {
-	pluginEntry, err := in.settings.JSON(in.kubeconfigPath())
+	pluginEntry, err := in.settings.JSON(in.agent.path)
 	if err != nil {
 		return err
 	}

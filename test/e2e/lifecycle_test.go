@@ -14,8 +14,12 @@ import (
 const (
 	// pluginPath is where deploy/'s installer puts the plugin on the node.
 	pluginPath = "/opt/cni/bin/mesh-cni"
-	// pluginKubeconfig is the plugin's kubeconfig the installer writes.
-	pluginKubeconfig = "/var/run/mesh-cni/kubeconfig"
+	// agentSocket is where the installer's node agent serves the plugin,
+	// in the DaemonSet's run dir.
+	agentSocket = "/var/run/mesh-cni/agent.sock"
+	// oldKubeconfig is where installers before the node agent wrote the
+	// plugin's credentials; no credential goes onto the node any more.
+	oldKubeconfig = "/var/run/mesh-cni/kubeconfig"
 	// conflists is the node's CNI chain: the first conflist, lexically, is
 	// the one containerd uses (the harness and kind have exactly one).
 	conflists = "/etc/cni/net.d/*.conflist"
@@ -71,8 +75,9 @@ func (s *suite) chainTypes(t *testing.T) []string {
 	return types
 }
 
-// checkInstalled checks the plugin binary and its chain entry: present and
-// last, or both gone.
+// checkInstalled checks the plugin binary, its chain entry and the node
+// agent's socket: present (the entry last), or all gone. No kubeconfig is
+// on the node either way.
 func (s *suite) checkInstalled(t *testing.T, want bool) {
 	t.Helper()
 	types := s.chainTypes(t)
@@ -84,10 +89,15 @@ func (s *suite) checkInstalled(t *testing.T, want bool) {
 	if !want && count != 0 {
 		t.Errorf("node's CNI chain is %v: want no mesh-cni", types)
 	}
-	if has := s.nodeHas(t, pluginPath); has != want {
-		t.Errorf("%s on the node: present=%v, want %v", pluginPath, has, want)
+	for _, path := range []string{pluginPath, agentSocket} {
+		if has := s.nodeHas(t, path); has != want {
+			t.Errorf("%s on the node: present=%v, want %v", path, has, want)
+		}
 	}
-	t.Logf("node's CNI chain: %v; %s present: %v", types, pluginPath, want)
+	if s.nodeHas(t, oldKubeconfig) {
+		t.Errorf("%s is on the node: the installer must keep its credentials in its pod", oldKubeconfig)
+	}
+	t.Logf("node's CNI chain: %v; %s and %s present: %v", types, pluginPath, agentSocket, want)
 }
 
 // testUninstallReinstall deletes the DaemonSet: the plugin and its entry
@@ -99,9 +109,6 @@ func (s *suite) testUninstallReinstall(t *testing.T) {
 		t.Fatalf("installer pods did not go away: %v", err)
 	}
 	s.checkInstalled(t, false)
-	if s.nodeHas(t, pluginKubeconfig) {
-		t.Errorf("%s still on the node after the installer stopped", pluginKubeconfig)
-	}
 	left, _ := s.shell("ls -R /var/run/mesh-cni", true)
 	t.Logf("left in /var/run/mesh-cni (the DaemonSet's hostPath; kubelet made it):\n%s", left)
 

@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/*/installed and testdata/*/uninstalled")
 
-const testKubeconfig = "/var/run/mesh-cni/kubeconfig"
+const testAgentSocket = "/var/run/mesh-cni/agent.sock"
 
 func testEntry(t *testing.T) []byte {
 	t.Helper()
@@ -23,7 +23,7 @@ func testEntry(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.JSON(testKubeconfig)
+	e, err := s.JSON(testAgentSocket)
 	if err != nil {
 		t.Fatal(err)
 	}

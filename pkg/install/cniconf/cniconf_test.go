@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-const ours = `{"type":"mesh-cni","kubeconfig":"/var/run/mesh-cni/kubeconfig"}`
+const ours = `{"type":"mesh-cni","agentSocket":"/var/run/mesh-cni/agent.sock"}`
 
 func TestParseRejectsWhatLoadersReject(t *testing.T) {
 	tests := []struct {
@@ -38,22 +38,22 @@ func TestWithEntryAndWithout(t *testing.T) {
 	}{
 		{"compact",
 			`{"name":"n","plugins":[{"type":"bridge"}]}`,
-			`{"name":"n","plugins":[{"type":"bridge"},{"type":"mesh-cni","kubeconfig":"/var/run/mesh-cni/kubeconfig"}]}`},
+			`{"name":"n","plugins":[{"type":"bridge"},{"type":"mesh-cni","agentSocket":"/var/run/mesh-cni/agent.sock"}]}`},
 		{"spaced one line",
 			`{"name":"n","plugins":[ {"type":"a"}, {"type":"b"} ]}`,
-			`{"name":"n","plugins":[ {"type":"a"}, {"type":"b"}, {"type":"mesh-cni","kubeconfig":"/var/run/mesh-cni/kubeconfig"} ]}`},
+			`{"name":"n","plugins":[ {"type":"a"}, {"type":"b"}, {"type":"mesh-cni","agentSocket":"/var/run/mesh-cni/agent.sock"} ]}`},
 		{"indented",
 			"{\n  \"name\": \"n\",\n  \"plugins\": [\n    {\"type\": \"a\"}\n  ]\n}\n",
-			"{\n  \"name\": \"n\",\n  \"plugins\": [\n    {\"type\": \"a\"},\n    {\n      \"type\": \"mesh-cni\",\n      \"kubeconfig\": \"/var/run/mesh-cni/kubeconfig\"\n    }\n  ]\n}\n"},
+			"{\n  \"name\": \"n\",\n  \"plugins\": [\n    {\"type\": \"a\"},\n    {\n      \"type\": \"mesh-cni\",\n      \"agentSocket\": \"/var/run/mesh-cni/agent.sock\"\n    }\n  ]\n}\n"},
 		{"tabs",
 			"{\n\t\"name\": \"n\",\n\t\"plugins\": [\n\t\t{\"type\": \"a\"}\n\t]\n}",
-			"{\n\t\"name\": \"n\",\n\t\"plugins\": [\n\t\t{\"type\": \"a\"},\n\t\t{\n\t\t\t\"type\": \"mesh-cni\",\n\t\t\t\"kubeconfig\": \"/var/run/mesh-cni/kubeconfig\"\n\t\t}\n\t]\n}"},
+			"{\n\t\"name\": \"n\",\n\t\"plugins\": [\n\t\t{\"type\": \"a\"},\n\t\t{\n\t\t\t\"type\": \"mesh-cni\",\n\t\t\t\"agentSocket\": \"/var/run/mesh-cni/agent.sock\"\n\t\t}\n\t]\n}"},
 		{"stale entries of ours replaced, not duplicated",
 			`{"name":"n","plugins":[{"type":"mesh-cni","old":1},{"type":"a"},{"type":"mesh-cni","old":2},{"type":"b"}]}`,
-			`{"name":"n","plugins":[{"type":"a"},{"type":"b"},{"type":"mesh-cni","kubeconfig":"/var/run/mesh-cni/kubeconfig"}]}`},
+			`{"name":"n","plugins":[{"type":"a"},{"type":"b"},{"type":"mesh-cni","agentSocket":"/var/run/mesh-cni/agent.sock"}]}`},
 		{"escaped strings and brackets in values",
 			`{"name":"n]\"","plugins":[{"type":"a","x":"}],\"{"}]}`,
-			`{"name":"n]\"","plugins":[{"type":"a","x":"}],\"{"},{"type":"mesh-cni","kubeconfig":"/var/run/mesh-cni/kubeconfig"}]}`},
+			`{"name":"n]\"","plugins":[{"type":"a","x":"}],\"{"},{"type":"mesh-cni","agentSocket":"/var/run/mesh-cni/agent.sock"}]}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

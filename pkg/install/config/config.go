@@ -23,6 +23,7 @@ type Config struct {
 	ServiceAccountDir string
 	KubeHost          string
 	KubePort          string
+	NodeName          string
 	ListenAddress     string
 	SkipCleanup       bool
 	SkipCleanupFile   string
@@ -49,13 +50,14 @@ func (c *Config) settings() []setting {
 		}},
 		{"cni-conf-dir", "MESH_CNI_CONF_DIR", "/host/etc/cni/net.d", "the host CNI config dir, as mounted", str(&c.ConfDir)},
 		{"cni-conf-name", "CNI_CONF_NAME", "", "the primary CNI config file name; empty: the first valid *.conf/*.conflist/*.json in lexical order", str(&c.ConfName)},
-		{"run-dir", "MESH_CNI_RUN_DIR", "/var/run/mesh-cni", "mesh-cni's host dir for the plugin's kubeconfig and install state; must be mounted at the same path as on the host, since the plugin reads it there", str(&c.RunDir)},
+		{"run-dir", "MESH_CNI_RUN_DIR", "/var/run/mesh-cni", "mesh-cni's host dir for the node agent's socket (agent.sock) and the install state; must be mounted at the same path as on the host, since the plugin dials the socket there", str(&c.RunDir)},
 		{"plugin-config", "MESH_CNI_PLUGIN_CONFIG", "", "JSON file of plugin settings (meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout), e.g. the ConfigMap key plugin.json; empty: the plugin's defaults", str(&c.PluginConfig)},
 		{"service-account-dir", "MESH_CNI_SERVICE_ACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount", "where the pod's service account token and ca.crt are; watched for token rotation", str(&c.ServiceAccountDir)},
-		{"kubernetes-service-host", "KUBERNETES_SERVICE_HOST", "", "API server address written into the plugin's kubeconfig (set by Kubernetes in every pod)", str(&c.KubeHost)},
-		{"kubernetes-service-port", "KUBERNETES_SERVICE_PORT", "", "API server port written into the plugin's kubeconfig (set by Kubernetes in every pod)", str(&c.KubePort)},
+		{"kubernetes-service-host", "KUBERNETES_SERVICE_HOST", "", "API server address the node agent reads from (set by Kubernetes in every pod)", str(&c.KubeHost)},
+		{"kubernetes-service-port", "KUBERNETES_SERVICE_PORT", "", "API server port the node agent reads from (set by Kubernetes in every pod)", str(&c.KubePort)},
+		{"node-name", "MESH_CNI_NODE_NAME", "", "this node's name (required; the DaemonSet sets it from spec.nodeName): the node agent watches only the pods scheduled here", str(&c.NodeName)},
 		{"listen-address", "MESH_CNI_LISTEN_ADDRESS", "127.0.0.1:9890", "address of /healthz, /readyz and /metrics", str(&c.ListenAddress)},
-		{"skip-cleanup", "MESH_CNI_SKIP_CLEANUP", "false", "on SIGTERM leave the binary, the chain entry and the kubeconfig in place; set during rolling upgrades so no pod starts unprotected between the old and the new installer", boolVar(&c.SkipCleanup)},
+		{"skip-cleanup", "MESH_CNI_SKIP_CLEANUP", "false", "on SIGTERM leave the binary and the chain entry in place; set during rolling upgrades so no pod starts unprotected between the old and the new installer (the node agent still stops: until the new installer serves, pods outside the excluded namespaces fail with \"try again later\" and the runtime retries them)", boolVar(&c.SkipCleanup)},
 		{"skip-cleanup-file", "MESH_CNI_SKIP_CLEANUP_FILE", "", "a file read at SIGTERM time; \"true\" in it acts as --skip-cleanup (a mounted ConfigMap key, which kubelet updates in running pods)", str(&c.SkipCleanupFile)},
 		{"fight-threshold", "MESH_CNI_FIGHT_THRESHOLD", "5", "warn when the chain entry had to be re-added more than this many times within --fight-window", intVar(&c.FightThreshold)},
 		{"fight-window", "MESH_CNI_FIGHT_WINDOW", "60s", "see --fight-threshold", durVar(&c.FightWindow)},
@@ -101,10 +103,11 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, `Usage: installer [flags]
 
 Runs in mesh-cni's DaemonSet: copies the mesh-cni plugin into the host's CNI
-bin dirs, adds it as the last plugin of the node's primary CNI config, writes
-its kubeconfig from the pod's service account, keeps all three in place and
-removes them on SIGTERM (unless --skip-cleanup). Every flag can also be set
-by the environment variable named with it; a flag wins over its variable.
+bin dirs, serves the plugin as the node agent on <run-dir>/agent.sock (reading
+the API with the pod's own service account), adds the plugin as the last
+plugin of the node's primary CNI config, keeps all of it in place and removes
+it on SIGTERM (unless --skip-cleanup). Every flag can also be set by the
+environment variable named with it; a flag wins over its variable.
 
 Flags:
 `)
@@ -117,6 +120,9 @@ func (c Config) validate() error {
 	}
 	if c.ConfDir == "" || c.RunDir == "" || c.PluginSource == "" {
 		return fmt.Errorf("--cni-conf-dir, --run-dir and --plugin-source must be set")
+	}
+	if c.NodeName == "" {
+		return fmt.Errorf("--node-name (MESH_CNI_NODE_NAME) must be set: the node agent serves this node's pods; the DaemonSet sets it from the pod's spec.nodeName")
 	}
 	if strings.Contains(c.ConfName, "/") {
 		return fmt.Errorf("--cni-conf-name %q: a file name in --cni-conf-dir, not a path", c.ConfName)

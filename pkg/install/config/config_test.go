@@ -17,7 +17,7 @@ func TestParse(t *testing.T) {
 		check func(Config) bool
 	}{
 		{"defaults", nil, nil, func(c Config) bool {
-			return c.PluginSource == "/mesh-cni" && strings.Join(c.BinDirs, ",") == "/host/opt/cni/bin" &&
+			return c.NodeName == "node-1" && c.PluginSource == "/mesh-cni" && strings.Join(c.BinDirs, ",") == "/host/opt/cni/bin" &&
 				c.ConfDir == "/host/etc/cni/net.d" && c.RunDir == "/var/run/mesh-cni" && !c.SkipCleanup &&
 				c.FightThreshold == 5 && c.FightWindow == time.Minute && c.ListenAddress == "127.0.0.1:9890"
 		}},
@@ -28,10 +28,11 @@ func TestParse(t *testing.T) {
 		{"flag wins over env", []string{"--cni-conf-dir=/flag", "--skip-cleanup=false"}, map[string]string{"MESH_CNI_CONF_DIR": "/env", "MESH_CNI_SKIP_CLEANUP": "true"},
 			func(c Config) bool { return c.ConfDir == "/flag" && !c.SkipCleanup }},
 		{"bare bool flag", []string{"--skip-cleanup"}, nil, func(c Config) bool { return c.SkipCleanup }},
+		{"node name flag", []string{"--node-name=node-2"}, nil, func(c Config) bool { return c.NodeName == "node-2" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse(tc.args, func(k string) string { return tc.env[k] }, &bytes.Buffer{})
+			c, err := Parse(tc.args, withNode(tc.env), &bytes.Buffer{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,19 +48,25 @@ func TestParseErrors(t *testing.T) {
 		name    string
 		args    []string
 		env     map[string]string
+		noNode  bool
 		wantErr string
 	}{
-		{"bad env duration", nil, map[string]string{"MESH_CNI_FIGHT_WINDOW": "soon"}, "MESH_CNI_FIGHT_WINDOW"},
-		{"bad flag int", []string{"--fight-threshold=x"}, nil, "fight-threshold"},
-		{"zero threshold", []string{"--fight-threshold=0"}, nil, "must be positive"},
-		{"path as conf name", []string{"--cni-conf-name=/etc/cni/net.d/x.conf"}, nil, "not a path"},
-		{"empty bin dirs", []string{"--cni-bin-dirs=,"}, nil, "--cni-bin-dirs is empty"},
-		{"bad log format", []string{"--log-format=xml"}, nil, "xml"},
-		{"stray argument", []string{"install"}, nil, "unexpected arguments"},
+		{"no node name", nil, nil, true, "--node-name (MESH_CNI_NODE_NAME) must be set"},
+		{"bad env duration", nil, map[string]string{"MESH_CNI_FIGHT_WINDOW": "soon"}, false, "MESH_CNI_FIGHT_WINDOW"},
+		{"bad flag int", []string{"--fight-threshold=x"}, nil, false, "fight-threshold"},
+		{"zero threshold", []string{"--fight-threshold=0"}, nil, false, "must be positive"},
+		{"path as conf name", []string{"--cni-conf-name=/etc/cni/net.d/x.conf"}, nil, false, "not a path"},
+		{"empty bin dirs", []string{"--cni-bin-dirs=,"}, nil, false, "--cni-bin-dirs is empty"},
+		{"bad log format", []string{"--log-format=xml"}, nil, false, "xml"},
+		{"stray argument", []string{"install"}, nil, false, "unexpected arguments"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(tc.args, func(k string) string { return tc.env[k] }, &bytes.Buffer{})
+			getenv := withNode(tc.env)
+			if tc.noNode {
+				getenv = func(k string) string { return tc.env[k] }
+			}
+			_, err := Parse(tc.args, getenv, &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("error = %v, want one containing %q", err, tc.wantErr)
 			}
@@ -77,5 +84,15 @@ func TestHelpNamesEveryVariable(t *testing.T) {
 		if !strings.Contains(out.String(), "-"+s.flag) || !strings.Contains(out.String(), "env "+s.env) {
 			t.Errorf("help lacks --%s or %s:\n%s", s.flag, s.env, out.String())
 		}
+	}
+}
+
+// withNode is env plus the node name, which every valid configuration has.
+func withNode(env map[string]string) func(string) string {
+	return func(k string) string {
+		if k == "MESH_CNI_NODE_NAME" && env[k] == "" {
+			return "node-1"
+		}
+		return env[k]
 	}
 }

@@ -1,6 +1,6 @@
 // Package status holds what the installer reports about itself: whether
-// the node is fully set up (readiness) and counters, served over HTTP as
-// /healthz, /readyz and Prometheus text on /metrics.
+// the node is fully set up and served (readiness) and counters, served over
+// HTTP as /healthz, /readyz and Prometheus text on /metrics.
 package status
 
 import (
@@ -17,6 +17,7 @@ type Status struct {
 	reason     string
 	reinstalls map[string]uint64
 	fights     uint64
+	checks     []func() error
 }
 
 // New returns a Status that is not ready.
@@ -38,14 +39,34 @@ func (s *Status) SetNotReady(reason string) {
 	s.ready, s.reason = false, reason
 }
 
-// Ready reports readiness and, when not ready, why.
-func (s *Status) Ready() (bool, string) {
+// Require adds a condition of readiness besides the install: the node is
+// ready only while check returns nil, and its error is the reason shown.
+// Checks run at each Ready call, outside the lock, so that one may take a
+// moment (a round trip to the node agent) without holding up the counters.
+func (s *Status) Require(check func() error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ready, s.reason
+	s.checks = append(s.checks, check)
 }
 
-// Reinstalled counts a repair of what (chain, binary, kubeconfig).
+// Ready reports readiness and, when not ready, why: the install's reason
+// first, then the first failing check's.
+func (s *Status) Ready() (bool, string) {
+	s.mu.Lock()
+	ready, reason, checks := s.ready, s.reason, s.checks
+	s.mu.Unlock()
+	if !ready {
+		return false, reason
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return false, err.Error()
+		}
+	}
+	return true, ""
+}
+
+// Reinstalled counts a repair of what (chain, binary, agent-socket).
 func (s *Status) Reinstalled(what string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -60,7 +81,7 @@ func (s *Status) Fought() {
 }
 
 // Handler serves /healthz (the process is alive), /readyz (the install is
-// complete) and /metrics.
+// complete and every Require check passes) and /metrics.
 func (s *Status) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -81,11 +102,11 @@ func (s *Status) Handler() http.Handler {
 // serveMetrics writes the Prometheus text format by hand: three series do
 // not justify the client library's weight in a node agent.
 func (s *Status) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
 	ready := 0
-	if s.ready {
+	if ok, _ := s.Ready(); ok {
 		ready = 1
 	}
+	s.mu.Lock()
 	kinds := make([]string, 0, len(s.reinstalls))
 	for k := range s.reinstalls {
 		kinds = append(kinds, k)
@@ -99,7 +120,7 @@ func (s *Status) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Unlock()
 
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	fmt.Fprintf(w, "# HELP mesh_cni_install_ready 1 when the plugin binary, its kubeconfig and its chain entry are all in place.\n")
+	fmt.Fprintf(w, "# HELP mesh_cni_install_ready 1 when the plugin binary and its chain entry are in place and the node agent answers on its socket.\n")
 	fmt.Fprintf(w, "# TYPE mesh_cni_install_ready gauge\nmesh_cni_install_ready %d\n", ready)
 	fmt.Fprintf(w, "# HELP mesh_cni_reinstalls_total Repairs after something removed or changed what the installer put on the node.\n")
 	fmt.Fprintf(w, "# TYPE mesh_cni_reinstalls_total counter\n")

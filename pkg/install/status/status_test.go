@@ -1,6 +1,7 @@
 package status
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,5 +48,31 @@ func TestEndpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRequire: a check holds readiness back, with its reason, only once
+// the install itself is complete, and the metric agrees with /readyz.
+func TestRequire(t *testing.T) {
+	s := New()
+	h := s.Handler()
+	var agentErr error = errors.New("the node agent does not answer")
+	s.Require(func() error { return agentErr })
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "not ready: starting") {
+		t.Errorf("before the install: %d %q, want the install's reason", code, body)
+	}
+	s.SetReady()
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "not ready: the node agent does not answer") {
+		t.Errorf("installed, check failing: %d %q", code, body)
+	}
+	if _, body := get(t, h, "/metrics"); !strings.Contains(body, "mesh_cni_install_ready 0\n") {
+		t.Errorf("metrics say ready while a check fails:\n%s", body)
+	}
+	agentErr = nil
+	if code, _ := get(t, h, "/readyz"); code != 200 {
+		t.Errorf("installed, check passing: %d", code)
+	}
+	if _, body := get(t, h, "/metrics"); !strings.Contains(body, "mesh_cni_install_ready 1\n") {
+		t.Errorf("metrics:\n%s", body)
 	}
 }
