@@ -30,9 +30,14 @@ type addResult struct {
 	// rss is mesh-cni's peak RSS in each ADD, in bytes.
 	rss []int64
 	// phases are the parts of mesh-cni's ADD its log line reports:
-	// api_ms (pod, MeshConfig, ConfigMap reads), apply_ms (iptables),
-	// event_ms (the Event).
+	// agent_ms (the config parsed, then pod, MeshConfig and ConfigMap read
+	// from the node agent), apply_ms (iptables), event_ms (the Event
+	// handed to the agent, which writes it to the API after answering).
 	phases map[string][]time.Duration
+	// api is what the kube-apiserver served for the agent while the
+	// measured runs went on: whether its answers came from a watch or
+	// from live reads.
+	api apiWindow
 }
 
 // addPodName is the meshed pod every ADD of item 1 is for.
@@ -58,10 +63,11 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 			phases:    map[string][]time.Duration{},
 		}
 		pod := cnirun.Pod{Namespace: benchNamespace, Name: addPodName, UID: uid}
-		// One unmeasured round of each warms the page cache and the API
-		// server's caches.
+		// One unmeasured round of each warms the page cache, the API
+		// server's caches and the agent.
 		k.addMeshed(t, n, pod, b)
 		k.addOSMInit(t, n, pod, b)
+		before := k.settledAPI(t)
 		for run := 0; run < runs; run++ {
 			t.checkInterrupt()
 			contenders := []func(){
@@ -86,7 +92,9 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 			contenders[run%2]()
 			contenders[(run+1)%2]()
 		}
-		t.Logf("%s: mesh-cni median %s, osm-init chain median %s", b, ms(summarize(r.mesh.d).med), ms(summarize(r.osmInit.d).med))
+		r.api = k.apiSince(t, before)
+		t.Logf("%s: mesh-cni median %s, osm-init chain median %s; kube-apiserver meanwhile: %s; agent's watches open: %s", b,
+			ms(summarize(r.mesh.d).med), ms(summarize(r.osmInit.d).med), r.api, watchList(r.api.agentWatches))
 		out = append(out, r)
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
@@ -20,16 +21,28 @@ import (
 // benchNamespace holds the pods the kernel measurements ADD.
 const benchNamespace = "bench"
 
+// benchNode is the node the kernel measurements' pods are bound to and
+// their agent serves: on a real node every pod the plugin sees is
+// scheduled there, and the agent watches that node's pods (others it
+// would read from the API), so unbound pods would measure the wrong path.
+const benchNode = "bench-node"
+
 // backends are the iptables backends, in the order they are measured.
 var backends = []rules.Backend{rules.BackendNFT, rules.BackendLegacy}
 
 // kernelEnv is what the measurements in network namespaces share: the
-// binaries, a control plane on loopback, mesh-cni's kubeconfig with the
-// permissions deploy/ grants, and the rule set every meshed ADD installs.
+// binaries, a control plane on loopback, the node agent the plugin asks
+// (running in this process with the permissions deploy/ grants), and the
+// rule set every meshed ADD installs.
 type kernelEnv struct {
-	b          *binaries
-	cp         *cluster.ControlPlane
+	b  *binaries
+	cp *cluster.ControlPlane
+	// kubeconfig is the mesh-cni ServiceAccount's, which the agent uses.
 	kubeconfig string
+	agent      *agentrun.Agent
+	// baseWatches are the kube-apiserver's open watches before the agent
+	// started (its own informers'), so that the agent's can be told apart.
+	baseWatches map[string]int
 	// want is the default rule set (osm-v0, IPv4): what mesh-cni installs
 	// for a pod with no annotations and no MeshConfig, and what the
 	// osm-init command chain installs.
@@ -43,8 +56,9 @@ type kernelEnv struct {
 	seedLock string
 }
 
-// newKernelEnv starts the control plane and creates the namespaces and
-// the plugin's ServiceAccount, RBAC and kubeconfig from deploy/.
+// newKernelEnv starts the control plane, creates the namespaces and the
+// plugin's ServiceAccount and RBAC from deploy/, and starts the node agent
+// for benchNode with that account's token, as the DaemonSet runs it.
 func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 	k := &kernelEnv{b: b, cp: cluster.StartControlPlane(t), iptablesDirs: map[rules.Backend]string{}}
 	k.cp.InstallMeshConfigCRD(t)
@@ -60,6 +74,8 @@ func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 	k.cp.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n"+
 		"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: %s\n", benchNamespace, benchNamespace))
 	k.kubeconfig = k.cp.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni")
+	k.baseWatches = k.apiSnapshot(t).watches
+	k.agent = agentrun.Start(t, k.kubeconfig, benchNode)
 	var err error
 	if k.want, err = rules.Build(rules.DefaultConfig(rules.ProfileOSMv0), rules.IPv4); err != nil {
 		t.Fatalf("building the default rule set: %v", err)
@@ -86,13 +102,15 @@ func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 }
 
 // network is a bridge network with subnet and mesh-cni configured as the
-// installer configures it (the kubeconfig; defaults otherwise).
+// installer configures it (the agent's socket; defaults otherwise).
 func (k *kernelEnv) network(t *phase, subnet string) *cnirun.Network {
-	return cnirun.New(t, cnirun.Options{BinDir: k.b.dir, Subnet: netip.MustParsePrefix(subnet), Kubeconfig: k.kubeconfig})
+	return cnirun.New(t, cnirun.Options{BinDir: k.b.dir, Subnet: netip.MustParsePrefix(subnet), AgentSocket: k.agent.Socket})
 }
 
-// pods creates pods in benchNamespace (with the sidecar "envoy" unless
-// noSidecar) and returns their UIDs by name.
+// pods creates pods in benchNamespace bound to benchNode (with the sidecar
+// "envoy" unless noSidecar) and returns their UIDs by name. No kubelet
+// runs, so they stay Pending; the binding is what puts them in the
+// agent's watch.
 func (k *kernelEnv) pods(t *phase, noSidecar bool, names ...string) map[string]string {
 	var docs []string
 	for _, n := range names {
@@ -100,8 +118,8 @@ func (k *kernelEnv) pods(t *phase, noSidecar bool, names ...string) map[string]s
 		if !noSidecar {
 			c += "  - {name: envoy, image: envoy}\n"
 		}
-		docs = append(docs, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {osm-proxy-uuid: %s}\nspec:\n  containers:\n%s",
-			n, benchNamespace, fakeUUID(n), c))
+		docs = append(docs, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n  labels: {osm-proxy-uuid: %s}\nspec:\n  nodeName: %s\n  containers:\n%s",
+			n, benchNamespace, fakeUUID(n), benchNode, c))
 	}
 	k.cp.Apply(t, strings.Join(docs, "---\n"))
 	out := k.cp.Kubectl(t, "get", "pods", "-n", benchNamespace, "-o", "json")

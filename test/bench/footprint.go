@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +13,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube"
 )
 
 // installerResult is item 5's installer part: its memory once it has
-// installed everything and is only watching.
+// installed everything, serves the node agent and is only watching. The
+// agent's cost in production is in these figures, since the DaemonSet
+// runs it in the installer's process.
 type installerResult struct {
 	// rss and hwm are VmRSS and VmHWM (peak) in bytes, idleFor after
 	// it became Ready.
@@ -23,6 +28,13 @@ type installerResult struct {
 	idleFor  time.Duration
 	// readyIn is from exec to /readyz answering 200.
 	readyIn time.Duration
+	// nodePods are the pods bound to its node (the benchmark's) while it
+	// idled: what the agent has to keep if it watches them.
+	nodePods int
+	// watches are the API watches open at the end of its idle time that
+	// were not open before it started (the benchmark's own agent's and
+	// the kube-apiserver's were), by resource: its agent's.
+	watches map[string]int
 }
 
 // installerIdle is how long the installer idles before its RSS is read:
@@ -30,11 +42,20 @@ type installerResult struct {
 const installerIdle = 10 * time.Second
 
 // measureInstaller runs the installer against a node laid out in a temp
-// dir (bin dir, a bridge conflist, run dir, a service-account dir with a
-// token and the control plane's CA), waits until it is Ready and has
-// idled, and reads its memory from /proc.
+// dir (bin dir, a bridge conflist, run dir, a service-account dir with the
+// mesh-cni ServiceAccount's token and the control plane's CA), as
+// benchNode, so its agent has that node's pods to serve; it waits until the
+// installer is Ready and has idled, and reads its memory from /proc.
 func measureInstaller(t *phase, k *kernelEnv) *installerResult {
 	root := t.TempDir()
+	cred, err := kube.LoadKubeconfig(k.kubeconfig)
+	if err != nil {
+		t.Fatalf("reading the ServiceAccount's kubeconfig: %v", err)
+	}
+	server, err := url.Parse(k.cp.Server)
+	if err != nil {
+		t.Fatalf("the control plane's address %q: %v", k.cp.Server, err)
+	}
 	bin, netd, run, sa := filepath.Join(root, "opt/cni/bin"), filepath.Join(root, "etc/cni/net.d"), filepath.Join(root, "run"), filepath.Join(root, "sa")
 	ca, err := os.ReadFile(k.cp.CAFile)
 	if err != nil {
@@ -42,7 +63,7 @@ func measureInstaller(t *phase, k *kernelEnv) *installerResult {
 	}
 	files := map[string]string{
 		filepath.Join(netd, "10-bridge.conflist"): `{"cniVersion":"1.0.0","name":"podnet","plugins":[{"type":"bridge","bridge":"unused0","ipam":{"type":"host-local","ranges":[[{"subnet":"10.231.200.0/24"}]]}}]}`,
-		filepath.Join(sa, "token"):                "bench-token",
+		filepath.Join(sa, "token"):                cred.Token,
 		filepath.Join(sa, "ca.crt"):               string(ca),
 	}
 	for _, d := range []string{bin, netd, run, sa} {
@@ -57,10 +78,11 @@ func measureInstaller(t *phase, k *kernelEnv) *installerResult {
 	}
 	addr := freeLoopbackAddr(t)
 	cmd := exec.Command(k.b.installer, "--plugin-source="+k.b.meshCNI, "--cni-bin-dirs="+bin, "--cni-conf-dir="+netd,
-		"--run-dir="+run, "--service-account-dir="+sa, "--listen-address="+addr,
-		"--kubernetes-service-host=127.0.0.1", "--kubernetes-service-port=6443")
+		"--run-dir="+run, "--service-account-dir="+sa, "--listen-address="+addr, "--node-name="+benchNode,
+		"--kubernetes-service-host="+server.Hostname(), "--kubernetes-service-port="+server.Port())
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	before := k.apiSnapshot(t)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the installer: %v", err)
@@ -90,7 +112,11 @@ func measureInstaller(t *phase, k *kernelEnv) *installerResult {
 		t.Fatalf("reading the installer's memory: %v", err)
 	}
 	r.rss, r.hwm = statusKB(status, "VmRSS:"), statusKB(status, "VmHWM:")
-	t.Logf("installer Ready in %s, RSS %s (peak %s) after %s idle", ms(r.readyIn), mib(r.rss), mib(r.hwm), installerIdle)
+	r.watches = counterDiff(k.apiSnapshot(t).watches, before.watches)
+	out := k.cp.Kubectl(t, "get", "pods", "-A", "--field-selector", "spec.nodeName="+benchNode, "-o", "name")
+	r.nodePods = len(strings.Fields(out))
+	t.Logf("installer Ready in %s, RSS %s (peak %s) after %s idle with %d pods on its node; its watches: %s",
+		ms(r.readyIn), mib(r.rss), mib(r.hwm), installerIdle, r.nodePods, watchList(r.watches))
 	return r
 }
 

@@ -2,10 +2,12 @@
 // container it replaces and writes docs/benchmarks.md and
 // docs/benchmarks.png (`make bench-report`). It needs root: it makes
 // network namespaces and bridges, runs iptables in both backends, starts
-// a kube-apiserver on loopback and, for pod start-up, a real single-node
-// Kubernetes (test/cluster). Every comparison takes turns between the
-// contenders in the same run, so a slow moment of the machine falls on
-// both alike. Nothing is asserted: targets are reported.
+// a kube-apiserver on loopback with the plugin's node agent in this
+// process (test/agentrun; the DaemonSet's in production) and, for pod
+// start-up, a real single-node Kubernetes (test/cluster). Every
+// comparison takes turns between the contenders in the same run, so a
+// slow moment of the machine falls on both alike. Nothing is asserted:
+// targets are reported.
 //
 //	go run ./test/bench [-runs 30] [-pods 20] [-rounds 2] [-only add,skip,...]
 package main

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 )
 
@@ -25,7 +26,9 @@ type podStartResult struct {
 	meshed, osmInit series
 	// meshedBatch and osmInitBatch are apply to the batch's last Ready.
 	meshedBatch, osmInitBatch series
-	// events counts mesh-cni's RedirectionConfigured events on meshed pods.
+	// events counts mesh-cni's RedirectionConfigured events on meshed pods
+	// (the agent writes them after answering, so a batch can be Ready
+	// before the last is in).
 	events int
 }
 
@@ -38,10 +41,11 @@ type podVariant struct {
 }
 
 // measurePodStart brings up the node, installs mesh-cni's binary and
-// conflist entry directly (no DaemonSet, so the installer's own start-up
-// is not in the figures), and takes turns between batches of pods with
-// mesh-cni in the chain and batches with an osm-init init container and
-// mesh-cni taken out of the chain.
+// conflist entry directly with a node agent in this process (no
+// DaemonSet, so the installer's own start-up is not in the figures), and
+// takes turns between batches of pods with mesh-cni in the chain and
+// batches with an osm-init init container and mesh-cni taken out of the
+// chain.
 func measurePodStart(t *phase, b *binaries, pods, rounds int) *podStartResult {
 	// StartNode, not BringUpNode: it holds the machine-wide node lock until
 	// the phase ends, so no other suite's StartNode replaces the node
@@ -84,22 +88,26 @@ func measurePodStart(t *phase, b *binaries, pods, rounds int) *podStartResult {
 }
 
 // nodeConflists returns the node's primary conflist and the same with
-// mesh-cni's entry appended (kubeconfig of deploy/'s ServiceAccount and
-// RBAC), after putting the plugin into the node's CNI bin dir.
+// mesh-cni's entry appended, after putting the plugin into the node's CNI
+// bin dir. The entry's agentSocket is a node agent started here, in this
+// process, for the node's name with deploy/'s ServiceAccount and RBAC: the
+// pods are scheduled to that node, so they are the ones the agent
+// watches, as on a real node. It stops when the phase ends, after the
+// last batch and before the node goes down.
 func nodeConflists(t *phase, b *binaries, node *cluster.Node) (plain, meshed []byte) {
 	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"} {
 		data, err := os.ReadFile(filepath.Join(b.root, "deploy", f))
 		must(t, "reading deploy/"+f, err)
 		node.Apply(t, string(data))
 	}
-	kubeconfig := node.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni")
+	agent := agentrun.Start(t, node.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni"), node.Name)
 	must(t, "installing mesh-cni", copyInto(node.CNIBinDir, b.meshCNI, "mesh-cni"))
 	plain, err := os.ReadFile(node.CNIConfFile)
 	must(t, "reading the node's conflist", err)
 	var list map[string]any
 	must(t, "decoding the node's conflist", json.Unmarshal(plain, &list))
 	plugins, _ := list["plugins"].([]any)
-	list["plugins"] = append(plugins, map[string]any{"type": "mesh-cni", "kubeconfig": kubeconfig})
+	list["plugins"] = append(plugins, map[string]any{"type": "mesh-cni", "agentSocket": agent.Socket})
 	meshed, err = json.MarshalIndent(list, "", "  ")
 	must(t, "encoding the meshed conflist", err)
 	return plain, meshed

@@ -14,10 +14,14 @@ func writeAdd(sb *strings.Builder, r *results) {
 	p := func(format string, args ...any) { fmt.Fprintf(sb, format, args...) }
 	p("## 1. ADD latency of a meshed pod\n\n")
 	p("Each run makes a fresh network namespace and runs, through libcni as containerd does, the chain bridge + host-local "+
-		"(no default route), then either mesh-cni (which GETs the pod, looks for a MeshConfig and the osm-config ConfigMap "+
-		"on a kube-apiserver on loopback, installs the rules, reads them back and records an Event) or, after the same chain "+
-		"without mesh-cni, the seed's osm-init command chain `sh -c \"iptables -t nat -N PROXY_INBOUND && ...\"` "+
-		"(%d iptables processes) in that netns: the work osm-init does, without starting its container. "+
+		"(no default route), then either mesh-cni or, after the same chain without mesh-cni, the seed's osm-init command chain "+
+		"`sh -c \"iptables -t nat -N PROXY_INBOUND && ...\"` (%d iptables processes) in that netns: the work osm-init does, "+
+		"without starting its container. mesh-cni makes no API request and opens no TLS connection itself: it asks the node "+
+		"agent over a unix socket for the pod, the MeshConfig and the osm-config ConfigMap, installs the rules, and hands the "+
+		"agent an Event, which the agent writes to the API after answering. In production the agent runs in the DaemonSet; "+
+		"here it runs in the benchmark's own process (test/agentrun: the agent's real server on a real socket) with "+
+		"deploy/'s ServiceAccount and RBAC against a kube-apiserver on loopback, and the pods are bound to its node, as "+
+		"the pods a plugin sees on a real node are. "+
 		"Afterwards every netns is checked to hold exactly the default rule set (osm-v0, IPv4) in the backend measured, "+
 		"and nothing of ours in the other. One unmeasured run of each comes first.\n\n", strings.Count(r.renderedOSMInit(), "iptables "))
 	for _, a := range r.add {
@@ -28,15 +32,22 @@ func writeAdd(sb *strings.Builder, r *results) {
 			ratio(osm, mesh), ratio(summarize(a.osmCPU.d).med, summarize(a.meshCPU.d).med),
 			ratio(summarize(a.osmChain.d).med, summarize(a.meshChain.d).med))
 		var parts []string
-		for _, k := range []string{"api_ms", "apply_ms", "event_ms"} {
+		for _, k := range phaseKeys {
 			parts = append(parts, fmt.Sprintf("%s %s", phaseLabel[k], ms(summarize(a.phases[k]).med)))
 		}
-		p(" Inside mesh-cni's ADD (medians of its own log line): %s; the rest is the process start and the CNI protocol.\n\n",
+		p(" Inside mesh-cni's ADD (medians of its own log line): %s; the rest is the process start and the CNI protocol.",
 			strings.Join(parts, ", "))
+		adds := len(a.mesh.d)
+		p(" While the %d measured meshed ADDs ran, the kube-apiserver counted %s (completed requests for pods, MeshConfigs, "+
+			"ConfigMaps and Events), and the agent held these watches open: %s. So %s.\n\n",
+			adds, a.api, watchList(a.api.agentWatches), a.api.readsSentence(adds, "pods", "meshconfigs", "configmaps"))
 	}
 }
 
-var phaseLabel = map[string]string{"api_ms": "API reads", "apply_ms": "iptables apply and read-back", "event_ms": "Event"}
+// phaseKeys are the *_ms fields of mesh-cni's ADD log line, in order.
+var phaseKeys = []string{"agent_ms", "apply_ms", "event_ms"}
+
+var phaseLabel = map[string]string{"agent_ms": "agent reads", "apply_ms": "iptables apply", "event_ms": "Event (queued at the agent)"}
 
 func writeSkip(sb *strings.Builder, r *results) {
 	s := r.skip
@@ -45,10 +56,14 @@ func writeSkip(sb *strings.Builder, r *results) {
 	}
 	fmt.Fprintf(sb, "## 2. The skip path\n\n"+
 		"mesh-cni's exec within the chain's ADD through libcni, for a pod it leaves alone: one in an excluded namespace "+
-		"(kube-system; decided from CNI_ARGS, no API call) and one without a sidecar container (one GET of the pod). "+
+		"(kube-system; decided from CNI_ARGS, no request at all, not even to the agent) and one without a sidecar container "+
+		"(one request to the node agent, for the pod, bound to the agent's node as in section 1). "+
 		"Each netns is checked to hold no rule of ours afterwards. `mesh-cni` with CNI_COMMAND=VERSION is the cost of "+
 		"starting the plugin's Go binary at all; the exec of `/bin/true` is this machine's floor for starting any program.\n\n")
 	table(sb, s.excluded, s.noSidecar, s.version, s.emptyGo, s.floor)
+	fmt.Fprintf(sb, "While the %d measured skipped ADDs of each kind ran, the kube-apiserver counted %s, and the agent held "+
+		"these watches open: %s. So, for the no-sidecar pod, %s.\n\n",
+		len(s.noSidecar.d), s.api, watchList(s.api.agentWatches), s.api.readsSentence(len(s.noSidecar.d), "pods"))
 }
 
 func writeConcurrency(sb *strings.Builder, r *results) {
@@ -72,8 +87,9 @@ func writeConcurrency(sb *strings.Builder, r *results) {
 			ms(e.med), ms(e.p95), ms(e.maxVal), ms(summarize(c.meshEach).maxVal), ms(c.cpu), ms(c.apiCPU))
 	}
 	p("\nThe CPU time of all ADDs (plugins and the iptables programs they ran) plus the API server's and etcd's, "+
-		"divided by the %d cores, is the least total any schedule could reach on this machine; what the total adds beyond "+
-		"it is waiting (I/O, other load on the machine).\n", r.machine.cores)
+		"divided by the %d cores, is a floor no schedule could beat on this machine; what the total adds beyond "+
+		"it is waiting (I/O, other load on the machine). The node agent's CPU time is not in it: the agent runs inside the "+
+		"benchmark's process, whose CPU time cannot be told apart from the harness's, so the real floor is higher.\n", r.machine.cores)
 	lockErrs := 0
 	for _, c := range r.concurrency {
 		lockErrs += c.lockErrs
@@ -100,8 +116,10 @@ func writePodStart(sb *strings.Builder, r *results) {
 	p("A single-node Kubernetes on this machine (test/cluster: kube-apiserver, etcd, controller-manager, scheduler, "+
 		"containerd, kubelet, kube-proxy; bridge + host-local + portmap as the primary CNI; images built locally, nothing "+
 		"pulled). mesh-cni is installed directly: its binary in /opt/cni/bin and its entry appended to the node's conflist, "+
-		"with a kubeconfig of deploy/'s ServiceAccount and RBAC (the installer DaemonSet is not used, so its own start-up "+
-		"is not in the figures). Pods are shaped like OSM's: the `osm-proxy-uuid` label, containers `app` and `envoy` "+
+		"with the `agentSocket` of a node agent for this node run in the benchmark's process (test/agentrun) with deploy/'s "+
+		"ServiceAccount and RBAC; the pods are scheduled to this node, so they are the pods the agent watches. The installer "+
+		"DaemonSet is not used, so its own start-up and its agent's are not in the figures. "+
+		"Pods are shaped like OSM's: the `osm-proxy-uuid` label, containers `app` and `envoy` "+
 		"(uid 1500) from a meshapp image. Batches of %d pods are created with one `kubectl apply`; each pod's time is from "+
 		"the start of `kubectl apply` to the pod's Ready=True seen on a watch. The two variants take turns, %d batches each:\n\n"+
 		"- **mesh-cni**: mesh-cni last in the chain; no init container.\n"+
@@ -111,7 +129,8 @@ func writePodStart(sb *strings.Builder, r *results) {
 	table(sb, ps.meshed, ps.osmInit, ps.meshedBatch, ps.osmInitBatch)
 	mesh, osm := summarize(ps.meshed.d).med, summarize(ps.osmInit.d).med
 	p("Saving per pod (difference of the medians): **%s** (%s of the osm-init variant's median). "+
-		"mesh-cni recorded its RedirectionConfigured event on %d of the %d measured meshed pods.\n\n",
+		"mesh-cni's RedirectionConfigured event, written by the agent after answering, was on %d of the %d measured meshed "+
+		"pods once their batch was Ready.\n\n",
 		ms(osm-mesh), percent(osm-mesh, osm), ps.events, len(ps.meshed.d))
 }
 
@@ -126,12 +145,33 @@ func writeFootprint(sb *strings.Builder, r *results) {
 	if len(rss) > 0 {
 		p("| peak RSS of one meshed ADD (the largest of mesh-cni and the iptables programs it ran; median / max of %d) | %s / %s |\n", len(rss), mib(medianInt(rss)), mib(slices.Max(rss)))
 	}
-	if in := r.installer; in != nil {
-		p("| installer RSS, idle %s after Ready (VmRSS; peak VmHWM) | %s (peak %s) |\n", in.idleFor, mib(in.rss), mib(in.hwm))
-		p("| installer: exec to Ready | %s |\n", ms(in.readyIn))
+	for _, a := range r.add {
+		adds := len(a.mesh.d)
+		p("| kube-apiserver requests per meshed ADD, %s (reads of pods / MeshConfigs / ConfigMaps; Event writes, done by the agent after answering; %d ADDs) | %s / %s / %s; %s |\n",
+			a.backend, adds, perADD(a.api.reads("pods"), adds), perADD(a.api.reads("meshconfigs"), adds),
+			perADD(a.api.reads("configmaps"), adds), perADD(a.api.writes("events"), adds))
 	}
-	p("\nThe installer ran against a node laid out in a temporary directory (a bridge conflist, a service-account token); " +
-		"it copied the plugin, added its entry, wrote the kubeconfig and then only watched.\n\n")
+	if s := r.skip; s != nil {
+		p("| kube-apiserver reads of pods per skipped no-sidecar ADD (%d ADDs) | %s |\n", len(s.noSidecar.d), perADD(s.api.reads("pods"), len(s.noSidecar.d)))
+	}
+	if in := r.installer; in != nil {
+		p("| installer with the node agent, RSS idle %s after Ready, %d pods bound to its node (VmRSS; peak VmHWM) | %s (peak %s) |\n",
+			in.idleFor, in.nodePods, mib(in.rss), mib(in.hwm))
+		p("| installer: exec to Ready (the agent answering on its socket included) | %s |\n", ms(in.readyIn))
+	}
+	p("\n")
+	if len(r.add) > 0 || r.skip != nil {
+		p("The API rows are the kube-apiserver's own counts (apiserver_request_total) over the measured runs of sections 1 and 2: " +
+			"the node agent's cost to the API server. Its CPU time is not given: in these measurements the agent runs inside the " +
+			"benchmark's process, whose CPU time cannot be told apart from the harness's.")
+	}
+	if in := r.installer; in != nil {
+		p(" The installer, which in production runs the node agent, ran as node `%s` against a node laid out in a temporary "+
+			"directory (a bridge conflist; the mesh-cni ServiceAccount's token and the CA); it copied the plugin, started the agent "+
+			"on its socket, added its entry and then only watched. API watches it held open at the end, by the kube-apiserver's "+
+			"count: %s.", benchNode, watchList(in.watches))
+	}
+	p("\n\n")
 }
 
 func percent(a, b time.Duration) string {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 )
 
 // writeWhy explains, from this run's own figures, where the time of each
@@ -18,33 +20,35 @@ func writeWhy(sb *strings.Builder, r *results) {
 		if mesh <= targetAddMedian && float64(osm) >= targetAddRatio*float64(mesh) {
 			continue
 		}
-		api, apply, event := summarize(a.phases["api_ms"]).med, summarize(a.phases["apply_ms"]).med, summarize(a.phases["event_ms"]).med
-		lines = append(lines, fmt.Sprintf("meshed ADD, %s: of the median %s, the API reads took %s, iptables (apply and read-back) %s, "+
-			"the Event %s and the rest (starting the Go binary, reading the config, entering the netns) about %s. "+
+		agentReads, apply, event := summarize(a.phases["agent_ms"]).med, summarize(a.phases["apply_ms"]).med, summarize(a.phases["event_ms"]).med
+		lines = append(lines, fmt.Sprintf("meshed ADD, %s: of the median %s, parsing the config and the agent reads took %s "+
+			"(the kube-apiserver counted %d reads of pods for the %d ADDs), the iptables apply %s, "+
+			"handing the Event to the agent %s and the rest (starting the Go binary, the CNI protocol) about %s. "+
 			"mesh-cni used %s of CPU per ADD (median) against %s for the 17-process osm-init chain: a ratio of %s in CPU time "+
 			"where the wall-time ratio is %s.",
-			a.backend, ms(mesh), ms(api), ms(apply), ms(event), ms(max(mesh-api-apply-event, 0)),
+			a.backend, ms(mesh), ms(agentReads), a.api.reads("pods"), len(a.mesh.d), ms(apply), ms(event), ms(max(mesh-agentReads-apply-event, 0)),
 			ms(summarize(a.meshCPU.d).med), ms(summarize(a.osmCPU.d).med), ratio(summarize(a.osmCPU.d).med, summarize(a.meshCPU.d).med),
 			ratio(osm, mesh)))
 	}
 	if s := r.skip; s != nil && (summarize(s.excluded.d).med > targetSkipMedian || summarize(s.noSidecar.d).med > targetSkipMedian) {
 		lines = append(lines, fmt.Sprintf("skip path: starting the mesh-cni binary and exiting (VERSION) alone takes %s (median) here, "+
 			"an empty Go program %s and any exec (/bin/true) %s; the excluded-namespace path adds only parsing to that (%s in all), "+
-			"the no-sidecar path one GET of the pod over a new TLS connection (%s in all).",
+			"the no-sidecar path one request to the node agent over its unix socket (%s in all; the kube-apiserver counted "+
+			"%d reads of pods for its %d ADDs).",
 			ms(summarize(s.version.d).med), ms(summarize(s.emptyGo.d).med), ms(summarize(s.floor.d).med),
-			ms(summarize(s.excluded.d).med), ms(summarize(s.noSidecar.d).med)))
+			ms(summarize(s.excluded.d).med), ms(summarize(s.noSidecar.d).med), s.api.reads("pods"), len(s.noSidecar.d)))
 	}
 	for _, c := range r.concurrency {
 		if c.ok == c.n && c.wall <= targetConcWall {
 			continue
 		}
 		floor := (c.cpu + c.apiCPU) / time.Duration(max(r.machine.cores, 1))
-		l := fmt.Sprintf("%d at once, %s, %s: the ADDs needed %s of CPU in all and kube-apiserver + etcd %s serving them, "+
-			"so on %d cores no schedule finishes in under %s; the total was %s.",
+		l := fmt.Sprintf("%d at once, %s, %s: the ADDs needed %s of CPU in all and kube-apiserver + etcd %s meanwhile, "+
+			"so on %d cores no schedule finishes in under %s (the node agent's CPU, not separable here, comes on top); the total was %s.",
 			c.n, c.backend, c.what, ms(c.cpu), ms(c.apiCPU), r.machine.cores, ms(floor), ms(c.wall))
 		if len(c.errs) > 0 {
-			l += fmt.Sprintf(" %d ADDs failed, %d of them with CNI error 11 (try again later, e.g. an API request that "+
-				"exceeded mesh-cni's apiTimeout, 3 s by default), which kubelet retries.", len(c.errs), c.retriable)
+			l += fmt.Sprintf(" %d ADDs failed, %d of them with CNI error 11 (try again later, e.g. an agent that did not answer "+
+				"within mesh-cni's apiTimeout, %s by default), which kubelet retries.", len(c.errs), c.retriable, settings.DefaultAPITimeout)
 		}
 		lines = append(lines, l)
 	}
