@@ -9,11 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 // ErrNotFound is returned (wrapped) when the object does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = object.ErrNotFound
 
 // APIError is an answer from the API server other than success.
 type APIError struct {
@@ -65,8 +68,10 @@ func IsUnreachable(err error) bool {
 // Client does mesh-cni's requests to one API server.
 type Client struct {
 	server string
-	token  string
-	http   *http.Client
+	// tokenMu guards token: the agent replaces it while requests run.
+	tokenMu sync.RWMutex
+	token   string
+	http    *http.Client
 	// Retries is how many times a transient failure is tried again.
 	Retries int
 	// Backoff is the pause before the first retry; it doubles each time.
@@ -88,6 +93,15 @@ func NewClient(cfg Config) *Client {
 
 // Close releases the client's idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// SetToken replaces the bearer token for the requests that follow, since a
+// projected service-account token is rotated while the agent runs. It is
+// safe to call while other requests are under way.
+func (c *Client) SetToken(token string) {
+	c.tokenMu.Lock()
+	c.token = token
+	c.tokenMu.Unlock()
+}
 
 // do sends one request, retrying transient failures while ctx allows, and
 // decodes a successful JSON answer into out (when out is not nil).
@@ -119,17 +133,12 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
+	req, err := c.newRequest(ctx, method, path, rd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "mesh-cni")
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -141,9 +150,7 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		return fmt.Errorf("%s %s: reading answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		msg, kind := statusMessage(data)
-		return &APIError{Method: method, Path: path, Code: resp.StatusCode, Message: msg,
-			ObjectMissing: resp.StatusCode == http.StatusNotFound && kind != ""}
+		return newAPIError(method, path, resp.StatusCode, data)
 	}
 	if out == nil {
 		return nil
@@ -152,6 +159,29 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		return fmt.Errorf("%s %s: decoding answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// newRequest makes a request to path carrying the current token.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "mesh-cni")
+	c.tokenMu.RLock()
+	token := c.token
+	c.tokenMu.RUnlock()
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, nil
+}
+
+// newAPIError describes a failed answer from its status code and body.
+func newAPIError(method, path string, code int, data []byte) *APIError {
+	msg, kind := statusMessage(data)
+	return &APIError{Method: method, Path: path, Code: code, Message: msg, ObjectMissing: code == http.StatusNotFound && kind != ""}
 }
 
 // statusMessage extracts a metav1.Status message and the kind it names,
