@@ -80,13 +80,22 @@ type Client struct {
 
 // NewClient returns a client for cfg. Callers bound each call with their
 // context's deadline.
+//
+// The client serves the node agent, which holds watches open for minutes
+// and answers bursts of pod starts: HTTP/2 puts the watches and concurrent
+// reads on one connection (one TLS handshake, not one per request beyond
+// the idle pool), and its pings, like TCP keep-alives, notice a connection
+// that died silently - a watch on it would otherwise keep the agent's
+// cache "live" with stale data until the watch's own timeout.
 func NewClient(cfg Config) *Client {
 	tr := &http.Transport{
 		TLSClientConfig:     cfg.TLS,
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: -1}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 2 * time.Second,
+		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 2,
 		DisableCompression:  true,
+		HTTP2:               &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
 	}
 	return &Client{server: cfg.Server, token: cfg.Token, http: &http.Client{Transport: tr}, Retries: 2, Backoff: 50 * time.Millisecond}
 }

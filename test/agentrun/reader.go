@@ -8,18 +8,23 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
 )
 
-// reader is the agent's Reader as the DaemonSet runs it.
+// reader is the agent's Reader as the DaemonSet runs it: the watch-backed
+// Store.
 type reader struct {
-	server.Direct
+	*server.Store
 }
 
-func newReader(api *kube.Client, _ string, _ *slog.Logger) *reader {
-	return &reader{server.Direct{API: api}}
+func newReader(api *kube.Client, node string, log *slog.Logger) *reader {
+	return &reader{server.NewStore(api, node, log)}
 }
 
-// run starts the reader's work; the channel closes when it has stopped.
-func (r *reader) run(context.Context) <-chan struct{} {
+// run starts the Store's watches; the channel closes when they have
+// stopped, so that nothing logs to a finished test.
+func (r *reader) run(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
-	close(done)
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
 	return done
 }
