@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -98,10 +99,8 @@ data:
 	if err != nil || cm.Data["permissive_traffic_policy_mode"] != "true" {
 		t.Errorf("ConfigMap %+v, %v", cm, err)
 	}
-	// TODO(agent): errors.Is(err, object.ErrNotFound) once kube.ErrNotFound
-	// is object.ErrNotFound on main; until then the agent cannot classify it.
-	if _, err := c.GetMeshConfig(ctx, "osm-system", "osm-mesh-config"); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("a missing MeshConfig: %v, want a 404", err)
+	if _, err := c.GetMeshConfig(ctx, "osm-system", "osm-mesh-config"); !errors.Is(err, object.ErrNotFound) {
+		t.Errorf("a missing MeshConfig: %v, want not found", err)
 	}
 	must(t, c.CreateEvent(ctx, object.Event{Namespace: "apps", PodName: "app", PodUID: pod.Metadata.UID,
 		Reason: "RedirectionConfigured", Message: "from the agent test", Type: object.EventNormal, Component: "mesh-cni", Host: nodeName}))

@@ -47,9 +47,12 @@ type node struct {
 	// sock is the node agent's socket, in the run dir.
 	sock string
 	port int
-	// apiHost and apiPort are the API server the installer is given; by
-	// default a closed loopback port, which refuses at once.
+	// api is the node's fake API server; apiHost and apiPort are the API
+	// server the installer is given (the fake's unless a test changes
+	// them) and ca verifies it.
+	api              *fakeAPI
 	apiHost, apiPort string
+	ca               []byte
 }
 
 // nodeName is the node name every test installer is given.
@@ -63,7 +66,9 @@ func newNode(t *testing.T, netdFrom string) *node {
 		run: filepath.Join(root, "var/run/mesh-cni"), sa: filepath.Join(root, "sa"), source: filepath.Join(root, "image/mesh-cni"),
 	}
 	n.sock = filepath.Join(n.run, "agent.sock")
-	n.apiHost, n.apiPort = "127.0.0.1", fmt.Sprint(freePort(t))
+	n.api = startFakeAPI(t)
+	n.apiHost, n.apiPort = n.api.hostPort()
+	n.ca = n.api.ca
 	for _, d := range []string{n.bin, n.netd, filepath.Dir(n.source)} {
 		must(t, os.MkdirAll(d, 0o755))
 	}
@@ -89,9 +94,7 @@ func newNode(t *testing.T, netdFrom string) *node {
 // writer does: a new timestamped dir, then a rename of the ..data link.
 func (n *node) rotateToken(t *testing.T, token string) {
 	t.Helper()
-	ca, err := os.ReadFile("../../pkg/install/serviceaccount/testdata/sa/ca.crt")
-	must(t, err)
-	n.rotate(t, token, ca)
+	n.rotate(t, token, n.ca)
 }
 
 // rotate is rotateToken with a CA of the caller's.

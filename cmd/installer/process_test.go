@@ -46,6 +46,10 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	if got := keys(snapshot(t, n.run)); len(got) != 1 || got[0] != "agent.sock" {
 		t.Errorf("run dir holds %v, want the agent socket only", got)
 	}
+	// Ready means the agent watches this node's pods, with the token.
+	if !n.api.asked("/api/v1/pods?", "fieldSelector=spec.nodeName="+nodeName, "watch=true") || !n.api.sawToken("token-one") {
+		t.Errorf("the agent does not watch the pods of node %s with the pod's token: %v", nodeName, n.api.log())
+	}
 	if code, body := n.get("/metrics"); code != 200 || !strings.Contains(body, "mesh_cni_install_ready 1\n") {
 		t.Errorf("/metrics = %d:\n%s", code, body)
 	}
@@ -95,11 +99,11 @@ func TestRepairs(t *testing.T) {
 		eventually(t, repairBound, "our binary back", n.binaryOK)
 	})
 	t.Run("token rotated", func(t *testing.T) {
-		// TestAgentReadsTheAPI shows the API sees the new token; here the
-		// installer notices it, and writes it nowhere.
 		n.rotateToken(t, "token-two")
-		eventually(t, repairBound, "the rotation noticed", func() bool {
-			return p.logs.has(`"msg":"the service account credentials changed; the node agent uses the new ones"`)
+		// A pod the cache lacks is read from the API, with the new token.
+		eventually(t, repairBound, "the API sees the new token", func() bool {
+			n.getPod()
+			return n.api.sawToken("token-two")
 		})
 		if files := n.hostFilesWith(t, "token-two"); len(files) != 0 {
 			t.Errorf("the rotated token was written onto the host: %v", files)

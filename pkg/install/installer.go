@@ -112,21 +112,37 @@ func (in *Installer) Run(ctx context.Context) error {
 
 // startAgent prepares the node agent, which the first sync pass starts
 // serving, and returns what stops it. Its context is detached from ctx,
-// which ends at SIGTERM, before the uninstall.
+// which ends at SIGTERM, before the uninstall. The store's watches start
+// now; until they have synced it reads the API for each request, so the
+// socket never waits for them and only readiness does.
 func (in *Installer) startAgent(ctx context.Context) (stop func()) {
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	log := in.log.With("component", "agent")
+	store := server.NewStore(in.api.client, in.cfg.NodeName, log)
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		store.Run(life)
+	}()
 	in.agent = &agentRunner{
 		path:   filepath.Join(in.cfg.RunDir, AgentSocketName),
-		srv:    server.New(in.api, in.api, in.log.With("component", "agent")),
+		srv:    server.New(store, in.api.client, log),
 		log:    in.log,
 		status: in.status,
 		life:   life,
 	}
 	in.status.Require(in.agent.check)
-	in.log.Info("the node agent reads the API directly on each request", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
+	in.status.Require(func() error {
+		if !store.Synced() {
+			return errors.New("the node agent's watch of this node's pods has not synced yet (it answers from live API reads meanwhile)")
+		}
+		return nil
+	})
+	in.log.Info("the node agent watches this node's pods", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
 	return func() {
 		in.agent.stop()
 		cancel()
+		<-stored
 	}
 }
 
