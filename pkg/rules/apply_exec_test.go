@@ -12,6 +12,8 @@ import (
 // with: the pod's network namespace, and an /etc/nsswitch.conf that sends
 // user lookups to local files only - while the host's file stays as it was
 // (the bind mount must not propagate out of the private mount namespace).
+// The file shown is the lock file, here one that a killed mesh-cni left
+// holding more than minimalNSSwitch: it must hold exactly that.
 func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
 	requireIptables(t)
 	hostBefore, err := os.ReadFile(nsswitchPath)
@@ -19,10 +21,19 @@ func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
 		t.Fatalf("this test needs %s: %v", nsswitchPath, err)
 	}
 	p := newPod(t)
+	lockFile := filepath.Join(p.lockDir, "netns.lock")
+	if err := os.WriteFile(lockFile, []byte(strings.Repeat("passwd: ldap\n", 20)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nss, err := os.OpenFile(lockFile, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nss.Close()
 	want := strings.TrimSpace(p.Run(t, "readlink", "/proc/self/ns/net"))
 	var seen, netns string
 	err = p.Do(func() error {
-		return inNetns(filepath.Join(p.lockDir, "nsswitch.conf"), func() error {
+		return inNetns(nss, func() error {
 			b, err := exec.Command("cat", nsswitchPath).Output()
 			if err != nil {
 				return err
@@ -56,6 +67,8 @@ func TestExplainQuotesTheFailingLine(t *testing.T) {
 		{"line quoted", "ip6tables-restore v1.8.9 (legacy): Couldn't load match `x'\n\nError occurred at line: 2\nTry `ip6tables-restore -h' for more information.\n",
 			"*nat\n-A X -m x\nCOMMIT\n", "ip6tables-restore v1.8.9 (legacy): Couldn't load match `x'; Error occurred at line: 2 (\"-A X -m x\")"},
 		{"line out of range", "Error occurred at line: 9\n", "*nat\n", "Error occurred at line: 9"},
+		{"no line number", "Error occurred at line: x\n", "*nat\n", "Error occurred at line: x"},
+		{"number then text", "Error occurred at line: 2 of 3\n", "*nat\n-A X\nCOMMIT\n", "Error occurred at line: 2 of 3 (\"-A X\")"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

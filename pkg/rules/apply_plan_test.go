@@ -3,6 +3,8 @@ package rules
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -52,3 +54,52 @@ func TestTransaction(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestIsOwned: isOwned answers for OwnedChains without building the list,
+// so the two must agree.
+func TestIsOwned(t *testing.T) {
+	for _, c := range OwnedChains() {
+		if !isOwned(c) {
+			t.Errorf("isOwned(%q) = false; it is in OwnedChains", c)
+		}
+	}
+	for _, c := range append(slices.Clone(builtinChains), "", "PROXY", "OSM_PROXY_INBOUND2", "KUBE-SERVICES") {
+		if isOwned(c) {
+			t.Errorf("isOwned(%q) = true; it is not in OwnedChains %q", c, OwnedChains())
+		}
+	}
+}
+
+// TestUnchanged: unchanged answers for an empty table without diff; its
+// answer must be diff's, for every golden rule set and for odd ones.
+func TestUnchanged(t *testing.T) {
+	sets := []*RuleSet{nil, {}, {Chains: []string{ChainOutput}}, {Chains: []string{"PROXY_OUTPUT"}},
+		{Rules: []Rule{{Op: Append, Chain: ChainOutput, Args: []string{"-j", "PROXY_OUTPUT"}}}}}
+	for _, gc := range goldenCases() {
+		rs := mustBuild(t, gc.cfg(), gc.fam)
+		sets = append(sets, &rs)
+	}
+	haves := []ourState{{}}
+	for _, rs := range sets[1:] {
+		haves = append(haves, wantState(*rs))
+	}
+	for i, want := range sets {
+		for j, had := range haves {
+			if got, ref := unchanged(want, had), len(diff(wantOf(want), had)) == 0; got != ref {
+				t.Errorf("set %d over state %d: unchanged = %v, diff says %v", i, j, got, ref)
+			}
+		}
+	}
+}
+
+// TestApplyRejectsPlaceholder: a set that still needs the pod's address is
+// refused before any namespace is touched (checkApplicable, which Apply
+// uses instead of rendering the set).
+func TestApplyRejectsPlaceholder(t *testing.T) {
+	rs := RuleSet{Family: IPv4, Chains: []string{"OSM_PROXY_OUTBOUND"}, Rules: []Rule{
+		{Op: Append, Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-d", PodIPPlaceholder, "-j", "RETURN"}}}}
+	_, err := Apply([]RuleSet{rs}, ApplyOptions{LockDir: t.TempDir()})
+	if want := "needs the pod's IPv4 address"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Apply with %s in a rule: %v, want an error saying %q", PodIPPlaceholder, err, want)
+	}
+}

@@ -7,12 +7,13 @@ import (
 )
 
 // session is one Apply, Verify or Cleanup: the netns is locked, the calling
-// thread is the worker in the netns, and tables read are kept until
-// something is written.
+// thread is the worker in the netns, and tables read, and the kernel's
+// word that a table is missing, are kept until something is written.
 type session struct {
-	opts   ApplyOptions
-	env    []string
-	tables map[tableKey]tableRead
+	opts    ApplyOptions
+	env     []string
+	tables  map[tableKey]tableRead
+	missing map[tableKey]bool
 }
 
 type tableKey struct {
@@ -34,7 +35,7 @@ func (s *session) prefetch(b Backend, fams ...Family) {
 		if _, ok := s.tables[k]; ok {
 			continue
 		}
-		if (b == BackendLegacy && !legacyNATListed(fam)) || (b == BackendNFT && nftNATMissing(fam)) {
+		if s.tableMissing(b, fam) {
 			s.tables[k] = tableRead{t: natTable{rules: map[string][]savedRule{}}}
 			continue
 		}
@@ -60,6 +61,24 @@ func (s *session) prefetch(b Backend, fams ...Family) {
 	}
 }
 
+// tableMissing says whether the kernel shows, without a program, that the
+// family has no nat table in backend b. The answer is kept until the
+// session writes there: detect and removeAll ask about the same legacy
+// tables, and each look in /proc costs about 50µs here.
+func (s *session) tableMissing(b Backend, fam Family) bool {
+	k := tableKey{b, fam}
+	m, ok := s.missing[k]
+	if !ok {
+		if b == BackendLegacy {
+			m = !legacyNATListed(fam)
+		} else {
+			m = nftNATMissing(fam)
+		}
+		s.missing[k] = m
+	}
+	return m
+}
+
 // table is one family's nat table. A legacy table the kernel never
 // instantiated is empty; one that cannot be read wraps errNoTable.
 func (s *session) table(b Backend, fam Family) (natTable, error) {
@@ -71,6 +90,7 @@ func (s *session) table(b Backend, fam Family) (natTable, error) {
 // restore runs one iptables-restore --noflush transaction.
 func (s *session) restore(b Backend, fam Family, doc string) error {
 	delete(s.tables, tableKey{b, fam})
+	delete(s.missing, tableKey{b, fam})
 	p, err := start(b, fam, toolRestore, s.env, doc, "--noflush")
 	if err != nil {
 		return err
@@ -90,7 +110,7 @@ func (s *session) detect() (Backend, error) {
 	}
 	var legacyFams []Family
 	for _, fam := range families {
-		if legacyNATListed(fam) {
+		if !s.tableMissing(BackendLegacy, fam) {
 			legacyFams = append(legacyFams, fam)
 		}
 	}

@@ -20,13 +20,14 @@ const lockTimeout = 30 * time.Second
 
 // netnsLock serialises mesh-cni's read-compare-write cycles on one netns
 // and names the file iptables-legacy locks instead of /run/xtables.lock.
+// The lock file also holds the nsswitch.conf the programs see
+// (writeNSSwitch in apply_exec.go); flock ignores what a file holds.
 //
 // Two files, because iptables opens its lock file by path and flock()s
 // its own open file: were it ours too, iptables would wait for us forever.
 type netnsLock struct {
 	file     *os.File
 	xtables  string // value of XTABLES_LOCKFILE for the programs we run
-	nsswitch string // the nsswitch.conf the programs see (apply_exec.go)
 	netnsIno uint64
 }
 
@@ -78,7 +79,7 @@ func lockNetns(dir string) (*netnsLock, error) {
 		// file outlives its namespace); a lock on a file no longer at the
 		// path protects nothing, so start again with a new one.
 		if samePath(f) {
-			return &netnsLock{file: f, xtables: base + ".xtables.lock", nsswitch: base + ".nsswitch.conf", netnsIno: st.Ino}, nil
+			return &netnsLock{file: f, xtables: base + ".xtables.lock", netnsIno: st.Ino}, nil
 		}
 		f.Close()
 	}
@@ -117,7 +118,6 @@ func flockTimeout(f *os.File, d time.Duration) error {
 // a waiter that opened the old file notices (samePath) and makes a new one.
 func (l *netnsLock) unlock() {
 	os.Remove(l.xtables)
-	os.Remove(l.nsswitch)
 	os.Remove(l.file.Name())
 	// Closing the file releases the flock.
 	l.file.Close()

@@ -4,7 +4,7 @@ package rules
 // chains, outbound static, inbound static, then the -I exclusions (IP
 // ranges, outbound ports, inbound ports).
 func (b *builder) buildV0() {
-	c := profileChains[ProfileOSMv0]
+	c := profileChains(ProfileOSMv0)
 	cfg := b.cfg
 	b.chains(c)
 

@@ -14,7 +14,7 @@ const PodIPPlaceholder = "$POD_IP"
 // script: inbound, then outbound with its loopback rules, exclusions
 // appended (v1.1+), and inclusions or the final redirect.
 func (b *builder) buildV1() error {
-	c := profileChains[ProfileOSMv1]
+	c := profileChains(ProfileOSMv1)
 	cfg := b.cfg
 	uid := itoa(cfg.ProxyUID)
 	b.chains(c)

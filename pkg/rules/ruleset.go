@@ -52,9 +52,16 @@ type chainNames struct {
 	inbound, inRedirect, outbound, outRedirect string
 }
 
-var profileChains = map[Profile]chainNames{
-	ProfileOSMv0: {"PROXY_INBOUND", "PROXY_IN_REDIRECT", "PROXY_OUTPUT", "PROXY_REDIRECT"},
-	ProfileOSMv1: {"OSM_PROXY_INBOUND", "OSM_PROXY_IN_REDIRECT", "OSM_PROXY_OUTBOUND", "OSM_PROXY_OUT_REDIRECT"},
+// profileChains are a profile's chain names: a switch rather than a map
+// literal, which the package's init would build on every plugin start.
+func profileChains(p Profile) chainNames {
+	switch p {
+	case ProfileOSMv0:
+		return chainNames{"PROXY_INBOUND", "PROXY_IN_REDIRECT", "PROXY_OUTPUT", "PROXY_REDIRECT"}
+	case ProfileOSMv1:
+		return chainNames{"OSM_PROXY_INBOUND", "OSM_PROXY_IN_REDIRECT", "OSM_PROXY_OUTBOUND", "OSM_PROXY_OUT_REDIRECT"}
+	}
+	return chainNames{}
 }
 
 // OwnedChains lists every chain any profile creates: what mesh-cni may
@@ -62,7 +69,7 @@ var profileChains = map[Profile]chainNames{
 func OwnedChains() []string {
 	var out []string
 	for _, p := range Profiles {
-		c := profileChains[p]
+		c := profileChains(p)
 		out = append(out, c.inbound, c.inRedirect, c.outbound, c.outRedirect)
 	}
 	return out

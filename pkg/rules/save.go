@@ -103,7 +103,17 @@ func canonicals(rs []savedRule) []string {
 	return out
 }
 
-func isOwned(chain string) bool { return slices.Contains(OwnedChains(), chain) }
+// isOwned says whether a chain is one of OwnedChains, without building
+// that list: it is asked for every chain and rule Apply looks at.
+func isOwned(chain string) bool {
+	for _, p := range Profiles {
+		c := profileChains(p)
+		if chain == c.inbound || chain == c.inRedirect || chain == c.outbound || chain == c.outRedirect {
+			return true
+		}
+	}
+	return false
+}
 
 // isOurs says whether a rule in a builtin chain is mesh-cni's: a jump into
 // one of our chains, or osm-v1's PodIP-mode DNAT of the proxy's loopback
