@@ -238,4 +238,3 @@ func (slowWriter) CreateEvent(ctx context.Context, _ object.Event) error {
 	<-ctx.Done()
 	return ctx.Err()
 }
-

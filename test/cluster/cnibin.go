@@ -18,14 +18,14 @@ const CNIBinDir = "/opt/cni/bin"
 // nodeCNIPlugins are the plugins the node's primary network uses.
 var nodeCNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 
-// meshCNIRunDir is the host directory deploy/'s DaemonSet mounts for the
-// plugin's kubeconfig (hostPath /var/run/mesh-cni, DirectoryOrCreate); the
+// meshCNIRunDir is the host directory deploy/'s DaemonSet mounts for its
+// node agent's socket (hostPath /var/run/mesh-cni, DirectoryOrCreate); the
 // plugin keeps its per-netns lock files in its xtables subdirectory.
 const meshCNIRunDir = "/run/mesh-cni"
 
 // strays are files an installer under test puts on the host and removes
 // itself when it stops cleanly; after a failed run tear-down removes them.
-var strays = []string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "kubeconfig")}
+var strays = []string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock")}
 
 // hostDirs are the host directories the node, the installer or the plugin
 // may create; tear-down removes those that were not there before, if empty.

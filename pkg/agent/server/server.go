@@ -89,19 +89,38 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 	}()
 	var err error
+	pause := acceptPause
 	for {
 		conn, aerr := ln.Accept()
-		if aerr != nil {
+		if aerr == nil {
+			pause = acceptPause
+			go s.serveConn(ctx, conn)
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(aerr, net.ErrClosed) {
 			if ctx.Err() == nil {
 				err = fmt.Errorf("accepting on the agent socket: %w", aerr)
 			}
 			break
 		}
-		go s.serveConn(ctx, conn)
+		// Out of file descriptors or the like: the next pod's ADD may
+		// find one free, so keep serving, as net/http does.
+		s.log.Warn("accepting on the agent socket failed; retrying", "error", aerr, "pause", pause.String())
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+		}
+		pause = min(2*pause, maxAcceptPause)
 	}
 	wg.Wait()
 	return err
 }
+
+// acceptPause and maxAcceptPause bound the wait after a failed accept.
+const (
+	acceptPause    = 5 * time.Millisecond
+	maxAcceptPause = time.Second
+)
 
 // serveConn answers one plugin invocation's requests in order.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
