@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -113,6 +114,37 @@ data:
 		t.Errorf("exit code %d", code)
 	}
 	gone(t, n.sock)
+
+	t.Run("installer agent", func(t *testing.T) { testAgentCommand(t, kc) })
+}
+
+// testAgentCommand runs `installer agent`, the agent alone with a
+// kubeconfig, as the README's "Try it without a cluster" does: it answers
+// the plugin's questions and removes its socket when stopped.
+func testAgentCommand(t *testing.T, kubeconfig string) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	cmd := exec.Command(installerBin, "agent", "--kubeconfig", kubeconfig, "--node-name", nodeName, "--socket", sock)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	must(t, cmd.Start())
+	n := &node{sock: sock}
+	var pod *object.Pod
+	var err error
+	eventually(t, apiBound, "the pod read through `installer agent`", func() bool {
+		pod, err = n.getPod()
+		return err == nil
+	})
+	if pod.Metadata.Name != "app" || len(pod.Spec.Containers) != 2 {
+		t.Errorf("pod %+v", pod)
+	}
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("installer agent after SIGTERM: %v\n%s", err, logs.String())
+	}
+	gone(t, sock)
+	if !strings.Contains(logs.String(), "the node agent serves the plugin") {
+		t.Errorf("log:\n%s", logs.String())
+	}
 }
 
 // getPod reads the test pod through the agent, as the plugin does.

@@ -24,6 +24,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "agent" {
+		return runAgent(args[1:], os.Stderr)
+	}
 	cfg, err := config.Parse(args, os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -54,16 +54,9 @@ func (a *Agent) Resume() {
 		a.t.Fatalf("agentrun: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{a.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	api := kube.NewClient(a.cfg)
-	reader := newReader(api, a.node, log)
 	ctx, stop := context.WithCancel(context.Background())
 	a.stop, a.served = stop, make(chan error, 1)
-	done := reader.run(ctx)
-	go func() {
-		err := server.New(reader, api, log).Serve(ctx, ln)
-		<-done
-		a.served <- err
-	}()
+	go func() { a.served <- server.Run(ctx, kube.NewClient(a.cfg), a.node, ln, log) }()
 }
 
 // Stop stops the agent and waits until it has (the plugin then fails
