@@ -62,13 +62,12 @@ type reflector struct {
 	paths []string
 	query url.Values
 	keep  keepFunc
-	// recheck is how long a collection no version serves is taken as
-	// absent before its versions are listed again.
+	// recheck is how long after finding no version served the versions
+	// are listed again, unless nudged sooner.
 	recheck time.Duration
-	// alive, when set, says whether the API is known to answer. No stream
-	// backs "absent", so without it the answer would outlive an API that
-	// went away by up to recheck.
-	alive func() bool
+	// nudge cuts that wait short: a read answered by the API showed the
+	// collection served (the CRD was installed in the meantime).
+	nudge chan struct{}
 
 	// failing, routine and state belong to run's goroutine: the last
 	// attempt failed; the last watch ended the routine way; the path
@@ -78,13 +77,17 @@ type reflector struct {
 
 	mu   sync.RWMutex
 	live bool
-	// absent: no version is served, and live means the last look said so.
+	// absent: the last look found no version served. The cache never
+	// answers then: a CRD installed a moment before a pod's ADD must not
+	// be reported missing until the next look, which would give the pod
+	// OSM's defaults instead of the mesh's exclusions.
 	absent bool
 	items  map[string]entry
 }
 
 func newReflector(api *kube.Client, log *slog.Logger, what string, paths []string, query url.Values, keep keepFunc, recheck time.Duration) *reflector {
-	return &reflector{what: what, api: api, log: log.With("watch", what), paths: paths, query: query, keep: keep, recheck: recheck}
+	return &reflector{what: what, api: api, log: log.With("watch", what), paths: paths, query: query, keep: keep, recheck: recheck,
+		nudge: make(chan struct{}, 1)}
 }
 
 // lookup returns the cached object under key, whether there is one, and
@@ -92,11 +95,30 @@ func newReflector(api *kube.Client, log *slog.Logger, what string, paths []strin
 func (r *reflector) lookup(key string) (e entry, found, live bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if !r.live || r.absent && r.alive != nil && !r.alive() {
+	if !r.live {
 		return entry{}, false, false
 	}
 	e, found = r.items[key]
 	return e, found, true
+}
+
+// isAbsent says whether the last look found no version served.
+func (r *reflector) isAbsent() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.absent
+}
+
+// served is told that the API answered a read of the collection as a
+// served resource; if the last look found it not served, look again now.
+func (r *reflector) served() {
+	if !r.isAbsent() {
+		return
+	}
+	select {
+	case r.nudge <- struct{}{}:
+	default:
+	}
 }
 
 func (r *reflector) isLive() bool {
@@ -176,15 +198,16 @@ func (r *reflector) once(ctx context.Context) (healthy bool, err error) {
 		items[key] = e
 	}
 	if version < 0 {
-		// No version served: nothing to watch, but "absent" is the API's
-		// own answer until the next look.
+		// No version served: nothing to watch. Reads go to the API, which
+		// answers "not found" at once, until a look finds it served.
 		r.mu.Lock()
-		r.items, r.live, r.absent = items, true, true
+		r.items, r.live, r.absent = nil, false, true
 		r.mu.Unlock()
-		r.becameLive("", "not served by the API: answering absent, looking again later", "in", r.recheck)
+		r.becameLive("", "not served by the API: reads go to the API; looking again later", "in", r.recheck)
 		select {
 		case <-ctx.Done():
 		case <-time.After(r.recheck):
+		case <-r.nudge:
 		}
 		return true, nil
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -109,17 +110,18 @@ func (s *Store) GetPod(ctx context.Context, namespace, name, uid string) (*objec
 // matching kube.ErrNotFound means there is none (or no MeshConfig CRD).
 func (s *Store) GetMeshConfig(ctx context.Context, namespace, name string) (*object.MeshConfig, error) {
 	r := s.watch(s.meshConfigs, namespace, name, func(log *slog.Logger) *reflector {
-		r := s.meshConfigReflector(log, namespace, name, kube.MeshConfigVersions)
-		// Without the CRD, "not found" holds only while the pod watch
-		// shows the API answering.
-		r.alive = s.pods.isLive
-		return r
+		return s.meshConfigReflector(log, namespace, name, kube.MeshConfigVersions)
 	})
 	if mc, ok, err := cached[object.MeshConfig](r, "MeshConfig", namespace, name); ok {
 		return mc, err
 	}
 	s.liveGets.Add(1)
-	return s.api.GetMeshConfig(ctx, namespace, name)
+	mc, err := s.api.GetMeshConfig(ctx, namespace, name)
+	var apiErr *kube.APIError
+	if r != nil && (err == nil || errors.As(err, &apiErr) && apiErr.ObjectMissing) {
+		r.served()
+	}
+	return mc, err
 }
 
 // meshConfigReflector watches one MeshConfig at the first of versions
