@@ -63,44 +63,38 @@ func (w *world) testStatusGCVersion(t *testing.T) {
 	}
 }
 
+// testAPIStopped: with the API server down, a meshed pod's ADD fails with
+// "try again later" naming the pod, and a pod of an excluded namespace
+// still starts.
 func (w *world) testAPIStopped(t *testing.T) {
-	uid := w.pod(t, "test", "web-down", "envoy", nil)
-	meshed := w.newSandbox(t, "test", "web-down", uid, "1.0.0", "")
-	excluded := w.newSandbox(t, "kube-system", "dns-down", "", "1.0.0", "")
-	w.cp.Stop(t)
-	defer w.cp.Start(t)
-	err := meshed.add()
-	var cniErr *types.Error
-	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, "reading pod test/web-down") {
-		t.Errorf("ADD of a meshed pod with the API down = %#v, want code 11 naming the pod", err)
-	}
-	if chains := meshed.meshChains(t); len(chains) != 0 {
-		t.Errorf("failed ADD left chains %v", chains)
-	}
-	if err := excluded.add(); err != nil {
-		t.Errorf("ADD in an excluded namespace with the API down: %v", err)
-	}
+	w.testDown(t, "api-down", "reading pod test/web-api-down", func() { w.cp.Stop(t) }, func() { w.cp.Start(t) })
 }
 
-// testAgentStopped: with no agent answering, a meshed pod's ADD fails with
-// "try again later" naming the agent and leaves no rules, and a pod of an
-// excluded namespace still starts (the agent's own pods are such pods).
+// testAgentStopped: with no agent answering, the same, the error naming
+// the agent (the agent's own pods are in an excluded namespace).
 func (w *world) testAgentStopped(t *testing.T) {
-	uid := w.pod(t, "test", "web-noagent", "envoy", nil)
-	meshed := w.newSandbox(t, "test", "web-noagent", uid, "1.0.0", "")
-	excluded := w.newSandbox(t, "kube-system", "dns-noagent", "", "1.0.0", "")
-	w.agent.Stop()
-	defer w.agent.Resume()
+	w.testDown(t, "noagent", "the mesh-cni agent on this node", w.agent.Stop, w.agent.Resume)
+}
+
+// testDown stops something the plugin needs, ADDs a meshed pod and one of
+// an excluded namespace, and starts it again: the meshed ADD must fail with
+// code 11 and wantMsg and leave no chain, the other must succeed.
+func (w *world) testDown(t *testing.T, suffix, wantMsg string, stop, restart func()) {
+	uid := w.pod(t, "test", "web-"+suffix, "envoy", nil)
+	meshed := w.newSandbox(t, "test", "web-"+suffix, uid, "1.0.0", "")
+	excluded := w.newSandbox(t, "kube-system", "dns-"+suffix, "", "1.0.0", "")
+	stop()
+	defer restart()
 	err := meshed.add()
 	var cniErr *types.Error
-	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, "the mesh-cni agent on this node") {
-		t.Errorf("ADD of a meshed pod with no agent = %#v, want code 11 naming the agent", err)
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrTryAgainLater || !strings.Contains(cniErr.Msg, wantMsg) {
+		t.Errorf("ADD of a meshed pod = %#v, want code 11 with %q", err, wantMsg)
 	}
 	if chains := meshed.meshChains(t); len(chains) != 0 {
 		t.Errorf("failed ADD left chains %v", chains)
 	}
 	if err := excluded.add(); err != nil {
-		t.Errorf("ADD in an excluded namespace with no agent: %v", err)
+		t.Errorf("ADD in an excluded namespace: %v", err)
 	}
 }
 
