@@ -1,3 +1,11 @@
+// The plugin's process lives a few milliseconds, so keeping GOMAXPROCS in
+// step with the cgroup's CPU limit (Go 1.25: the limit files stay open and
+// sysmon and a goroutine of the runtime's re-check them) buys it nothing.
+// With both off, an excluded-namespace ADD took 0.15 ms less wall time and
+// 0.25 ms less CPU on the 2-core VM (medians of 2000 interleaved runs).
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command mesh-cni is the chained CNI plugin. Run by a container runtime
 // (CNI_COMMAND set) it speaks the CNI protocol; run by a person it is a
 // small CLI that renders the rules mesh-cni would install.

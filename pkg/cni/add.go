@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
-
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
@@ -24,15 +21,15 @@ type invocation struct {
 	log  *slog.Logger
 }
 
-func start(command string, args *skel.CmdArgs, requirePrev bool) (*invocation, error) {
+func start(command string, args *cmdArgs, requirePrev bool) (*invocation, error) {
 	pod, err := parseArgs(args.Args)
 	if err != nil {
-		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
+		return nil, newError(codeInvalidEnv, err.Error(), "")
 	}
 	conf, err := parseConf(args.StdinData, requirePrev)
 	if err != nil {
 		newLogger(0, command, pod).Error("invalid network config", "error", err)
-		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+		return nil, newError(codeInvalidConfig, err.Error(), "")
 	}
 	return &invocation{conf: conf, pod: pod, log: newLogger(conf.logLevel, command, pod)}, nil
 }
@@ -51,7 +48,7 @@ func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod
 	if err != nil {
 		return plan{}, err
 	}
-	ips, err := podIPs(conf.PrevResult)
+	ips, err := podIPs(conf.prev)
 	if err != nil {
 		return plan{}, err
 	}
@@ -87,15 +84,24 @@ func (p *Plugin) lookupPod(ctx context.Context, inv *invocation) (kubeAPI, *obje
 	return api, pod, nil
 }
 
-// planFor runs the steps ADD and CHECK share: scope by namespace (no API
-// call), read the pod, scope by pod, gather and merge the settings, build
-// the rule sets. A nil plan means the pod is out of scope. The caller
-// closes api when it is not nil.
-func (p *Plugin) planFor(ctx context.Context, inv *invocation) (kubeAPI, *plan, error) {
-	if reason := namespaceSkip(inv.conf, inv.pod); reason != "" {
+// outOfNamespace says whether the pod is out of scope by its namespace
+// alone, and logs why. ADD and CHECK ask it before they make their API
+// deadline: the deadline's timer starts the Go runtime's network poller
+// (an epoll instance and a thread woken), time a pod skipped without any
+// API call need not spend.
+func (inv *invocation) outOfNamespace() bool {
+	reason := namespaceSkip(inv.conf, inv.pod)
+	if reason != "" {
 		inv.log.Debug("pod out of scope", "reason", reason)
-		return nil, nil, nil
 	}
+	return reason != ""
+}
+
+// planFor runs the steps ADD and CHECK share once the pod's namespace is
+// in scope: read the pod, scope by pod, gather and merge the settings,
+// build the rule sets. A nil plan means the pod is out of scope. The
+// caller closes api when it is not nil.
+func (p *Plugin) planFor(ctx context.Context, inv *invocation) (kubeAPI, *plan, error) {
 	api, pod, err := p.lookupPod(ctx, inv)
 	if err != nil {
 		return api, nil, err
@@ -114,11 +120,14 @@ func (p *Plugin) planFor(ctx context.Context, inv *invocation) (kubeAPI, *plan, 
 // cmdAdd installs the pod's redirection rules, or passes the previous
 // result through for a pod out of scope. A pod in scope never starts
 // without its rules: every failure is a CNI error.
-func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
+func (p *Plugin) cmdAdd(args *cmdArgs) error {
 	began := time.Now()
 	inv, err := start("ADD", args, true)
 	if err != nil {
 		return err
+	}
+	if inv.outOfNamespace() {
+		return passThrough(inv.conf)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), inv.conf.apiTimeout)
 	defer cancel()
@@ -165,12 +174,12 @@ func (p *Plugin) fail(inv *invocation, api kubeAPI, err error) error {
 
 // cniError picks the CNI error code for err.
 func cniError(err error) error {
-	var cniErr *types.Error
+	var cniErr *errorResult
 	switch {
 	case errors.As(err, &cniErr):
 		return cniErr
 	case agent.IsTransient(err):
-		return types.NewError(types.ErrTryAgainLater, "mesh-cni: "+err.Error(), "")
+		return newError(codeTryAgainLater, "mesh-cni: "+err.Error(), "")
 	}
-	return types.NewError(types.ErrInternal, "mesh-cni: "+err.Error(), "")
+	return newError(codeInternal, "mesh-cni: "+err.Error(), "")
 }

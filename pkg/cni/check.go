@@ -3,16 +3,17 @@ package cni
 import (
 	"context"
 	"fmt"
-
-	"github.com/containernetworking/cni/pkg/skel"
 )
 
 // cmdCheck verifies that the pod's netns holds exactly the rules its
 // current configuration asks for; a pod out of scope has nothing to check.
-func (p *Plugin) cmdCheck(args *skel.CmdArgs) error {
+func (p *Plugin) cmdCheck(args *cmdArgs) error {
 	inv, err := start("CHECK", args, true)
 	if err != nil {
 		return err
+	}
+	if inv.outOfNamespace() {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), inv.conf.apiTimeout)
 	defer cancel()

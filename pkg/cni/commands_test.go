@@ -10,22 +10,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
-
 	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 // runCommand runs one of the plugin's commands with a config from
 // testdata (or literal JSON) and the given fakes.
-func runCommand(t *testing.T, cmd func(*Plugin) func(*skel.CmdArgs) error, conf []byte, args string, api *fakeAPI, netns *fakeNetns) error {
+func runCommand(t *testing.T, command string, conf []byte, args string, api *fakeAPI, netns *fakeNetns) error {
 	t.Helper()
 	var logs bytes.Buffer
 	logOutput = &logs
 	t.Cleanup(func() { logOutput = os.Stderr })
 	p := &Plugin{newAPI: func(context.Context, *NetConf) (kubeAPI, error) { return api, nil }, netns: netns}
-	err := cmd(p)(&skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
+	err := p.handler(command)(&cmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
 	t.Logf("logs:\n%s", logs.String())
 	return err
 }
@@ -38,11 +35,6 @@ func testdata(t *testing.T, name string) []byte {
 	}
 	return data
 }
-
-func check(p *Plugin) func(*skel.CmdArgs) error  { return p.Funcs().Check }
-func del(p *Plugin) func(*skel.CmdArgs) error    { return p.Funcs().Del }
-func status(p *Plugin) func(*skel.CmdArgs) error { return p.Funcs().Status }
-func gc(p *Plugin) func(*skel.CmdArgs) error     { return p.Funcs().GC }
 
 func TestCheck(t *testing.T) {
 	tests := []struct {
@@ -62,7 +54,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := runCommand(t, check, testdata(t, "netconf-minimal-0.3.1.json"), tt.args, tt.api, tt.netns)
+			err := runCommand(t, "CHECK", testdata(t, "netconf-minimal-0.3.1.json"), tt.args, tt.api, tt.netns)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("CHECK = %v, want %q", err, tt.wantErr)
 			}
@@ -76,7 +68,7 @@ func TestDelNeverFails(t *testing.T) {
 		`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","bogus":1}`,
 		string(testdata(t, "netconf-bridge-1.0.0.json")),
 	} {
-		if err := runCommand(t, del, []byte(conf), webArgs, &fakeAPI{podErr: errors.New("gone")}, &fakeNetns{}); err != nil {
+		if err := runCommand(t, "DEL", []byte(conf), webArgs, &fakeAPI{podErr: errors.New("gone")}, &fakeNetns{}); err != nil {
 			t.Errorf("DEL with %s: %v", conf, err)
 		}
 	}
@@ -100,8 +92,8 @@ func TestStatus(t *testing.T) {
 		wantCode     uint
 	}{
 		{"ready", good, true, "", 0},
-		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock) did not answer", types.ErrPluginNotAvailable},
-		{"no iptables", good, false, "iptables-restore", types.ErrPluginNotAvailable},
+		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock) did not answer", codePluginNotAvailable},
+		{"no iptables", good, false, "iptables-restore", codePluginNotAvailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,14 +102,14 @@ func TestStatus(t *testing.T) {
 			defer func() { iptablesInstalled = saved }()
 			conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","agentSocket":"` + tt.socket + `"}`
 			p := New()
-			err := p.Funcs().Status(&skel.CmdArgs{StdinData: []byte(conf)})
+			err := p.handler("STATUS")(&cmdArgs{StdinData: []byte(conf)})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("STATUS = %v", err)
 				}
 				return
 			}
-			var cniErr *types.Error
+			var cniErr *errorResult
 			if !errors.As(err, &cniErr) || cniErr.Code != tt.wantCode || !strings.Contains(cniErr.Msg, tt.wantErr) {
 				t.Fatalf("STATUS = %#v, want code %d with %q", err, tt.wantCode, tt.wantErr)
 			}
@@ -127,7 +119,7 @@ func TestStatus(t *testing.T) {
 
 func TestGC(t *testing.T) {
 	conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}],"cni.dev/attachments":[{"containerID":"a","ifname":"eth0"}]}`
-	if err := runCommand(t, gc, []byte(conf), "", nil, nil); err != nil {
+	if err := runCommand(t, "GC", []byte(conf), "", nil, nil); err != nil {
 		t.Fatalf("GC = %v", err)
 	}
 }

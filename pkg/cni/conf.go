@@ -14,9 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/types"
-	"github.com/containernetworking/cni/pkg/version"
-
 	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
@@ -25,9 +22,22 @@ import (
 const DefaultLockDir = rules.DefaultLockDir
 
 // NetConf is mesh-cni's entry in a conflist, as the runtime hands it over
-// with the previous plugin's result.
+// with the previous plugin's result. Unknown keys are errors, so every key
+// a runtime may send must be here.
 type NetConf struct {
-	types.PluginConf
+	// The keys SPEC.md section 1 ("Plugin configuration objects") and
+	// section 3 ("Deriving request configuration from plugin
+	// configuration") define, typed as libcni's PluginConf had them so
+	// that the same configs pass and fail. Only cniVersion and prevResult
+	// are used; the protocol layer (protocol.go) checks cniVersion and name.
+	CNIVersion       string          `json:"cniVersion,omitempty"`
+	Name             string          `json:"name,omitempty"`
+	Type             string          `json:"type,omitempty"`
+	Capabilities     map[string]bool `json:"capabilities,omitempty"`
+	IPAM             ipamConf        `json:"ipam,omitempty"`
+	DNS              resultDNS       `json:"dns,omitempty"`
+	RawPrevResult    json.RawMessage `json:"prevResult,omitempty"`
+	ValidAttachments []gcAttachment  `json:"cni.dev/valid-attachments,omitempty"`
 	// RuntimeConfig and Args are conventions a runtime may add, and
 	// Attachments the GC key libcni sends beside cni.dev/valid-attachments;
 	// accepted and unused.
@@ -38,10 +48,24 @@ type NetConf struct {
 	// Settings are mesh-cni's own keys, shared with the installer.
 	settings.Settings
 
-	// Parsed forms, filled by parseConf.
+	// Parsed forms, filled by parseConf; prev is nil without prevResult.
+	prev       *result
 	profile    rules.Profile
 	logLevel   slog.Level
 	apiTimeout time.Duration
+}
+
+// ipamConf is the config's "ipam" object, of which only the type is
+// defined for a plugin that delegates to no IPAM plugin.
+type ipamConf struct {
+	Type string `json:"type,omitempty"`
+}
+
+// gcAttachment is one of GC's still-valid attachments (SPEC.md section 2,
+// "GC").
+type gcAttachment struct {
+	ContainerID string `json:"containerID"`
+	IfName      string `json:"ifname"`
 }
 
 // parseConf decodes and validates the network config, fills in defaults and
@@ -57,15 +81,18 @@ func parseConf(data []byte, requirePrev bool) (*NetConf, error) {
 	if err := conf.defaults(); err != nil {
 		return nil, err
 	}
-	if conf.RawPrevResult == nil {
+	// "prevResult": null is no prevResult, as it was with libcni.
+	if len(conf.RawPrevResult) == 0 || string(conf.RawPrevResult) == "null" {
 		if requirePrev {
 			return nil, errors.New("mesh-cni network config: no prevResult: mesh-cni is a chained plugin and must follow the primary CNI plugin in a conflist")
 		}
 		return conf, nil
 	}
-	if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
+	prev, err := parseResult(conf.RawPrevResult, conf.CNIVersion)
+	if err != nil {
 		return nil, fmt.Errorf("mesh-cni network config: field \"prevResult\": %w", err)
 	}
+	conf.prev = prev
 	return conf, nil
 }
 

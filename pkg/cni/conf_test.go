@@ -46,7 +46,7 @@ func TestParseConfFiles(t *testing.T) {
 			if conf.MeshNamespace != settings.DefaultMeshNamespace || conf.MeshConfigName != settings.DefaultMeshConfigName {
 				t.Errorf("got mesh %s/%s", conf.MeshNamespace, conf.MeshConfigName)
 			}
-			ips, err := podIPs(conf.PrevResult)
+			ips, err := podIPs(conf.prev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func TestParseConfErrors(t *testing.T) {
 
 func TestParseConfNoPrevResultForDel(t *testing.T) {
 	conf, err := parseConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"mesh-cni"}`), false)
-	if err != nil || conf.PrevResult != nil {
+	if err != nil || conf.prev != nil {
 		t.Fatalf("parseConf = %v, %v; want no error and no prevResult", conf, err)
 	}
 }

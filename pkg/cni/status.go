@@ -6,9 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-
-	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
 )
 
 // iptablesRestoreNames are the programs one of which the rule engine needs.
@@ -20,18 +17,18 @@ var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 // cmdStatus (CNI 1.1) reports the plugin not ready when it could not
 // configure a meshed pod: the node agent does not answer, or there is no
 // iptables.
-func (p *Plugin) cmdStatus(args *skel.CmdArgs) error {
+func (p *Plugin) cmdStatus(args *cmdArgs) error {
 	conf, err := parseConf(args.StdinData, false)
 	if err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+		return newError(codeInvalidConfig, err.Error(), "")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), conf.apiTimeout)
 	defer cancel()
 	if err := p.ping(ctx, conf); err != nil {
-		return types.NewError(types.ErrPluginNotAvailable, "mesh-cni: "+err.Error(), "")
+		return newError(codePluginNotAvailable, "mesh-cni: "+err.Error(), "")
 	}
 	if !iptablesInstalled() {
-		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
+		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
 	}
 	return nil
 }
