@@ -4,8 +4,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/containernetworking/plugins/pkg/ns"
-
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -22,25 +20,23 @@ type netnsRules interface {
 	Verify(netnsPath string, sets []rules.RuleSet) error
 }
 
-// kernelRules enters the namespace and runs the rule engine there.
+// kernelRules runs the rule engine in the namespace: the engine's worker
+// thread enters it directly, so an ADD makes one thread for it, not two.
 type kernelRules struct {
 	opts rules.ApplyOptions
 }
 
 func (k kernelRules) Apply(netnsPath string, sets []rules.RuleSet) (applied, error) {
-	var res rules.ApplyResult
-	err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		var err error
-		res, err = rules.Apply(sets, k.opts)
-		return err
-	})
+	opts := k.opts
+	opts.Netns = netnsPath
+	res, err := rules.Apply(sets, opts)
 	return applied{backend: string(res.Backend), changed: res.Changed}, err
 }
 
 func (k kernelRules) Verify(netnsPath string, sets []rules.RuleSet) error {
-	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		return rules.Verify(sets, k.opts)
-	})
+	opts := k.opts
+	opts.Netns = netnsPath
+	return rules.Verify(sets, opts)
 }
 
 // checkNotOwnNetns refuses a CNI_NETNS that is the plugin's own network

@@ -9,10 +9,15 @@ import (
 )
 
 // ApplyOptions configure Apply, Verify and Cleanup, which act on the
-// CURRENT network namespace: the caller has entered it on a locked OS
-// thread (e.g. with ns.WithNetNSPath), and the iptables programs started
-// from that thread inherit it.
+// network namespace at Netns or, when Netns is empty, on the CURRENT one:
+// the caller has entered it on a locked OS thread (e.g. with
+// ns.WithNetNSPath), and the iptables programs started from that thread
+// inherit it.
 type ApplyOptions struct {
+	// Netns is the path of the network namespace to act in (a pod's
+	// CNI_NETNS). The worker thread enters it directly: entering it first
+	// on another thread would cost the plugin a second thread per ADD.
+	Netns string
 	// LockDir is the directory for per-netns lock files; default
 	// DefaultLockDir ("/run/mesh-cni/xtables").
 	LockDir string
@@ -156,7 +161,16 @@ func withSession(opts ApplyOptions, f func(*session) error) error {
 	if _, err := ParseBackend(string(opts.Backend)); err != nil {
 		return err
 	}
-	lock, err := lockNetns(opts.LockDir)
+	target := "/proc/thread-self/ns/net"
+	if opts.Netns != "" {
+		target = opts.Netns
+	}
+	netns, err := os.Open(target)
+	if err != nil {
+		return fmt.Errorf("open network namespace: %w", err)
+	}
+	defer netns.Close()
+	lock, err := lockNetns(opts.LockDir, netns)
 	if err != nil {
 		return err
 	}
@@ -167,7 +181,7 @@ func withSession(opts ApplyOptions, f func(*session) error) error {
 		tables:  map[tableKey]tableRead{},
 		missing: map[tableKey]bool{},
 	}
-	return inNetns(lock.file, func() error { return f(s) })
+	return inNetns(netns, lock.file, func() error { return f(s) })
 }
 
 // apply is Apply inside the session.

@@ -32,8 +32,8 @@ var isolationWarning sync.Once
 // the isolation costs.
 var isolateNSSwitch = true
 
-// inNetns runs f on a fresh OS thread that has joined the calling thread's
-// network namespace and a private mount namespace in which
+// inNetns runs f on a fresh OS thread that has joined the network
+// namespace netns and a private mount namespace in which
 // /etc/nsswitch.conf is minimalNSSwitch, written into nss (the netns lock
 // file) and bound there. Programs f starts inherit both.
 //
@@ -42,12 +42,7 @@ var isolateNSSwitch = true
 // instead of handing a thread with odd namespaces to other goroutines.
 // The caller's thread, which may be unlocked and reused after we return,
 // is left as it was.
-func inNetns(nss *os.File, f func() error) error {
-	netns, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
-	}
-	defer netns.Close()
+func inNetns(netns, nss *os.File, f func() error) error {
 	nssErr := writeNSSwitch(nss)
 	done := make(chan error, 1)
 	go func() {

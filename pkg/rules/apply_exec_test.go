@@ -31,18 +31,23 @@ func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
 	}
 	defer nss.Close()
 	want := strings.TrimSpace(p.Run(t, "readlink", "/proc/self/ns/net"))
+	// The pod's namespace by its path, as the plugin passes CNI_NETNS:
+	// the worker thread enters it from the test's own namespace.
+	target, err := os.Open(p.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
 	var seen, netns string
-	err = p.Do(func() error {
-		return inNetns(nss, func() error {
-			b, err := exec.Command("cat", nsswitchPath).Output()
-			if err != nil {
-				return err
-			}
-			seen = string(b)
-			b, err = exec.Command("readlink", "/proc/self/ns/net").Output()
-			netns = strings.TrimSpace(string(b))
+	err = inNetns(target, nss, func() error {
+		b, err := exec.Command("cat", nsswitchPath).Output()
+		if err != nil {
 			return err
-		})
+		}
+		seen = string(b)
+		b, err = exec.Command("readlink", "/proc/self/ns/net").Output()
+		netns = strings.TrimSpace(string(b))
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

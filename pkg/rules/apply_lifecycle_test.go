@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -213,4 +214,53 @@ func TestApplyRemovesOursFromTheOtherBackend(t *testing.T) {
 	if o := p.ours(t, BackendLegacy, IPv4); len(o) > 0 {
 		t.Errorf("legacy still holds rules of ours: %v", o)
 	}
+}
+
+// TestApplyByPath: with ApplyOptions.Netns, Apply, Verify and Cleanup act
+// in that namespace from a caller that never entered it, as the plugin
+// calls them with CNI_NETNS, and leave the caller's namespace alone.
+func TestApplyByPath(t *testing.T) {
+	requireIptables(t)
+	p := newPod(t)
+	sets := buildSets(t, trafficConfig(ProfileOSMv0))
+	hostBefore := hostNAT(t)
+	opts := ApplyOptions{LockDir: p.lockDir, Backend: BackendNFT, Netns: p.Path}
+	if res, err := Apply(sets, opts); err != nil || !res.Changed {
+		t.Fatalf("Apply by path = %+v, %v", res, err)
+	}
+	mustVerify(t, p, sets, BackendNFT)
+	if err := Verify(sets, opts); err != nil {
+		t.Errorf("Verify by path: %v", err)
+	}
+	if err := Cleanup(opts); err != nil {
+		t.Fatalf("Cleanup by path: %v", err)
+	}
+	if err := p.verify(nil, BackendNFT); err != nil {
+		t.Errorf("after Cleanup by path: %v", err)
+	}
+	if got := hostNAT(t); got != hostBefore {
+		t.Errorf("the caller's namespace changed:\n%s\nwas:\n%s", got, hostBefore)
+	}
+	if _, err := Apply(sets, ApplyOptions{LockDir: p.lockDir, Netns: "/nonexistent/netns"}); err == nil || !strings.Contains(err.Error(), "/nonexistent/netns") {
+		t.Errorf("Apply in a missing namespace = %v, want an error naming it", err)
+	}
+}
+
+// hostNAT is the test process's own nat tables (IPv4, both backends),
+// without the counters and comments that change by themselves.
+func hostNAT(t *testing.T) string {
+	t.Helper()
+	var out strings.Builder
+	for _, tool := range []string{"iptables-nft-save", "iptables-legacy-save"} {
+		b, err := exec.Command(tool, "-t", "nat").Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				out.WriteString(counters.ReplaceAllString(l, "") + "\n")
+			}
+		}
+	}
+	return out.String()
 }

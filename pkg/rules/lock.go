@@ -49,12 +49,12 @@ type netnsLock struct {
 // another mesh-cni has opened would let both hold "the" lock, so a waiter
 // checks, once it has the flock, that its file is still the one at the
 // path, and starts again with a new one if not.
-func lockNetns(dir string) (*netnsLock, error) {
+func lockNetns(dir string, netns *os.File) (*netnsLock, error) {
 	if dir == "" {
 		dir = DefaultLockDir
 	}
 	var st unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+	if err := unix.Fstat(int(netns.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("identify network namespace: %w", err)
 	}
 	base := filepath.Join(dir, fmt.Sprintf("netns-%d", st.Ino))
