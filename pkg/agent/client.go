@@ -37,39 +37,33 @@ func (c *Client) Close() { c.conn.Close() }
 // GetPod reads a pod; uid, when not empty, is the one the runtime is
 // setting up, which lets the agent tell a cached pod from its replacement.
 func (c *Client) GetPod(ctx context.Context, namespace, name, uid string) (*object.Pod, error) {
-	resp, err := c.call(ctx, Request{Op: OpPod, Namespace: namespace, Name: name, UID: uid})
-	if err != nil {
-		return nil, fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
-	}
-	if resp.Pod == nil {
-		return nil, c.malformed("pod")
-	}
-	return resp.Pod, nil
+	return get(c, ctx, Request{Op: OpPod, Namespace: namespace, Name: name, UID: uid}, "pod",
+		func(r *Response) *object.Pod { return r.Pod })
 }
 
 // GetMeshConfig reads a MeshConfig at the newest version served; an error
 // matching object.ErrNotFound means there is none.
 func (c *Client) GetMeshConfig(ctx context.Context, namespace, name string) (*object.MeshConfig, error) {
-	resp, err := c.call(ctx, Request{Op: OpMeshConfig, Namespace: namespace, Name: name})
-	if err != nil {
-		return nil, fmt.Errorf("reading MeshConfig %s/%s: %w", namespace, name, err)
-	}
-	if resp.MeshConfig == nil {
-		return nil, c.malformed("MeshConfig")
-	}
-	return resp.MeshConfig, nil
+	return get(c, ctx, Request{Op: OpMeshConfig, Namespace: namespace, Name: name}, "MeshConfig",
+		func(r *Response) *object.MeshConfig { return r.MeshConfig })
 }
 
 // GetConfigMap reads a ConfigMap.
 func (c *Client) GetConfigMap(ctx context.Context, namespace, name string) (*object.ConfigMap, error) {
-	resp, err := c.call(ctx, Request{Op: OpConfigMap, Namespace: namespace, Name: name})
+	return get(c, ctx, Request{Op: OpConfigMap, Namespace: namespace, Name: name}, "ConfigMap",
+		func(r *Response) *object.ConfigMap { return r.ConfigMap })
+}
+
+// get asks for one object and picks it out of the answer.
+func get[T any](c *Client, ctx context.Context, req Request, kind string, pick func(*Response) *T) (*T, error) {
+	resp, err := c.call(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("reading %s %s/%s: %w", kind, req.Namespace, req.Name, err)
 	}
-	if resp.ConfigMap == nil {
-		return nil, c.malformed("ConfigMap")
+	if obj := pick(resp); obj != nil {
+		return obj, nil
 	}
-	return resp.ConfigMap, nil
+	return nil, &UnavailableError{Socket: c.socket, Err: errors.New("answer without the " + kind)}
 }
 
 // CreateEvent hands ev to the agent, which records it on the pod after
@@ -106,8 +100,4 @@ func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
 		return nil, resp.Error
 	}
 	return &resp, nil
-}
-
-func (c *Client) malformed(what string) error {
-	return &UnavailableError{Socket: c.socket, Err: errors.New("answer without the " + what)}
 }
