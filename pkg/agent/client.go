@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
@@ -19,6 +18,8 @@ type Client struct {
 	conn   net.Conn
 	enc    *json.Encoder
 	dec    *json.Decoder
+	// unread counts the answers to events not read yet.
+	unread int
 }
 
 // Dial connects to the agent's socket, within ctx's deadline.
@@ -66,12 +67,17 @@ func get[T any](c *Client, ctx context.Context, req Request, kind string, pick f
 	return nil, &UnavailableError{Socket: c.socket, Err: errors.New("answer without the " + kind)}
 }
 
-// CreateEvent hands ev to the agent, which records it on the pod after
-// answering: the pod's start does not wait for the API's write.
+// CreateEvent hands ev to the agent, which records it on the pod later,
+// and returns once the request is written: the agent's answer would only
+// say that it queued the event, and the plugin, which sends the event
+// last, need not wait a round trip for that. A later call on the client
+// reads and drops that answer first. The agent reads a request the plugin
+// wrote before closing the connection, so exiting at once loses nothing.
 func (c *Client) CreateEvent(ctx context.Context, ev object.Event) error {
-	if _, err := c.call(ctx, Request{Op: OpEvent, Event: &ev}); err != nil {
+	if err := c.send(ctx, Request{Op: OpEvent, Event: &ev}); err != nil {
 		return fmt.Errorf("recording event %s on pod %s/%s: %w", ev.Reason, ev.Namespace, ev.PodName, err)
 	}
+	c.unread++
 	return nil
 }
 
@@ -81,21 +87,32 @@ func (c *Client) Ping(ctx context.Context) error {
 	return err
 }
 
-func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Time{}
-	}
+// send writes one request within ctx's deadline.
+func (c *Client) send(ctx context.Context, req Request) error {
+	deadline, _ := ctx.Deadline() // none: the zero time, no deadline
 	if err := c.conn.SetDeadline(deadline); err != nil {
-		return nil, &UnavailableError{Socket: c.socket, Err: err}
+		return &UnavailableError{Socket: c.socket, Err: err}
 	}
 	if err := c.enc.Encode(req); err != nil {
-		return nil, &UnavailableError{Socket: c.socket, Err: err}
+		return &UnavailableError{Socket: c.socket, Err: err}
+	}
+	return nil
+}
+
+// call sends one request and reads its answer, after the answers to
+// events sent before it.
+func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
+	if err := c.send(ctx, req); err != nil {
+		return nil, err
 	}
 	var resp Response
-	if err := c.dec.Decode(&resp); err != nil {
-		return nil, &UnavailableError{Socket: c.socket, Err: err}
+	for ; c.unread >= 0; c.unread-- {
+		resp = Response{}
+		if err := c.dec.Decode(&resp); err != nil {
+			return nil, &UnavailableError{Socket: c.socket, Err: err}
+		}
 	}
+	c.unread = 0
 	if resp.Error != nil {
 		return nil, resp.Error
 	}
