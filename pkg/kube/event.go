@@ -9,25 +9,19 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
-// Event types, as kubectl shows them.
-const (
-	EventNormal  = object.EventNormal
-	EventWarning = object.EventWarning
-)
-
 // coreEvent is a core/v1 Event: the version `kubectl describe pod` lists.
 type coreEvent struct {
-	Metadata           ObjectMeta      `json:"metadata"`
-	InvolvedObject     objectReference `json:"involvedObject"`
-	Reason             string          `json:"reason"`
-	Message            string          `json:"message"`
-	Type               string          `json:"type"`
-	Source             eventSource     `json:"source"`
-	FirstTimestamp     string          `json:"firstTimestamp"`
-	LastTimestamp      string          `json:"lastTimestamp"`
-	Count              int             `json:"count"`
-	ReportingComponent string          `json:"reportingComponent"`
-	ReportingInstance  string          `json:"reportingInstance,omitempty"`
+	Metadata           object.ObjectMeta `json:"metadata"`
+	InvolvedObject     objectReference   `json:"involvedObject"`
+	Reason             string            `json:"reason"`
+	Message            string            `json:"message"`
+	Type               string            `json:"type"`
+	Source             eventSource       `json:"source"`
+	FirstTimestamp     string            `json:"firstTimestamp"`
+	LastTimestamp      string            `json:"lastTimestamp"`
+	Count              int               `json:"count"`
+	ReportingComponent string            `json:"reportingComponent"`
+	ReportingInstance  string            `json:"reportingInstance,omitempty"`
 }
 
 type objectReference struct {
@@ -45,12 +39,12 @@ type eventSource struct {
 
 // CreateEvent records ev on its pod, trying once: an event is a report,
 // and a slow API must not hold up the pod for it.
-func (c *Client) CreateEvent(ctx context.Context, ev Event) error {
+func (c *Client) CreateEvent(ctx context.Context, ev object.Event) error {
 	now := time.Now().UTC()
 	ts := now.Format(time.RFC3339)
 	body := coreEvent{
 		// The name, like client-go's recorder, is unique per pod and instant.
-		Metadata:           ObjectMeta{Name: fmt.Sprintf("%s.%x", ev.PodName, now.UnixNano()), Namespace: ev.Namespace},
+		Metadata:           object.ObjectMeta{Name: fmt.Sprintf("%s.%x", ev.PodName, now.UnixNano()), Namespace: ev.Namespace},
 		InvolvedObject:     objectReference{APIVersion: "v1", Kind: "Pod", Namespace: ev.Namespace, Name: ev.PodName, UID: ev.PodUID},
 		Reason:             ev.Reason,
 		Message:            ev.Message,

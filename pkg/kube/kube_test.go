@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
 // apiServer answers like kube-apiserver from a table of path -> answers
@@ -243,8 +245,8 @@ func TestUnreachable(t *testing.T) {
 
 func TestCreateEvent(t *testing.T) {
 	s := newAPIServer(t, map[string][]answer{"POST /api/v1/namespaces/test/events": {{201, `{}`}}})
-	err := s.client(t).CreateEvent(context.Background(), Event{Namespace: "test", PodName: "web-1", PodUID: "u-1",
-		Type: EventNormal, Reason: "RedirectionConfigured", Message: "done", Component: "mesh-cni", Host: "node-1"})
+	err := s.client(t).CreateEvent(context.Background(), object.Event{Namespace: "test", PodName: "web-1", PodUID: "u-1",
+		Type: object.EventNormal, Reason: "RedirectionConfigured", Message: "done", Component: "mesh-cni", Host: "node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,32 +9,13 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
 
-// The object types live in package object, which the plugin links
-// without this client.
-type (
-	// ObjectMeta is object.ObjectMeta.
-	ObjectMeta = object.ObjectMeta
-	// Container is object.Container.
-	Container = object.Container
-	// Pod is object.Pod.
-	Pod = object.Pod
-	// MeshTraffic is object.MeshTraffic.
-	MeshTraffic = object.MeshTraffic
-	// MeshConfig is object.MeshConfig.
-	MeshConfig = object.MeshConfig
-	// ConfigMap is object.ConfigMap.
-	ConfigMap = object.ConfigMap
-	// Event is object.Event.
-	Event = object.Event
-)
-
 // MeshConfigVersions are the API versions of config.openservicemesh.io
 // tried, newest first: OSM v1.1+ serves v1alpha2, earlier ones v1alpha1.
 var MeshConfigVersions = []string{"v1alpha2", "v1alpha1"}
 
 // GetPod reads a pod.
-func (c *Client) GetPod(ctx context.Context, namespace, name string) (*Pod, error) {
-	var p Pod
+func (c *Client) GetPod(ctx context.Context, namespace, name string) (*object.Pod, error) {
+	var p object.Pod
 	if err := c.do(ctx, "GET", "/api/v1/namespaces/"+url.PathEscape(namespace)+"/pods/"+url.PathEscape(name), nil, &p, c.Retries); err != nil {
 		return nil, fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
 	}
@@ -43,10 +24,10 @@ func (c *Client) GetPod(ctx context.Context, namespace, name string) (*Pod, erro
 
 // GetMeshConfig reads a MeshConfig at the newest version served; an error
 // matching ErrNotFound means no version has it (or the CRD is absent).
-func (c *Client) GetMeshConfig(ctx context.Context, namespace, name string) (*MeshConfig, error) {
+func (c *Client) GetMeshConfig(ctx context.Context, namespace, name string) (*object.MeshConfig, error) {
 	var last error
 	for _, v := range MeshConfigVersions {
-		var mc MeshConfig
+		var mc object.MeshConfig
 		path := "/apis/config.openservicemesh.io/" + v + "/namespaces/" + url.PathEscape(namespace) + "/meshconfigs/" + url.PathEscape(name)
 		err := c.do(ctx, "GET", path, nil, &mc, c.Retries)
 		if err == nil {
@@ -67,8 +48,8 @@ func (c *Client) GetMeshConfig(ctx context.Context, namespace, name string) (*Me
 }
 
 // GetConfigMap reads a ConfigMap.
-func (c *Client) GetConfigMap(ctx context.Context, namespace, name string) (*ConfigMap, error) {
-	var cm ConfigMap
+func (c *Client) GetConfigMap(ctx context.Context, namespace, name string) (*object.ConfigMap, error) {
+	var cm object.ConfigMap
 	if err := c.do(ctx, "GET", "/api/v1/namespaces/"+url.PathEscape(namespace)+"/configmaps/"+url.PathEscape(name), nil, &cm, c.Retries); err != nil {
 		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, name, err)
 	}
