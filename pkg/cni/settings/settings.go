@@ -11,15 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // Defaults of the settings.
 const (
 	// DefaultAgentSocket is where the node agent (the DaemonSet's pod)
-	// answers the plugin; agent.DefaultSocket, spelled out here so that the
-	// installer's settings do not link the plugin's client.
-	DefaultAgentSocket    = "/var/run/mesh-cni/agent.sock"
+	// answers the plugin.
+	DefaultAgentSocket    = agent.DefaultSocket
 	DefaultMeshNamespace  = "osm-system"
 	DefaultMeshConfigName = "osm-mesh-config"
 	// DefaultOwnNamespace is where deploy/ runs mesh-cni's DaemonSet.
