@@ -29,8 +29,9 @@ const (
 	// answers "absent" live, nor keep the watch from being retried.
 	listTimeout = 30 * time.Second
 	// watchGrace is how long past its server-side timeout a watch may run
-	// before the client cuts it: the connection has no keepalive, so a
-	// silent network failure would otherwise never end it.
+	// before the client cuts it. The API client's HTTP/2 pings end a watch
+	// on a connection that died silently within about 25 s
+	// (TestStoreSilentConnectionLoss); this is the bound of last resort.
 	watchGrace = 30 * time.Second
 )
 

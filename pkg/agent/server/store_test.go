@@ -24,7 +24,12 @@ func startStore(t *testing.T, cp *cluster.ControlPlane, recheck time.Duration) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := kube.NewClient(cfg)
+	return startStoreWith(t, kube.NewClient(cfg), recheck)
+}
+
+// startStoreWith runs a Store on api until the test ends.
+func startStoreWith(t *testing.T, api *kube.Client, recheck time.Duration) *Store {
+	t.Helper()
 	s := NewStore(api, node, testLogger(t))
 	s.recheck = recheck
 	ctx, cancel := context.WithCancel(context.Background())
