@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +49,7 @@ func inNetns(netns, nss *os.File, f func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		defer recoverInto(done)
 		if err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET); err != nil {
 			done <- fmt.Errorf("enter network namespace: %w", err)
 			return
@@ -62,6 +65,24 @@ func inNetns(netns, nss *os.File, f func() error) error {
 		done <- f()
 	}()
 	return <-done
+}
+
+// recoverInto, deferred on inNetns' worker, sends a panic of f back as an
+// error: the plugin's recover covers only the goroutine that called us,
+// so a panic here would otherwise end the process with no CNI error. The
+// thread stays locked, so the runtime discards it with its namespaces.
+func recoverInto(done chan<- error) {
+	if r := recover(); r != nil {
+		done <- fmt.Errorf("internal error in the network namespace: panic: %v (stack: %s)", r, oneLine(debug.Stack()))
+	}
+}
+
+// oneLine folds a goroutine stack into a single line, each frame's
+// function and file together and frames apart, so that a log line, a CNI
+// error and a pod event can each carry it whole.
+func oneLine(stack []byte) string {
+	s := strings.TrimSpace(string(stack))
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\n\t", " "), "\n", "; ")
 }
 
 // isolateNSS gives the calling thread a mount namespace of its own with

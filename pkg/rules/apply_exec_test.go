@@ -3,7 +3,6 @@ package rules
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,23 +20,8 @@ func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
 		t.Fatalf("this test needs %s: %v", nsswitchPath, err)
 	}
 	p := newPod(t)
-	lockFile := filepath.Join(p.lockDir, "netns.lock")
-	if err := os.WriteFile(lockFile, []byte(strings.Repeat("passwd: ldap\n", 20)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	nss, err := os.OpenFile(lockFile, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nss.Close()
+	target, nss := p.inNetnsFiles(t, strings.Repeat("passwd: ldap\n", 20))
 	want := strings.TrimSpace(p.Run(t, "readlink", "/proc/self/ns/net"))
-	// The pod's namespace by its path, as the plugin passes CNI_NETNS:
-	// the worker thread enters it from the test's own namespace.
-	target, err := os.Open(p.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
 	var seen, netns string
 	err = inNetns(target, nss, func() error {
 		b, err := exec.Command("cat", nsswitchPath).Output()
@@ -61,6 +45,31 @@ func TestProgramsSeeMinimalNSSwitch(t *testing.T) {
 	hostAfter, err := os.ReadFile(nsswitchPath)
 	if err != nil || string(hostAfter) != string(hostBefore) {
 		t.Errorf("the host's %s changed: %v\n%s", nsswitchPath, err, hostAfter)
+	}
+}
+
+// TestInNetnsReturnsAPanic checks that a panic on the worker thread (in
+// Apply, Verify or Cleanup, say while parsing iptables-save output) comes
+// back as an error naming it, not as a crash of the whole plugin: the
+// plugin's recover covers only the calling goroutine.
+func TestInNetnsReturnsAPanic(t *testing.T) {
+	requireIptables(t)
+	netns, nss := newPod(t).inNetnsFiles(t, "")
+	err := inNetns(netns, nss, func() error {
+		var table map[string]int
+		table["nat"]++ // a nil map: a real runtime panic, not a staged one
+		return nil
+	})
+	if err == nil {
+		t.Fatal("inNetns returned no error for a panic")
+	}
+	for _, want := range []string{"panic: assignment to entry in nil map", "TestInNetnsReturnsAPanic"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error spans lines, which a log line cannot carry whole: %q", err)
 	}
 }
 

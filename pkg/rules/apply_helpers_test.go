@@ -2,6 +2,8 @@ package rules
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,6 +35,29 @@ type testPod struct {
 func newPod(t testing.TB) *testPod {
 	t.Helper()
 	return &testPod{NS: netns.New(t), lockDir: t.TempDir()}
+}
+
+// inNetnsFiles opens what inNetns takes: the pod's namespace by its path,
+// as the plugin passes CNI_NETNS, so the worker thread enters it from the
+// test's own namespace; and a lock file that starts out holding content,
+// as one a killed mesh-cni left behind may. Both close when the test ends.
+func (p *testPod) inNetnsFiles(t testing.TB, content string) (netns, nss *os.File) {
+	t.Helper()
+	lockFile := filepath.Join(p.lockDir, "netns.lock")
+	if err := os.WriteFile(lockFile, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nss, err := os.OpenFile(lockFile, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nss.Close() })
+	netns, err = os.Open(p.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Close() })
+	return netns, nss
 }
 
 func (p *testPod) opts(b Backend) ApplyOptions {

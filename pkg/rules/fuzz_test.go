@@ -10,7 +10,7 @@ import (
 // well formed (a table line, declared chains, rules, COMMIT) and never hold
 // a value that was not accepted.
 func FuzzParseLists(f *testing.F) {
-	for _, s := range []string{"", "6379, 7070", "1.1.1.1/32, 2.2.2.2/24", "fd00::/8", "eth0,eth1", ",", "70000", " , ", "1.1.1.1/32,,"} {
+	for _, s := range []string{"", "6379, 7070", "1.1.1.1/32, 2.2.2.2/24", "fd00::/8", "::ffff:10.0.0.0/104", "eth0,eth1", ",", "70000", " , ", "1.1.1.1/32,,"} {
 		f.Add(s, s, s)
 	}
 	f.Fuzz(func(t *testing.T, ports, cidrs, ifaces string) {

@@ -70,12 +70,29 @@ func ParseCIDRList(s string) ([]string, error) {
 	return parts, nil
 }
 
+// parseCIDR also refuses IPv4-mapped IPv6 ranges (::ffff:10.0.0.0/104):
+// FamilyOf files them under IPv4, where iptables-restore fails on the
+// mask with a message that names neither the value nor where it came from.
 func parseCIDR(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil || p.Addr().Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("invalid IP range %q", s)
 	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("invalid IP range %q: an IPv4-mapped IPv6 range; %s", s, mappedAdvice(p))
+	}
 	return p, nil
+}
+
+// mappedAdvice says how to write a mapped range p instead: as the IPv4
+// range it stands for, host bits kept as OSM allowed them. A prefix
+// shorter than the mapping's 96 bits reaches beyond mapped addresses, so
+// it has no IPv4 equivalent.
+func mappedAdvice(p netip.Prefix) string {
+	if p.Bits() < 96 {
+		return "write IPv4 ranges as IPv4"
+	}
+	return fmt.Sprintf("write the IPv4 range (%s)", netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96))
 }
 
 // ParseInterfaceList parses "eth0, eth1" into interface names.

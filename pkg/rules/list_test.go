@@ -48,6 +48,11 @@ func TestParseCIDRList(t *testing.T) {
 		{"1.1.1.1/33", nil, `invalid IP range "1.1.1.1/33"`},
 		{"300.1.1.1/32", nil, `invalid IP range "300.1.1.1/32"`},
 		{"fe80::1%eth0/64", nil, `invalid IP range "fe80::1%eth0/64"`},
+		{"::ffff:10.0.0.0/104", nil, `invalid IP range "::ffff:10.0.0.0/104": an IPv4-mapped IPv6 range; write the IPv4 range (10.0.0.0/8)`},
+		{"1.1.1.1/32, ::FFFF:1.2.3.4/128", nil, `invalid IP range "::FFFF:1.2.3.4/128": an IPv4-mapped IPv6 range; write the IPv4 range (1.2.3.4/32)`},
+		{"::ffff:10.1.2.3/96", nil, `invalid IP range "::ffff:10.1.2.3/96": an IPv4-mapped IPv6 range; write the IPv4 range (10.1.2.3/0)`},
+		{"::ffff:10.0.0.0/64", nil, `invalid IP range "::ffff:10.0.0.0/64": an IPv4-mapped IPv6 range; write IPv4 ranges as IPv4`},
+		{"::10.0.0.0/104", []string{"::10.0.0.0/104"}, ""},
 		{"1.1.1.1/32,,", nil, `empty entry in list "1.1.1.1/32,,"`},
 	}
 	for _, tt := range tests {
@@ -122,6 +127,7 @@ func TestValidateRejects(t *testing.T) {
 		{"v0 interfaces", func(c *Config) { c.NetworkInterfaceExclusions = []string{"eth1"} }, "profile osm-v0 has no network interface exclusions"},
 		{"v0 PodIP", func(c *Config) { c.LocalProxyMode = LocalProxyPodIP }, "profile osm-v0 has no local proxy mode PodIP"},
 		{"bad CIDR", func(c *Config) { c.OutboundIPRangeExclusions = []string{"nope"} }, `outbound IP range exclusion: invalid IP range "nope"`},
+		{"mapped CIDR", func(c *Config) { c.OutboundIPRangeExclusions = []string{"::ffff:10.0.0.0/104"} }, `outbound IP range exclusion: invalid IP range "::ffff:10.0.0.0/104": an IPv4-mapped IPv6 range`},
 		{"port 0", func(c *Config) { c.OutboundPortExclusions = []uint16{0} }, `invalid port "0"`},
 		{"bad profile", func(c *Config) { c.Profile = "osm-v9" }, `unknown profile "osm-v9"`},
 		{"zero outbound port", func(c *Config) { c.OutboundPort = 0 }, "invalid outbound port 0"},
