@@ -30,7 +30,8 @@ func TestNamespaceSkip(t *testing.T) {
 }
 
 func pod(mutate ...func(*object.Pod)) *object.Pod {
-	p := &object.Pod{Metadata: object.ObjectMeta{Namespace: "test", Name: "web-1", UID: "u-1"}}
+	p := &object.Pod{Metadata: object.ObjectMeta{Namespace: "test", Name: "web-1", UID: "u-1",
+		Labels: map[string]string{LabelProxyUUID: "b5b6a5a4-0c2b-4a8e-9f43-2a1d3c7e9f10"}}}
 	p.Spec.Containers = []object.Container{{Name: "app"}, {Name: "envoy"}}
 	for _, m := range mutate {
 		m(p)
@@ -43,6 +44,9 @@ func TestPodSkip(t *testing.T) {
 	if err := conf.defaults(); err != nil {
 		t.Fatal(err)
 	}
+	injection := func(v string) *object.Pod {
+		return pod(func(p *object.Pod) { p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: v} })
+	}
 	tests := []struct {
 		name string
 		pod  *object.Pod
@@ -50,13 +54,20 @@ func TestPodSkip(t *testing.T) {
 	}{
 		{"envoy sidecar", pod(), ""},
 		{"pipy sidecar", pod(func(p *object.Pod) { p.Spec.Containers[1].Name = "sidecar" }), ""},
-		{"enabled annotation", pod(func(p *object.Pod) {
-			p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: "enabled"}
-		}), ""},
+		{"enabled annotation", injection("enabled"), ""},
 		{"host network", pod(func(p *object.Pod) { p.Spec.HostNetwork = true }), "host network"},
-		{"injection disabled", pod(func(p *object.Pod) {
-			p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: "disabled"}
-		}), "sidecar-injection is disabled"},
+		{"injection disabled", injection("disabled"), "sidecar-injection is disabled"},
+		// OSM's injector lower-cases the value and takes no and false too.
+		{"injection false", injection("false"), "sidecar-injection is false"},
+		{"injection No", injection("No"), "sidecar-injection is No"},
+		{"injection Disabled", injection("Disabled"), "sidecar-injection is Disabled"},
+		{"injection yes", injection("yes"), ""},
+		// An Envoy that OSM did not inject: OSM's Contour ingress
+		// (containers shutdown-manager and envoy), a gateway.
+		{"envoy without the injector's label", pod(func(p *object.Pod) {
+			p.Metadata.Labels = map[string]string{"app": "osm-contour-envoy"}
+			p.Spec.Containers = []object.Container{{Name: "shutdown-manager"}, {Name: "envoy"}}
+		}), "no osm-proxy-uuid label"},
 		{"osm-init", pod(func(p *object.Pod) { p.Spec.InitContainers = []object.Container{{Name: "osm-init"}} }), "osm-init init container"},
 		{"no sidecar", pod(func(p *object.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), "no sidecar container"},
 		{"sidecar only as init container", pod(func(p *object.Pod) {

@@ -167,24 +167,40 @@ func (s *sandbox) meshChains(t testing.TB) []string {
 // but the agent's watch of the node's pods sees them as on a real node.
 const nodeName = "integration-node"
 
-// pod creates a pod object bound to nodeName and returns its UID. Containers are the app and, unless sidecar is empty,
-// the sidecar.
+// pod creates a pod object bound to nodeName, shaped like one OSM's
+// injector made, and returns its UID: containers app and, unless sidecar
+// is empty, the sidecar with the injector's osm-proxy-uuid label.
 func (e *env) pod(t testing.TB, namespace, name, sidecar string, annotations map[string]string) string {
 	t.Helper()
-	var ann strings.Builder
-	for k, v := range annotations {
-		fmt.Fprintf(&ann, "    %s: %q\n", k, v)
+	if sidecar == "" {
+		return e.podOf(t, namespace, name, []string{"app"}, nil, annotations)
 	}
-	containers := "  - name: app\n    image: app\n"
-	if sidecar != "" {
-		containers += "  - name: " + sidecar + "\n    image: proxy\n"
+	return e.podOf(t, namespace, name, []string{"app", sidecar}, map[string]string{"osm-proxy-uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"}, annotations)
+}
+
+// podOf creates a pod object bound to nodeName with the given containers,
+// labels and annotations, and returns its UID.
+func (e *env) podOf(t testing.TB, namespace, name string, containers []string, labels, annotations map[string]string) string {
+	t.Helper()
+	var meta strings.Builder
+	for _, block := range []struct {
+		key string
+		kv  map[string]string
+	}{{"labels", labels}, {"annotations", annotations}} {
+		if len(block.kv) == 0 {
+			continue
+		}
+		fmt.Fprintf(&meta, "  %s:\n", block.key)
+		for k, v := range block.kv {
+			fmt.Fprintf(&meta, "    %s: %q\n", k, v)
+		}
 	}
-	annBlock := ""
-	if ann.Len() > 0 {
-		annBlock = "  annotations:\n" + ann.String()
+	var spec strings.Builder
+	for _, c := range containers {
+		fmt.Fprintf(&spec, "  - name: %s\n    image: %s\n", c, c)
 	}
 	e.cp.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n%sspec:\n  nodeName: %s\n  containers:\n%s",
-		name, namespace, annBlock, nodeName, containers))
+		name, namespace, meta.String(), nodeName, spec.String()))
 	t.Cleanup(func() { e.cp.TryKubectl("delete", "pod", "-n", namespace, name, "--wait=false") })
 	return strings.TrimSpace(e.cp.Kubectl(t, "get", "pod", "-n", namespace, name, "-o", "jsonpath={.metadata.uid}"))
 }

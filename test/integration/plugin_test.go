@@ -230,6 +230,15 @@ func (w *world) testOutOfScope(t *testing.T) {
 			t.Errorf("osm-edge pod (sidecar container) got chains %v, want 4", chains)
 		}
 	}
+	// An Envoy OSM did not inject (its own Contour ingress has containers
+	// shutdown-manager and envoy, and no osm-proxy-uuid label) must keep
+	// its traffic.
+	uid := w.podOf(t, "test", "ingress-envoy", []string{"shutdown-manager", "envoy"}, map[string]string{"app": "osm-contour-envoy"}, nil)
+	ingress := w.newSandbox(t, "test", "ingress-envoy", uid, "1.0.0", "")
+	ingress.mustAdd(t)
+	if chains := ingress.meshChains(t); len(chains) != 0 {
+		t.Errorf("Envoy without the injector's label got chains %v", chains)
+	}
 	s := w.newSandbox(t, "test", "no-sidecar", "", "1.0.0", "")
 	s.mustAdd(t)
 	s.wantLanding(t, w.to(w.serverIP, 9090), 0, direct(w.to(w.serverIP, 9090)))
