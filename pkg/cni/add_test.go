@@ -36,8 +36,6 @@ func (f *fakeAPI) CreateEvent(_ context.Context, ev object.Event) error {
 	return f.eventErr
 }
 
-func (f *fakeAPI) Ping(context.Context) error { return f.podErr }
-
 func (f *fakeAPI) Close() {}
 
 // fakeNetns records what would be applied.

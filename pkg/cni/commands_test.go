@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,17 @@ func TestStatus(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- server.New(nil, nil, slog.New(slog.DiscardHandler)).Serve(ctx, ln) }()
 	t.Cleanup(func() { stop(); <-served })
+	// A listener nobody accepts on: connects succeed, nothing answers.
+	silent := filepath.Join(dir, "silent.sock")
+	quiet, err := net.Listen("unix", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { quiet.Close() })
+	notSocket := filepath.Join(dir, "agent.txt")
+	if err := os.WriteFile(notSocket, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, socket string
 		iptables     bool
@@ -92,7 +104,11 @@ func TestStatus(t *testing.T) {
 		wantCode     uint
 	}{
 		{"ready", good, true, "", 0},
-		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock) did not answer", codePluginNotAvailable},
+		// Not answering is ADD's to report, pod by pod (code 11): a failed
+		// STATUS would stop every pod's sandbox on the node.
+		{"agent not answering", silent, true, "", 0},
+		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock is missing", codePluginNotAvailable},
+		{"not a socket", notSocket, true, "agent.txt is not a socket", codePluginNotAvailable},
 		{"no iptables", good, false, "iptables-restore", codePluginNotAvailable},
 	}
 	for _, tt := range tests {

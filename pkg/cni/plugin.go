@@ -18,8 +18,6 @@ type kubeAPI interface {
 	eventWriter
 	// GetPod reads the pod; uid, when known, is the one being set up.
 	GetPod(ctx context.Context, namespace, name, uid string) (*object.Pod, error)
-	// Ping checks that the agent answers.
-	Ping(ctx context.Context) error
 	Close()
 }
 

@@ -1,8 +1,8 @@
 package cni
 
 import (
-	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,18 +14,24 @@ var iptablesRestoreNames = []string{"iptables-restore", "iptables-nft-restore", 
 // sbinDirs are searched after PATH, which runtimes often pass without them.
 var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 
-// cmdStatus (CNI 1.1) reports the plugin not ready when it could not
-// configure a meshed pod: the node agent does not answer, or there is no
+// cmdStatus (CNI 1.1) reports the plugin not ready when mesh-cni is not
+// running on this node at all (the node agent's socket is absent, as
+// after a reboot until the DaemonSet's pod starts) or there is no
 // iptables.
+//
+// An agent that is there but slow or restarting does not make STATUS
+// fail: the runtime would then report the whole node's network not
+// ready, the kubelet would start no pod's sandbox, kube-system's
+// included, and after five minutes the node's pods would be evicted - for
+// trouble that ADD already answers pod by pod, with "try again later" for
+// the meshed pods only.
 func (p *Plugin) cmdStatus(args *cmdArgs) error {
 	conf, err := parseConf(args.StdinData, false)
 	if err != nil {
 		return newError(codeInvalidConfig, err.Error(), "")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), conf.apiTimeout)
-	defer cancel()
-	if err := p.ping(ctx, conf); err != nil {
-		return newError(codePluginNotAvailable, "mesh-cni: "+err.Error(), "")
+	if problem := socketProblem(conf.AgentSocket); problem != "" {
+		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: the node agent's socket %s %s, so mesh-cni is not running on this node; it runs in the mesh-cni DaemonSet's pod (kubectl -n mesh-cni get pods -o wide)", conf.AgentSocket, problem), "")
 	}
 	if !iptablesInstalled() {
 		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
@@ -33,14 +39,16 @@ func (p *Plugin) cmdStatus(args *cmdArgs) error {
 	return nil
 }
 
-// ping asks the node agent whether it is serving.
-func (p *Plugin) ping(ctx context.Context, conf *NetConf) error {
-	api, err := p.newAPI(ctx, conf)
-	if err != nil {
-		return err
+// socketProblem says what is wrong with the agent's socket path, or "".
+func socketProblem(path string) string {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return "is missing"
+	case st.Mode().Type() != fs.ModeSocket:
+		return "is not a socket"
 	}
-	defer api.Close()
-	return api.Ping(ctx)
+	return ""
 }
 
 // iptablesInstalled is a variable so that tests need not depend on the host.
