@@ -158,6 +158,15 @@ func podConfig(profile rules.Profile, mesh meshSettings, pod *object.Pod, podIPs
 			return rules.Config{}, fmt.Errorf("%w in annotation %s on pod %s", err, a.key, ref)
 		}
 	}
+	// The pod's own settings alone first, so that what the profile cannot
+	// express is blamed on the annotation that asked for it, not on the
+	// mesh-wide settings it is merged with.
+	own := rules.DefaultConfig(profile)
+	own.OutboundPortExclusions, own.InboundPortExclusions = outPorts, inPorts
+	own.OutboundIPRangeExclusions, own.OutboundIPRangeInclusions = ipExcl, ipIncl
+	if err := own.Validate(); err != nil {
+		return rules.Config{}, fmt.Errorf("pod %s, in its annotations: %w", ref, err)
+	}
 	cfg := rules.DefaultConfig(profile)
 	cfg.OutboundPortExclusions = rules.MergePorts(mesh.OutboundPorts, outPorts)
 	cfg.InboundPortExclusions = rules.MergePorts(mesh.InboundPorts, inPorts)
