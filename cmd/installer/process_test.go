@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 const testdata = "../../pkg/install/chain/testdata"
@@ -64,6 +66,9 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 		}
 	}
 	p.inOrder(t, serves, added)
+	// The plugin's record of its netlink writer's comparison goes too.
+	wireRecord := filepath.Join(n.run, rules.WireRecord)
+	must(t, os.WriteFile(wireRecord, []byte("key\nequal\n"), 0o600))
 
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
@@ -71,7 +76,7 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	// The entry goes while the agent still answers, and then the agent.
 	p.inOrder(t, `"msg":"removed mesh-cni from the CNI chain","file":"`+primary, `"msg":"the node agent stopped"`)
 	sameSnapshot(t, snapshot(t, n.netd), before)
-	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(gke, "mesh-cni"), n.sock, filepath.Join(n.run, "chain-state.json"))
+	gone(t, filepath.Join(n.bin, "mesh-cni"), filepath.Join(gke, "mesh-cni"), n.sock, filepath.Join(n.run, "chain-state.json"), wireRecord)
 }
 
 func TestRepairs(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -142,7 +143,9 @@ func (p *Plugin) cmdAdd(args *cmdArgs) error {
 	if pl == nil {
 		return passThrough(inv.conf)
 	}
-	res, err := p.netns.Apply(args.Netns, pl.sets)
+	// The agent's socket is in mesh-cni's run directory on the host, which
+	// the installer empties when it uninstalls.
+	res, err := p.netns.Apply(args.Netns, pl.sets, filepath.Dir(inv.conf.AgentSocket))
 	if err != nil {
 		return p.fail(inv, api, fmt.Errorf("applying rules in %s for pod %s: %w", args.Netns, inv.pod, err))
 	}
@@ -150,7 +153,7 @@ func (p *Plugin) cmdAdd(args *cmdArgs) error {
 	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonConfigured, configuredMessage(pl.sets, pl.source))
 	// The phases' durations show where a slow ADD spends its time.
 	inv.log.Info("traffic redirection configured", "profile", inv.conf.profile, "families", len(pl.sets),
-		"settings", pl.source, "backend", res.backend, "changed", res.changed, "netns", args.Netns,
+		"settings", pl.source, "backend", res.backend, "writer", res.writer, "changed", res.changed, "netns", args.Netns,
 		"agent_ms", ms(planned.Sub(began)), "apply_ms", ms(applied.Sub(planned)), "event_ms", ms(time.Since(applied)))
 	return passThrough(inv.conf)
 }

@@ -45,7 +45,7 @@ type fakeNetns struct {
 	panics   bool
 }
 
-func (f *fakeNetns) Apply(_ string, sets []rules.RuleSet) (applied, error) {
+func (f *fakeNetns) Apply(_ string, sets []rules.RuleSet, _ string) (applied, error) {
 	if f.panics {
 		panic("boom")
 	}

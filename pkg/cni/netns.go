@@ -11,12 +11,16 @@ import (
 type applied struct {
 	backend string
 	changed bool
+	// writer is what wrote the rules: "netlink" or "iptables-restore".
+	writer string
 }
 
 // netnsRules installs and verifies rule sets in a pod's network namespace;
 // tests replace it.
 type netnsRules interface {
-	Apply(netnsPath string, sets []rules.RuleSet) (applied, error)
+	// Apply installs sets; wireDir is where the record of the node's
+	// netlink-writer comparison is kept (rules.ApplyOptions.WireDir).
+	Apply(netnsPath string, sets []rules.RuleSet, wireDir string) (applied, error)
 	Verify(netnsPath string, sets []rules.RuleSet) error
 }
 
@@ -26,11 +30,15 @@ type kernelRules struct {
 	opts rules.ApplyOptions
 }
 
-func (k kernelRules) Apply(netnsPath string, sets []rules.RuleSet) (applied, error) {
+func (k kernelRules) Apply(netnsPath string, sets []rules.RuleSet, wireDir string) (applied, error) {
 	opts := k.opts
-	opts.Netns = netnsPath
+	opts.Netns, opts.WireDir = netnsPath, wireDir
 	res, err := rules.Apply(sets, opts)
-	return applied{backend: string(res.Backend), changed: res.Changed}, err
+	writer := "iptables-restore"
+	if res.Netlink {
+		writer = "netlink"
+	}
+	return applied{backend: string(res.Backend), changed: res.Changed, writer: writer}, err
 }
 
 func (k kernelRules) Verify(netnsPath string, sets []rules.RuleSet) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
 	"github.com/mesh-cni/mesh-cni/pkg/install/serviceaccount"
 	"github.com/mesh-cni/mesh-cni/pkg/install/status"
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // StateName is the install state's file in the run dir.
@@ -226,6 +227,9 @@ func (in *Installer) uninstall() error {
 		errs = append(errs, in.remove(filepath.Join(dir, entry.PluginType), "removed the plugin binary"))
 	}
 	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, StateName), "removed the install state"))
+	// The plugin records there whether its netlink writer matched this
+	// node's iptables (rules.WireRecord).
+	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, rules.WireRecord), "removed the plugin's record of its nf_tables comparison"))
 	err := errors.Join(errs...)
 	if err != nil {
 		in.log.Error("uninstall incomplete", "error", err.Error())

@@ -23,6 +23,11 @@ type ApplyOptions struct {
 	LockDir string
 	// Backend forces an iptables backend; "" detects it.
 	Backend Backend
+	// WireDir, when set, lets Apply write a new pod's nf_tables rules over
+	// netlink instead of running iptables-nft-restore, once a comparison
+	// on this node found both leave the same kernel objects (wire.go); the
+	// comparison's record, WireRecord, is kept in this directory.
+	WireDir string
 }
 
 // ApplyResult says what Apply did.
@@ -32,6 +37,9 @@ type ApplyResult struct {
 	// Changed is false when an identical set was already there and
 	// nothing was written.
 	Changed bool
+	// Netlink is true when a set was written over netlink (WireDir), not
+	// by iptables-restore.
+	Netlink bool
 }
 
 // families are the address families mesh-cni manages, in apply order.
@@ -67,9 +75,11 @@ func Apply(sets []RuleSet, opts ApplyOptions) (ApplyResult, error) {
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	wire := wireAllowed(opts.WireDir)
 	var res ApplyResult
 	err = withSession(opts, func(s *session) error {
 		var err error
+		s.wire = wire
 		res, err = s.apply(want)
 		return err
 	})
@@ -219,10 +229,15 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 		if unchanged(want[fam], had) {
 			continue
 		}
+		res.Changed = true
+		// A new pod's table: nothing to remove, only our chains to add.
+		if s.wire && b == BackendNFT && want[fam] != nil && !removed && s.missing[tableKey{b, fam}] && s.writeWire(fam, want[fam]) {
+			res.Netlink = true
+			continue
+		}
 		if err := s.restore(b, fam, transaction(t, want[fam])); err != nil {
 			return fail(err)
 		}
-		res.Changed = true
 		if len(had) > 0 || removed {
 			readBack = append(readBack, fam)
 		}

@@ -30,6 +30,8 @@ func requireIptables(t testing.TB) {
 type testPod struct {
 	*netns.NS
 	lockDir string
+	// wireDir is ApplyOptions.WireDir: "" keeps to iptables-restore.
+	wireDir string
 }
 
 func newPod(t testing.TB) *testPod {
@@ -61,7 +63,7 @@ func (p *testPod) inNetnsFiles(t testing.TB, content string) (netns, nss *os.Fil
 }
 
 func (p *testPod) opts(b Backend) ApplyOptions {
-	return ApplyOptions{LockDir: p.lockDir, Backend: b}
+	return ApplyOptions{LockDir: p.lockDir, Backend: b, WireDir: p.wireDir}
 }
 
 // apply runs Apply inside the pod's namespace.

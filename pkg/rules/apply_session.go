@@ -14,6 +14,8 @@ type session struct {
 	env     []string
 	tables  map[tableKey]tableRead
 	missing map[tableKey]bool
+	// wire: a new table may be written over netlink (wire.go).
+	wire bool
 }
 
 type tableKey struct {

@@ -1,0 +1,123 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestApplyOverNetlink: with a WireDir, the first Apply on a node compares
+// the netlink writer with iptables-nft-restore in scratch namespaces,
+// records that they are equal, and writes the new pod's rules over
+// netlink. The rules are what iptables-save shows and Verify wants, real
+// TCP lands where OSM sends it, the next new pod costs no program at all,
+// and applying again changes nothing.
+func TestApplyOverNetlink(t *testing.T) {
+	requireIptables(t)
+	programs := countPrograms(t)
+	dir := t.TempDir()
+	sets := buildSets(t, trafficConfig(ProfileOSMv0))
+
+	p := newTrafficPod(t)
+	p.wireDir = dir
+	programs()
+	res := p.mustApply(t, sets, "")
+	if !res.Netlink || !res.Changed || res.Backend != BackendNFT {
+		t.Errorf("Apply = %+v, want the nft backend written over netlink", res)
+	}
+	got := programs()
+	slices.Sort(got)
+	if want := []string{"ip6tables-nft-restore", "iptables-nft-restore"}; !slices.Equal(got, want) {
+		t.Errorf("the first Apply ran %q, want the comparison's %q", got, want)
+	}
+	if record := readRecord(t, dir); !strings.HasSuffix(record, "\n"+wireEqual+"\n") {
+		t.Errorf("record = %q, want the writers found equal", record)
+	}
+	if _, err := os.Stat(filepath.Join(dir, WireRecord+".lock")); !os.IsNotExist(err) {
+		t.Errorf("the comparison's lock file is left: %v", err)
+	}
+	mustVerify(t, p.testPod, sets, "")
+	p.check(t, trafficProbes(p, ProfileOSMv0))
+
+	next := newPod(t)
+	next.wireDir = dir
+	programs() // Verify's iptables-save runs
+	if res := next.mustApply(t, sets, ""); !res.Netlink {
+		t.Errorf("Apply in the next new pod = %+v, want it written over netlink", res)
+	}
+	if got := programs(); len(got) != 0 {
+		t.Errorf("the next new pod's Apply ran %q, want no program", got)
+	}
+	if res := next.mustApply(t, sets, ""); res.Changed || res.Netlink {
+		t.Errorf("Apply again = %+v, want nothing written", res)
+	}
+	mustVerify(t, next, sets, "")
+}
+
+// TestApplyOverNetlinkOnlyWhenEqual: iptables-nft-restore writes whenever
+// the record says the writers differ, the set has a shape the netlink
+// writer does not encode, or the table is not new; a record of another
+// iptables or kernel is compared again.
+func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
+	requireIptables(t)
+	programs := countPrograms(t)
+	key, err := wireKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0 := buildSets(t, DefaultConfig(ProfileOSMv0))
+	v1 := buildSets(t, DefaultConfig(ProfileOSMv1))
+	restores := []string{"ip6tables-nft-restore", "iptables-nft-restore"}
+	tests := []struct {
+		name   string
+		record string
+		sets   []RuleSet
+		setup  func(*testing.T, *testPod)
+		want   []string
+		wire   bool
+	}{
+		{"recorded as different", key + "\ndiffers: test\n", v0, nil, restores, false},
+		{"record of another iptables", "other key\nequal\n", v0, nil, restores, true},
+		{"shape not encoded (osm-v1: -o lo, !)", key + "\nequal\n", v1, nil, restores, false},
+		{"table not new", key + "\nequal\n", v0, func(t *testing.T, p *testPod) {
+			for _, fam := range families {
+				p.restore(t, BackendNFT, fam, foreignRules)
+			}
+		}, []string{"ip6tables-nft-restore", "ip6tables-nft-save", "iptables-nft-restore", "iptables-nft-save"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, WireRecord), []byte(tt.record), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := newPod(t)
+			p.wireDir = dir
+			if tt.setup != nil {
+				tt.setup(t, p)
+			}
+			programs()
+			res := p.mustApply(t, tt.sets, "")
+			if res.Netlink != tt.wire {
+				t.Errorf("Apply = %+v, want Netlink %v", res, tt.wire)
+			}
+			got := programs()
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Apply ran %q, want %q", got, tt.want)
+			}
+			mustVerify(t, p, tt.sets, "")
+		})
+	}
+}
+
+func readRecord(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, WireRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
