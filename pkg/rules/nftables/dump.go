@@ -23,16 +23,26 @@ const (
 // nested, with the shape of its content; any other is printed in hex.
 type shape map[uint16]shape
 
-var (
-	nftData    = shape{unix.NFTA_DATA_VERDICT: nil}
-	chainShape = shape{unix.NFTA_CHAIN_HOOK: nil}
-	exprShapes = map[string]shape{
-		"cmp":       {unix.NFTA_CMP_DATA: nftData},
-		"immediate": {unix.NFTA_IMMEDIATE_DATA: nftData},
-		"bitwise":   {unix.NFTA_BITWISE_MASK: nftData, unix.NFTA_BITWISE_XOR: nftData, nftaBitwiseData: nftData},
+var errChanged = errors.New("ruleset changed while listing it")
+
+// chainShape is a chain's: its hook attribute holds further attributes.
+func chainShape() shape { return shape{unix.NFTA_CHAIN_HOOK: nil} }
+
+// exprShape is the shape of the named expression's data. Functions, not
+// package-level maps: the plugin, started afresh for every pod, would
+// build maps at every start for the rare Dump.
+func exprShape(name string) shape {
+	nftData := shape{unix.NFTA_DATA_VERDICT: nil}
+	switch name {
+	case "cmp":
+		return shape{unix.NFTA_CMP_DATA: nftData}
+	case "immediate":
+		return shape{unix.NFTA_IMMEDIATE_DATA: nftData}
+	case "bitwise":
+		return shape{unix.NFTA_BITWISE_MASK: nftData, unix.NFTA_BITWISE_XOR: nftData, nftaBitwiseData: nftData}
 	}
-	errChanged = errors.New("ruleset changed while listing it")
-)
+	return nil
+}
 
 // Dump lists table nat of family f in the calling thread's network
 // namespace, in a canonical text form meant for comparing two namespaces:

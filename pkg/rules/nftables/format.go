@@ -44,7 +44,7 @@ func format(f Family, tables, chains, rules []message) ([]byte, error) {
 	for _, as := range cs {
 		name := str(as, unix.NFTA_CHAIN_NAME)
 		fmt.Fprintf(&out, "chain %s:", name)
-		writeAttrs(&out, as, chainShape, unix.NFTA_CHAIN_TABLE, unix.NFTA_CHAIN_NAME, unix.NFTA_CHAIN_HANDLE, unix.NFTA_CHAIN_USE, nftaChainID)
+		writeAttrs(&out, as, chainShape(), unix.NFTA_CHAIN_TABLE, unix.NFTA_CHAIN_NAME, unix.NFTA_CHAIN_HANDLE, unix.NFTA_CHAIN_USE, nftaChainID)
 		out.WriteString("\n")
 		out.WriteString(strings.Join(byChain[name], ""))
 		delete(byChain, name)
@@ -95,7 +95,7 @@ func writeExprs(out *strings.Builder, as []attribute) error {
 				switch inner, err := attributes(p.data); {
 				case p.typ == unix.NFTA_EXPR_NAME: // on the line already
 				case p.typ == unix.NFTA_EXPR_DATA && err == nil:
-					writeAttrs(out, inner, exprShapes[name])
+					writeAttrs(out, inner, exprShape(name))
 				default:
 					fmt.Fprintf(out, " %d=%s", p.typ, hex.EncodeToString(p.data))
 				}

@@ -86,14 +86,23 @@ type builtin struct {
 	priority int32
 }
 
-// builtins are the nat table's base chains. iptables-nft-restore creates
-// one only when a rule first needs it, so Write does the same: which ones
-// exist, and in which order, is part of what the kernel holds.
-var builtins = map[string]builtin{
-	"PREROUTING":  {unix.NF_INET_PRE_ROUTING, -100},
-	"INPUT":       {unix.NF_INET_LOCAL_IN, 100},
-	"OUTPUT":      {unix.NF_INET_LOCAL_OUT, -100},
-	"POSTROUTING": {unix.NF_INET_POST_ROUTING, 100},
+// builtinChain says whether name is a nat base chain and how
+// iptables-nft creates it. iptables-nft-restore creates one only when a
+// rule first needs it, so Write does the same: which ones exist, and in
+// which order, is part of what the kernel holds. A switch, not a
+// package-level map, which every start of the plugin would build.
+func builtinChain(name string) (builtin, bool) {
+	switch name {
+	case "PREROUTING":
+		return builtin{unix.NF_INET_PRE_ROUTING, -100}, true
+	case "INPUT":
+		return builtin{unix.NF_INET_LOCAL_IN, 100}, true
+	case "OUTPUT":
+		return builtin{unix.NF_INET_LOCAL_OUT, -100}, true
+	case "POSTROUTING":
+		return builtin{unix.NF_INET_POST_ROUTING, 100}, true
+	}
+	return builtin{}, false
 }
 
 // Check reports whether Write can encode every rule of s. Its error wraps
@@ -130,7 +139,7 @@ func Write(s Set) error {
 	}
 	made := map[string]bool{}
 	for i, r := range p.rules {
-		if bc, ok := builtins[r.chain]; ok && !made[r.chain] {
+		if bc, ok := builtinChain(r.chain); ok && !made[r.chain] {
 			b.newBaseChain(r.chain, bc)
 			made[r.chain] = true
 		}

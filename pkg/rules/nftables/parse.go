@@ -80,7 +80,7 @@ func badChainName(c string, seen map[string]bool) string {
 }
 
 func isBuiltin(c string) bool {
-	_, ok := builtins[c]
+	_, ok := builtinChain(c)
 	return ok
 }
 
