@@ -34,6 +34,9 @@ type addResult struct {
 	// from the node agent), apply_ms (iptables), event_ms (the Event
 	// handed to the agent, which writes it to the API after answering).
 	phases map[string][]time.Duration
+	// writers counts the measured ADDs by what wrote their rules, from
+	// the log line's writer field: netlink or iptables-restore.
+	writers map[string]int
 	// api is what the kube-apiserver served for the agent while the
 	// measured runs went on: whether its answers came from a watch or
 	// from live reads.
@@ -61,6 +64,7 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 			meshCPU:   series{name: fmt.Sprintf("mesh-cni ADD, CPU time (%s)", b)},
 			osmCPU:    series{name: fmt.Sprintf("osm-init chain, CPU time (%s)", b)},
 			phases:    map[string][]time.Duration{},
+			writers:   map[string]int{},
 		}
 		pod := cnirun.Pod{Namespace: benchNamespace, Name: addPodName, UID: uid}
 		// One unmeasured round of each warms the page cache, the API
@@ -80,6 +84,7 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 					for k, v := range logPhases(call.Stderr) {
 						r.phases[k] = append(r.phases[k], v)
 					}
+					r.writers[logField(call.Stderr, "writer")]++
 				},
 				func() {
 					chain, osm, cpu := k.addOSMInit(t, n, pod, b)
@@ -172,6 +177,16 @@ func stderrOf(calls []cnirun.Call) string {
 
 // logPhases reads the *_ms fields of mesh-cni's "traffic redirection
 // configured" log line.
+// logField is the value of the field key in mesh-cni's log lines, or "".
+func logField(stderr, key string) string {
+	for _, f := range strings.Fields(stderr) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
 func logPhases(stderr string) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for _, f := range strings.Fields(stderr) {

@@ -37,6 +37,9 @@ func writeAdd(sb *strings.Builder, r *results) {
 		}
 		p(" Inside mesh-cni's ADD (medians of its own log line): %s; the rest is the process start and the CNI protocol.",
 			strings.Join(parts, ", "))
+		p(" The rules of the %d measured ADDs were written %s (in a new pod's namespace on an nf_tables node mesh-cni writes "+
+			"them over netlink once it has found, here in the unmeasured first ADD, that its writer and the node's "+
+			"iptables-nft-restore leave the same kernel objects).", len(a.mesh.d), writerList(a.writers))
 		adds := len(a.mesh.d)
 		p(" While the %d measured meshed ADDs ran, the kube-apiserver counted %s (completed requests for pods, MeshConfigs, "+
 			"ConfigMaps and Events), and the agent held these watches open: %s. So %s.\n\n",
@@ -47,7 +50,25 @@ func writeAdd(sb *strings.Builder, r *results) {
 // phaseKeys are the *_ms fields of mesh-cni's ADD log line, in order.
 var phaseKeys = []string{"agent_ms", "apply_ms", "event_ms"}
 
-var phaseLabel = map[string]string{"agent_ms": "agent reads", "apply_ms": "iptables apply", "event_ms": "Event (queued at the agent)"}
+var phaseLabel = map[string]string{"agent_ms": "agent reads", "apply_ms": "rules apply", "event_ms": "Event (queued at the agent)"}
+
+// writerList says how many ADDs each writer wrote, e.g. "over netlink 30".
+func writerList(w map[string]int) string {
+	var parts []string
+	for _, k := range []string{"netlink", "iptables-restore"} {
+		if w[k] > 0 {
+			label := "over netlink"
+			if k != "netlink" {
+				label = "by iptables-restore"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d", label, w[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "by a writer the log line does not name"
+	}
+	return strings.Join(parts, ", ")
+}
 
 func writeSkip(sb *strings.Builder, r *results) {
 	s := r.skip

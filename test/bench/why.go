@@ -22,7 +22,7 @@ func writeWhy(sb *strings.Builder, r *results) {
 		}
 		agentReads, apply, event := summarize(a.phases["agent_ms"]).med, summarize(a.phases["apply_ms"]).med, summarize(a.phases["event_ms"]).med
 		lines = append(lines, fmt.Sprintf("meshed ADD, %s: of the median %s, parsing the config and the agent reads took %s "+
-			"(the kube-apiserver counted %d reads of pods for the %d ADDs), the iptables apply %s, "+
+			"(the kube-apiserver counted %d reads of pods for the %d ADDs), the rules apply %s, "+
 			"handing the Event to the agent %s and the rest (starting the Go binary, the CNI protocol) about %s. "+
 			"mesh-cni used %s of CPU per ADD (median) against %s for the 17-process osm-init chain: a ratio of %s in CPU time "+
 			"where the wall-time ratio is %s.",
