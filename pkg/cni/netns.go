@@ -11,7 +11,8 @@ import (
 type applied struct {
 	backend string
 	changed bool
-	// writer is what wrote the rules: "netlink" or "iptables-restore".
+	// writer is what wrote the rules: "netlink", "iptables-restore", or
+	// "none" when they were in place already.
 	writer string
 }
 
@@ -34,9 +35,12 @@ func (k kernelRules) Apply(netnsPath string, sets []rules.RuleSet, wireDir strin
 	opts := k.opts
 	opts.Netns, opts.WireDir = netnsPath, wireDir
 	res, err := rules.Apply(sets, opts)
-	writer := "iptables-restore"
-	if res.Netlink {
+	writer := "none"
+	switch {
+	case res.Netlink:
 		writer = "netlink"
+	case res.Changed:
+		writer = "iptables-restore"
 	}
 	return applied{backend: string(res.Backend), changed: res.Changed, writer: writer}, err
 }

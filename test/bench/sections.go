@@ -37,7 +37,7 @@ func writeAdd(sb *strings.Builder, r *results) {
 		}
 		p(" Inside mesh-cni's ADD (medians of its own log line): %s; the rest is the process start and the CNI protocol.",
 			strings.Join(parts, ", "))
-		p(" The rules of the %d measured ADDs were written %s (in a new pod's namespace on an nf_tables node mesh-cni writes "+
+		p(" Rules of the %d measured ADDs: %s (in a new pod's namespace on an nf_tables node mesh-cni writes "+
 			"them over netlink once it has found, here in the unmeasured first ADD, that its writer and the node's "+
 			"iptables-nft-restore leave the same kernel objects).", len(a.mesh.d), writerList(a.writers))
 		adds := len(a.mesh.d)
@@ -52,16 +52,17 @@ var phaseKeys = []string{"agent_ms", "apply_ms", "event_ms"}
 
 var phaseLabel = map[string]string{"agent_ms": "agent reads", "apply_ms": "rules apply", "event_ms": "Event (queued at the agent)"}
 
-// writerList says how many ADDs each writer wrote, e.g. "over netlink 30".
+// writerList says how many ADDs each writer wrote, e.g. "30 written over
+// netlink".
 func writerList(w map[string]int) string {
 	var parts []string
 	for _, k := range []string{"netlink", "iptables-restore"} {
 		if w[k] > 0 {
-			label := "over netlink"
+			label := "written over netlink"
 			if k != "netlink" {
-				label = "by iptables-restore"
+				label = "written by iptables-restore"
 			}
-			parts = append(parts, fmt.Sprintf("%s %d", label, w[k]))
+			parts = append(parts, fmt.Sprintf("%d %s", w[k], label))
 		}
 	}
 	if len(parts) == 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,6 +95,18 @@ func (w *world) testDefaults(t *testing.T) {
 	}
 	if !strings.Contains(w.pluginLog(), "namespace=test pod=web-1") {
 		t.Errorf("log lines do not name the pod:\n%s", w.pluginLog())
+	}
+	// On nf_tables, the first ADD compared mesh-cni's netlink writer with
+	// iptables-nft-restore, recorded them equal beside the agent's socket,
+	// and wrote over netlink.
+	if strings.Contains(w.pluginLog(), "backend=nft") {
+		if !strings.Contains(w.pluginLog(), "writer=netlink") {
+			t.Errorf("a new pod's rules on nf_tables were not written over netlink:\n%s", w.pluginLog())
+		}
+		record, err := os.ReadFile(filepath.Join(filepath.Dir(w.agent.Socket), rules.WireRecord))
+		if err != nil || !strings.HasSuffix(string(record), "\nequal\n") {
+			t.Errorf("the comparison's record beside the agent's socket = %q, %v; want the writers found equal", record, err)
+		}
 	}
 
 	if err := s.Check(context.Background()); err != nil {
