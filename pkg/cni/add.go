@@ -143,9 +143,7 @@ func (p *Plugin) cmdAdd(args *cmdArgs) error {
 	if pl == nil {
 		return passThrough(inv.conf)
 	}
-	// The agent's socket is in mesh-cni's run directory on the host, which
-	// the installer empties when it uninstalls.
-	res, err := p.netns.Apply(args.Netns, pl.sets, filepath.Dir(inv.conf.AgentSocket))
+	res, err := p.netns.Apply(args.Netns, pl.sets, wireDir(inv.conf))
 	if err != nil {
 		return p.fail(inv, api, fmt.Errorf("applying rules in %s for pod %s: %w", args.Netns, inv.pod, err))
 	}
@@ -156,6 +154,17 @@ func (p *Plugin) cmdAdd(args *cmdArgs) error {
 		"settings", pl.source, "backend", res.backend, "writer", res.writer, "changed", res.changed, "netns", args.Netns,
 		"agent_ms", ms(planned.Sub(began)), "apply_ms", ms(applied.Sub(planned)), "event_ms", ms(time.Since(applied)))
 	return passThrough(inv.conf)
+}
+
+// wireDir is where the record of the node's netlink-writer comparison is
+// kept (rules.ApplyOptions.WireDir), "" when rulesWriter keeps to
+// iptables-restore: the agent's socket is in mesh-cni's run directory on
+// the host, which the installer empties when it uninstalls.
+func wireDir(conf *NetConf) string {
+	if !conf.netlink {
+		return ""
+	}
+	return filepath.Dir(conf.AgentSocket)
 }
 
 // ms is a duration in milliseconds with two decimals, for log lines.

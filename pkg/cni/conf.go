@@ -53,6 +53,8 @@ type NetConf struct {
 	profile    rules.Profile
 	logLevel   slog.Level
 	apiTimeout time.Duration
+	// netlink: a new pod's rules may go over netlink (rulesWriter).
+	netlink bool
 }
 
 // ipamConf is the config's "ipam" object, of which only the type is
@@ -116,6 +118,6 @@ func (c *NetConf) defaults() error {
 	if err != nil {
 		return fmt.Errorf("mesh-cni network config: %w", err)
 	}
-	c.profile, c.logLevel, c.apiTimeout = p.Profile, p.LogLevel, p.APITimeout
+	c.profile, c.logLevel, c.apiTimeout, c.netlink = p.Profile, p.LogLevel, p.APITimeout, p.Netlink
 	return nil
 }

@@ -112,3 +112,22 @@ func TestParseArgs(t *testing.T) {
 		t.Error("parseArgs of a key without value: want an error")
 	}
 }
+
+// TestWireDir: the record of the netlink writer's comparison sits beside
+// the agent's socket, in mesh-cni's run directory; rulesWriter
+// iptables-restore keeps every pod on iptables-restore.
+func TestWireDir(t *testing.T) {
+	for _, tt := range []struct{ settings, want string }{
+		{``, "/var/run/mesh-cni"},
+		{`,"agentSocket":"/run/x/agent.sock","rulesWriter":"auto"`, "/run/x"},
+		{`,"rulesWriter":"iptables-restore"`, ""},
+	} {
+		conf, err := parseConf([]byte(`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni"`+tt.settings+`}`), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wireDir(conf); got != tt.want {
+			t.Errorf("wireDir with %s = %q, want %q", tt.settings, got, tt.want)
+		}
+	}
+}

@@ -40,7 +40,7 @@ var DefaultExcludeNamespaces = []string{"kube-system", DefaultOwnNamespace}
 var DefaultSidecarContainerNames = []string{"envoy", "sidecar"}
 
 // Keys lists the settings' JSON keys, for messages about unknown ones.
-const Keys = "agentSocket, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout"
+const Keys = "agentSocket, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout, rulesWriter"
 
 // Settings are mesh-cni's keys in its conflist entry. Empty means default.
 type Settings struct {
@@ -52,13 +52,27 @@ type Settings struct {
 	SidecarContainerNames []string `json:"sidecarContainerNames,omitempty"`
 	LogLevel              string   `json:"logLevel,omitempty"`
 	APITimeout            string   `json:"apiTimeout,omitempty"`
+	RulesWriter           string   `json:"rulesWriter,omitempty"`
 }
+
+// The values of rulesWriter.
+const (
+	// WriterAuto writes a new pod's rules over netlink where the node has
+	// proven that the same kernel objects result as with its
+	// iptables-nft-restore (pkg/rules/wire.go), else runs iptables-restore.
+	WriterAuto = "auto"
+	// WriterIptablesRestore always runs iptables-restore: the operator's
+	// way back, should the netlink writer ever be in doubt.
+	WriterIptablesRestore = "iptables-restore"
+)
 
 // Parsed are the settings' values in the types the plugin works with.
 type Parsed struct {
 	Profile    rules.Profile
 	LogLevel   slog.Level
 	APITimeout time.Duration
+	// Netlink: a new pod's rules may go over netlink (rulesWriter auto).
+	Netlink bool
 }
 
 // FieldError is a bad value, naming its key.
@@ -100,6 +114,13 @@ func (s *Settings) Resolve() (Parsed, error) {
 			return Parsed{}, &FieldError{"apiTimeout", fmt.Sprintf("invalid duration %q (want e.g. \"3s\")", s.APITimeout)}
 		}
 		p.APITimeout = d
+	}
+	switch s.RulesWriter {
+	case "", WriterAuto:
+		p.Netlink = true
+	case WriterIptablesRestore:
+	default:
+		return Parsed{}, &FieldError{"rulesWriter", fmt.Sprintf("invalid value %q (want %s or %s)", s.RulesWriter, WriterAuto, WriterIptablesRestore)}
 	}
 	return p, nil
 }
