@@ -17,6 +17,8 @@ const (
 	// agentSocket is where the installer's node agent serves the plugin,
 	// in the DaemonSet's run dir.
 	agentSocket = "/var/run/mesh-cni/agent.sock"
+	// wireRecord is the plugin's record of its netlink writer's comparison.
+	wireRecord = "/var/run/mesh-cni/nft-wire"
 	// oldKubeconfig is where installers before the node agent wrote the
 	// plugin's credentials; no credential goes onto the node any more.
 	oldKubeconfig = "/var/run/mesh-cni/kubeconfig"
@@ -104,11 +106,20 @@ func (s *suite) checkInstalled(t *testing.T, want bool) {
 // go, running pods keep working, new pods start without rules; applying
 // deploy/ again brings it all back.
 func (s *suite) testUninstallReinstall(t *testing.T) {
+	// The meshed pods so far had their rules written over netlink, after
+	// the plugin compared its writer with the node's iptables-nft-restore
+	// and recorded the verdict in the run dir; uninstall removes it.
+	if record, err := s.shell("cat "+wireRecord, true); err != nil || !strings.HasSuffix(record, "\nequal\n") {
+		t.Errorf("%s on the node = %q, %v; want the netlink writer found equal to iptables-nft-restore", wireRecord, record, err)
+	}
 	s.must(t, "delete", "daemonset", "mesh-cni", "-n", "mesh-cni", "--wait=true", "--timeout=90s")
 	if _, err := s.kubectl("wait", "--for=delete", "pod", "-n", "mesh-cni", "-l", "app.kubernetes.io/component=installer", "--timeout=90s"); err != nil {
 		t.Fatalf("installer pods did not go away: %v", err)
 	}
 	s.checkInstalled(t, false)
+	if s.nodeHas(t, wireRecord) {
+		t.Errorf("%s is left on the node after uninstall", wireRecord)
+	}
 	left, _ := s.shell("ls -R /var/run/mesh-cni", true)
 	t.Logf("left in /var/run/mesh-cni (the DaemonSet's hostPath; kubelet made it):\n%s", left)
 
