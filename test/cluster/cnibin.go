@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // CNIBinDir is where the node's containerd looks for CNI plugins: the
@@ -23,9 +25,15 @@ var nodeCNIPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
 // plugin keeps its per-netns lock files in its xtables subdirectory.
 const meshCNIRunDir = "/run/mesh-cni"
 
-// strays are files an installer under test puts on the host and removes
-// itself when it stops cleanly; after a failed run tear-down removes them.
-var strays = []string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock")}
+// strays are files an installer under test, or the plugin it installs,
+// puts on the host and the installer removes when it stops cleanly; after
+// a failed run, or a tear-down that kills the node without stopping it,
+// tear-down removes them. The plugin records its netlink writer's
+// comparison (rules.WireRecord), with a lock and a temporary file beside
+// it while it compares.
+var strays = []string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock"),
+	filepath.Join(meshCNIRunDir, rules.WireRecord), filepath.Join(meshCNIRunDir, rules.WireRecord+".lock"),
+	filepath.Join(meshCNIRunDir, rules.WireRecord+".tmp")}
 
 // hostDirs are the host directories the node, the installer or the plugin
 // may create; tear-down removes those that were not there before, if empty.

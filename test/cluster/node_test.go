@@ -4,9 +4,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 func TestNode(t *testing.T) {
@@ -64,6 +67,14 @@ spec:
 	}
 
 	n.Kubectl(t, "delete", "pod", "client", "--wait=true", "--timeout=60s")
+	// What the plugin leaves in the run dir when the node is killed
+	// rather than its installer stopped: tear-down takes it away too.
+	if err := os.MkdirAll(meshCNIRunDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(meshCNIRunDir, rules.WireRecord), []byte("key\nequal\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := TearDownNode(t.Logf); err != nil {
 		t.Fatal(err)
 	}
