@@ -75,11 +75,9 @@ func Apply(sets []RuleSet, opts ApplyOptions) (ApplyResult, error) {
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	wire := wireAllowed(opts.WireDir)
 	var res ApplyResult
 	err = withSession(opts, func(s *session) error {
 		var err error
-		s.wire = wire
 		res, err = s.apply(want)
 		return err
 	})
@@ -231,7 +229,7 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 		}
 		res.Changed = true
 		// A new pod's table: nothing to remove, only our chains to add.
-		if s.wire && b == BackendNFT && want[fam] != nil && !removed && s.missing[tableKey{b, fam}] && s.writeWire(fam, want[fam]) {
+		if b == BackendNFT && want[fam] != nil && !removed && s.missing[tableKey{b, fam}] && s.wireAllowed() && s.writeWire(fam, want[fam]) {
 			res.Netlink = true
 			continue
 		}

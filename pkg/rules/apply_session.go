@@ -14,8 +14,9 @@ type session struct {
 	env     []string
 	tables  map[tableKey]tableRead
 	missing map[tableKey]bool
-	// wire: a new table may be written over netlink (wire.go).
-	wire bool
+	// wire says whether a new table may be written over netlink
+	// (wire.go); nil until a new nft table first asks.
+	wire *bool
 }
 
 type tableKey struct {

@@ -41,7 +41,20 @@ const wireFormat = "mesh-cni-nftables/1"
 // wireEqual ends a record whose comparison found both writers equal.
 const wireEqual = "equal"
 
-// wireAllowed says whether Apply may use the netlink writer, comparing
+// wireAllowed says, once per session, whether Apply may use the netlink
+// writer. It is asked only for a new nft table, so that a legacy node or a
+// namespace with rules pays nothing for the question. It runs on the
+// session's worker thread; the comparison's own threads are new ones,
+// with the process's namespaces.
+func (s *session) wireAllowed() bool {
+	if s.wire == nil {
+		ok := wireAllowed(s.opts.WireDir)
+		s.wire = &ok
+	}
+	return *s.wire
+}
+
+// wireAllowed says whether the netlink writer may be used, comparing
 // first when this node has no record for its iptables and kernel yet.
 // Anything unexpected says no: iptables-nft-restore is always right.
 func wireAllowed(dir string) bool {
