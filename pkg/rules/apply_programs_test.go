@@ -95,15 +95,7 @@ func countPrograms(t *testing.T) func() []string {
 				if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				old, had := toolPaths.Load(name)
-				toolPaths.Store(name, wrapper)
-				t.Cleanup(func() {
-					if had {
-						toolPaths.Store(name, old)
-					} else {
-						toolPaths.Delete(name)
-					}
-				})
+				useTool(t, name, wrapper)
 			}
 		}
 	}
@@ -118,4 +110,19 @@ func countPrograms(t *testing.T) func() []string {
 		}
 		return strings.Fields(string(b))
 	}
+}
+
+// useTool makes the package run path for the iptables program name until
+// the test ends. Not for parallel tests: toolPaths is the package's.
+func useTool(t *testing.T, name, path string) {
+	t.Helper()
+	old, had := toolPaths.Load(name)
+	toolPaths.Store(name, path)
+	t.Cleanup(func() {
+		if had {
+			toolPaths.Store(name, old)
+		} else {
+			toolPaths.Delete(name)
+		}
+	})
 }

@@ -121,3 +121,31 @@ func readRecord(t *testing.T, dir string) string {
 	}
 	return string(b)
 }
+
+// TestWireComparisonFindsADifference: when this node's iptables-nft-restore
+// leaves other kernel objects than the netlink writer (here a wrapper
+// changes a port on its way in), the comparison records the difference
+// and Apply keeps to iptables-restore.
+func TestWireComparisonFindsADifference(t *testing.T) {
+	requireIptables(t)
+	name := "iptables-nft-restore"
+	real, err := lookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(t.TempDir(), name)
+	script := "#!/bin/sh\nsed 's/--dport 15010/--dport 15011/' | exec '" + real + "' \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	useTool(t, name, wrapper)
+	dir := t.TempDir()
+	p := newPod(t)
+	p.wireDir = dir
+	if res := p.mustApply(t, buildSets(t, DefaultConfig(ProfileOSMv0)), ""); res.Netlink {
+		t.Errorf("Apply = %+v, want iptables-restore after the comparison found a difference", res)
+	}
+	if record := readRecord(t, dir); !strings.Contains(record, "\ndiffers: IPv4: ") {
+		t.Errorf("record = %q, want the IPv4 difference", record)
+	}
+}
