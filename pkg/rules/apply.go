@@ -10,9 +10,8 @@ import (
 
 // ApplyOptions configure Apply, Verify and Cleanup, which act on the
 // network namespace at Netns or, when Netns is empty, on the CURRENT one:
-// the caller has entered it on a locked OS thread (e.g. with
-// ns.WithNetNSPath), and the iptables programs started from that thread
-// inherit it.
+// the caller has entered it on a locked OS thread, and the iptables
+// programs started from that thread inherit it.
 type ApplyOptions struct {
 	// Netns is the path of the network namespace to act in (a pod's
 	// CNI_NETNS). The worker thread enters it directly: entering it first
@@ -51,9 +50,10 @@ var families = []Family{IPv4, IPv6}
 // `iptables-restore --noflush` transaction that removes whatever of ours is
 // there (another profile's chains, a partial set) and installs the new set,
 // so no packet sees a half-written table. An identical set already in place
-// is left alone (Changed=false). On any failure everything of ours is
-// removed again, in every family, so that a pod is never left with some of
-// its rules.
+// is left alone (Changed=false). In a new nf_tables table, the set goes
+// over netlink instead, where ApplyOptions.WireDir allows it (wire.go).
+// On any failure everything of ours is removed again, in every family, so
+// that a pod is never left with some of its rules.
 //
 // A family written is read back with iptables-save and compared only
 // where its table held rules of ours before, or where rules of ours had to

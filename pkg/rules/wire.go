@@ -233,15 +233,12 @@ func wireSet(rs *RuleSet) nftables.Set {
 }
 
 // writeWire writes a fresh table's rule set over netlink. It reports
-// false, having written nothing (the batch is atomic), when the set has a
-// shape the writer does not encode or the kernel refused it: the caller
-// then runs iptables-nft-restore.
+// false, having written nothing, when the set has a shape the writer does
+// not encode (Write checks that before it sends anything) or the kernel
+// refused the batch, which is atomic: the caller then runs
+// iptables-nft-restore.
 func (s *session) writeWire(fam Family, want *RuleSet) bool {
-	ws := wireSet(want)
-	if nftables.Check(ws) != nil {
-		return false
-	}
 	delete(s.tables, tableKey{BackendNFT, fam})
 	delete(s.missing, tableKey{BackendNFT, fam})
-	return nftables.Write(ws) == nil
+	return nftables.Write(wireSet(want)) == nil
 }
