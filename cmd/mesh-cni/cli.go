@@ -20,8 +20,11 @@ CNI protocol; run by hand, it has these commands:
 
 Flags of render (lists are comma separated, spaces allowed, as in OSM's
 MeshConfig and pod annotations):
-  --profile osm-v0|osm-v1         rule generation (default osm-v0, the chains of
-                                  OSM v0.x and its troubleshooting guide)
+  --profile osm-v0|osm-v1.0|osm-v1  rule generation (default osm-v0): osm-v0 the
+                                  chains of OSM v0.8-v0.11 and its troubleshooting
+                                  guide; osm-v1.0 OSM v1.0.x; osm-v1 OSM v1.1-v1.2.4
+                                  and osm-edge (the plugin's profile "auto" picks
+                                  one from what the cluster shows)
   --format osm-init|restore       osm-init: the command line osm-init ran (default);
                                   restore: the iptables-restore document mesh-cni applies
   --outbound-ip-range-exclusion-list L   e.g. "1.1.1.1/32, 2.2.2.2/24"
@@ -30,6 +33,8 @@ MeshConfig and pod annotations):
   --inbound-port-exclusion-list L        e.g. "8080"
   --network-interface-exclusion-list L   osm-v1 only, e.g. "eth1"
   --local-proxy-mode Localhost|PodIP     osm-v1 only (default Localhost)
+  --local-dns-proxy              osm-v1 only: osm-edge's local DNS proxy is on
+                                 (MeshConfig spec.sidecar.localDNSProxy.enable)
   --pod-ip IP                    the pod's address, for PodIP mode
   --ipv6                         render the IPv6 (ip6tables) rules instead of IPv4
 
@@ -73,7 +78,7 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 type renderFlags struct {
 	profile, format, localProxyMode, podIP    string
 	ipExcl, ipIncl, outPorts, inPorts, ifaces string
-	ipv6                                      bool
+	ipv6, localDNSProxy                       bool
 }
 
 func render(args []string, stdout io.Writer) error {
@@ -90,6 +95,7 @@ func render(args []string, stdout io.Writer) error {
 	fs.StringVar(&f.localProxyMode, "local-proxy-mode", "", "")
 	fs.StringVar(&f.podIP, "pod-ip", "", "")
 	fs.BoolVar(&f.ipv6, "ipv6", false, "")
+	fs.BoolVar(&f.localDNSProxy, "local-dns-proxy", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -155,6 +161,7 @@ func (f renderFlags) config() (rules.Config, error) {
 			return rules.Config{}, fmt.Errorf("--%s: %v", l.flag, err)
 		}
 	}
+	cfg.LocalDNSProxy = f.localDNSProxy
 	if f.podIP != "" {
 		a, err := netip.ParseAddr(f.podIP)
 		if err != nil {

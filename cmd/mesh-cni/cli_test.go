@@ -37,7 +37,7 @@ func TestRenderCLI(t *testing.T) {
 		{name: "bad CIDR", args: []string{"render", "--outbound-ip-range-exclusion-list", "foobar"}, wantCode: 2,
 			wantStderr: "mesh-cni render: --outbound-ip-range-exclusion-list: invalid IP range \"foobar\"\n"},
 		{name: "bad profile", args: []string{"render", "--profile", "osm-v2"}, wantCode: 2,
-			wantStderr: "mesh-cni render: --profile: unknown profile \"osm-v2\" (want osm-v0 or osm-v1)\n"},
+			wantStderr: "mesh-cni render: --profile: unknown profile \"osm-v2\" (want osm-v0, osm-v1.0 or osm-v1)\n"},
 		{name: "bad format", args: []string{"render", "--format", "yaml"}, wantCode: 2,
 			wantStderr: "mesh-cni render: --format: unknown format \"yaml\" (want osm-init or restore)\n"},
 		{name: "inclusions need v1", args: []string{"render", "--outbound-ip-range-inclusion-list", "10.0.0.0/8"}, wantCode: 2,

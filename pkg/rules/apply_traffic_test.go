@@ -146,18 +146,21 @@ func trafficProbes(p *trafficPod, prof Profile) []probe {
 		probes = append(probes, probe{fmt.Sprintf("peer1 to %d: to the app", port), p.peer1, ap(podA, port), 0, fmt.Sprintf("app 10.213.1.1:%d", port)})
 	}
 	if prof == ProfileOSMv1 {
+		probes = append(probes, probe{"peer1 to 15904 (v1.1+): to the app", p.peer1, ap(podA, 15904), 0, "app 10.213.1.1:15904"})
+	} else {
+		probes = append(probes, probe{"peer1 to 15904 (before v1.1): to the inbound proxy", p.peer1, ap(podA, 15904), 0, "proxy-in 10.213.1.1:15904"})
+	}
+	if prof == ProfileOSMv0 {
 		return append(probes,
-			probe{"peer1 to 15904 (v1): to the app", p.peer1, ap(podA, 15904), 0, "app 10.213.1.1:15904"},
-			// The loopback rules: the proxy reaching the app through the
-			// pod IP is inbound traffic; the app's own is left alone.
-			probe{"proxy to the pod IP (v1): to the inbound proxy", pod, ap(podA, appPort), DefaultProxyUID, "proxy-in 10.213.1.1:8080"},
-			probe{"app to the pod IP (v1): direct", pod, ap(podA, appPort), 0, "app 10.213.1.1:8080"},
+			probe{"proxy to the pod IP (v0): direct", pod, ap(podA, appPort), DefaultProxyUID, "app 10.213.1.1:8080"},
+			probe{"app to the pod IP (v0): to the proxy", pod, ap(podA, appPort), 0, "proxy-out 10.213.1.1:8080"},
 		)
 	}
+	// The loopback rules of every v1 generation: the proxy reaching the app
+	// through the pod IP is inbound traffic; the app's own is left alone.
 	return append(probes,
-		probe{"peer1 to 15904 (v0): to the inbound proxy", p.peer1, ap(podA, 15904), 0, "proxy-in 10.213.1.1:15904"},
-		probe{"proxy to the pod IP (v0): direct", pod, ap(podA, appPort), DefaultProxyUID, "app 10.213.1.1:8080"},
-		probe{"app to the pod IP (v0): to the proxy", pod, ap(podA, appPort), 0, "proxy-out 10.213.1.1:8080"},
+		probe{"proxy to the pod IP (v1): to the inbound proxy", pod, ap(podA, appPort), DefaultProxyUID, "proxy-in 10.213.1.1:8080"},
+		probe{"app to the pod IP (v1): direct", pod, ap(podA, appPort), 0, "app 10.213.1.1:8080"},
 	)
 }
 
@@ -206,4 +209,57 @@ func TestTrafficPodIPMode(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestTrafficLocalDNSProxy checks osm-edge's DNS rule with real UDP: a
+// lookup sent to 127.0.0.153:53 reaches the sidecar's DNS listener on
+// 127.0.0.153:5300, from the app and from the proxy alike (osm-edge's rule
+// has no owner match; the proxy's own lookups go to the MeshConfig's
+// upstream servers, which the rule leaves alone); without the setting,
+// nothing is rewritten. CHECK finds the rules in place, and applying them
+// again changes nothing.
+func TestTrafficLocalDNSProxy(t *testing.T) {
+	requireIptables(t)
+	dnsAddr := netip.MustParseAddr(DNSProxyAddr)
+	for _, b := range []Backend{BackendNFT, BackendLegacy} {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			p := newTrafficPod(t)
+			p.ServeUDP(t, ap(dnsAddr, DNSProxyPort), "dns-proxy")
+			p.peer1.ServeUDP(t, ap(peer1, 53), "upstream")
+			cfg := DefaultConfig(ProfileOSMv1)
+			cfg.LocalDNSProxy = true
+			sets := buildSets(t, cfg)
+			p.mustApply(t, sets, b)
+			if err := p.verify(sets, b); err != nil {
+				t.Errorf("Verify after Apply: %v", err)
+			}
+			if res := p.mustApply(t, sets, b); res.Changed {
+				t.Errorf("second Apply = %+v, want nothing changed", res)
+			}
+			for _, pr := range []struct {
+				name string
+				to   netip.AddrPort
+				uid  int
+				want string
+			}{
+				{"app to 127.0.0.153:53: the sidecar's DNS listener", ap(dnsAddr, 53), 1000, "dns-proxy"},
+				{"proxy to 127.0.0.153:53: rewritten too, as osm-edge does", ap(dnsAddr, 53), DefaultProxyUID, "dns-proxy"},
+				{"proxy to its upstream server: direct", ap(peer1, 53), DefaultProxyUID, "upstream"},
+				{"app to another DNS server: direct", ap(peer1, 53), 1000, "upstream"},
+			} {
+				if got, err := p.ProbeUDP(pr.to, pr.uid); err != nil || got != pr.want {
+					t.Errorf("%s: %q, %v; want %q", pr.name, got, err, pr.want)
+				}
+			}
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		p := newTrafficPod(t)
+		p.ServeUDP(t, ap(dnsAddr, DNSProxyPort), "dns-proxy")
+		p.mustApply(t, buildSets(t, DefaultConfig(ProfileOSMv1)), BackendNFT)
+		if got, err := p.ProbeUDP(ap(dnsAddr, 53), 1000); err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("app to 127.0.0.153:53 without the setting: %q, %v; want nothing listening", got, err)
+		}
+	})
 }

@@ -17,23 +17,30 @@ const (
 	// ProfileOSMv0 is the rule set of OSM v0.8-v0.11 and of the
 	// troubleshooting guide: PROXY_* chains, exclusions inserted at the top.
 	ProfileOSMv0 Profile = "osm-v0"
-	// ProfileOSMv1 is the rule set of OSM v1.x and osm-edge: OSM_PROXY_*
-	// chains, loopback rules, inclusions, interface exclusions, PodIP mode.
+	// ProfileOSMv10 is the rule set of OSM v1.0.x: OSM_PROXY_* chains and
+	// the loopback rules, but no 15904 exclusion, and the exclusions
+	// inserted at the top of the outbound chain after its final jump; no
+	// inclusions, interface exclusions or PodIP mode yet.
+	ProfileOSMv10 Profile = "osm-v1.0"
+	// ProfileOSMv1 is the rule set of OSM v1.1.0-v1.2.4 and osm-edge
+	// v1.1-v1.3: OSM_PROXY_* chains, loopback rules, the 15904 exclusion,
+	// inclusions, interface exclusions, PodIP mode and osm-edge's local
+	// DNS proxy rule.
 	ProfileOSMv1 Profile = "osm-v1"
 )
 
 // Profiles lists every profile mesh-cni knows, the default first.
-var Profiles = []Profile{ProfileOSMv0, ProfileOSMv1}
+var Profiles = []Profile{ProfileOSMv0, ProfileOSMv10, ProfileOSMv1}
 
 // ParseProfile accepts a profile name; the empty string means the default.
 func ParseProfile(s string) (Profile, error) {
 	switch Profile(s) {
 	case "":
 		return ProfileOSMv0, nil
-	case ProfileOSMv0, ProfileOSMv1:
+	case ProfileOSMv0, ProfileOSMv10, ProfileOSMv1:
 		return Profile(s), nil
 	}
-	return "", fmt.Errorf("unknown profile %q (want %s or %s)", s, ProfileOSMv0, ProfileOSMv1)
+	return "", fmt.Errorf("unknown profile %q (want %s, %s or %s)", s, ProfileOSMv0, ProfileOSMv10, ProfileOSMv1)
 }
 
 // LocalProxyMode is MeshConfig's spec.sidecar.localProxyMode: where the
@@ -115,6 +122,10 @@ type Config struct {
 	LocalProxyMode LocalProxyMode
 	// PodIPs are the pod's addresses; PodIP mode needs one per family.
 	PodIPs []netip.Addr
+	// LocalDNSProxy is osm-edge's spec.sidecar.localDNSProxy.enable: the
+	// pod resolves through 127.0.0.153, which a DNAT rule sends to the
+	// sidecar's DNS listener on 5300.
+	LocalDNSProxy bool
 }
 
 // DefaultConfig is OSM's configuration for a profile with no exclusions.
@@ -174,23 +185,26 @@ func (c Config) Validate() error {
 	if _, err := ParseLocalProxyMode(string(c.LocalProxyMode)); err != nil {
 		return err
 	}
-	if c.Profile == ProfileOSMv0 {
-		return c.checkV0()
+	if c.Profile != ProfileOSMv1 {
+		return c.checkBeforeV1()
 	}
 	return nil
 }
 
-// checkV0 refuses what the v0 chains cannot express: silently dropping an
-// inclusion or an interface exclusion would redirect traffic the operator
-// asked to leave alone.
-func (c Config) checkV0() error {
+// checkBeforeV1 refuses what the generations before v1.1 cannot express:
+// silently dropping an inclusion or an interface exclusion would redirect
+// traffic the operator asked to leave alone, and a pod told to resolve
+// through 127.0.0.153 without the DNS rule would resolve nothing.
+func (c Config) checkBeforeV1() error {
 	switch {
 	case len(c.OutboundIPRangeInclusions) > 0:
-		return fmt.Errorf("profile %s has no outbound IP range inclusions (got %v); use profile %s", ProfileOSMv0, c.OutboundIPRangeInclusions, ProfileOSMv1)
+		return fmt.Errorf("profile %s has no outbound IP range inclusions (got %v); use profile %s", c.Profile, c.OutboundIPRangeInclusions, ProfileOSMv1)
 	case len(c.NetworkInterfaceExclusions) > 0:
-		return fmt.Errorf("profile %s has no network interface exclusions (got %v); use profile %s", ProfileOSMv0, c.NetworkInterfaceExclusions, ProfileOSMv1)
+		return fmt.Errorf("profile %s has no network interface exclusions (got %v); use profile %s", c.Profile, c.NetworkInterfaceExclusions, ProfileOSMv1)
 	case c.LocalProxyMode == LocalProxyPodIP:
-		return fmt.Errorf("profile %s has no local proxy mode %s; use profile %s", ProfileOSMv0, LocalProxyPodIP, ProfileOSMv1)
+		return fmt.Errorf("profile %s has no local proxy mode %s; use profile %s", c.Profile, LocalProxyPodIP, ProfileOSMv1)
+	case c.LocalDNSProxy:
+		return fmt.Errorf("profile %s has no local DNS proxy rule (osm-edge's); use profile %s", c.Profile, ProfileOSMv1)
 	}
 	return nil
 }

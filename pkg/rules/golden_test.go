@@ -63,6 +63,26 @@ func goldenCases() []goldenCase {
 			c.LocalProxyMode = LocalProxyPodIP
 			c.PodIPs = []netip.Addr{netip.MustParseAddr("10.244.0.7"), netip.MustParseAddr("fd00:10:244::7")}
 		})},
+		// The PodIP DNAT and osm-edge's DNS rule come right after the
+		// outbound static rules, before every outbound exclusion.
+		{"v1-podip-dns-everything", IPv4, with(ProfileOSMv1, func(c *Config) {
+			c.OutboundIPRangeExclusions = []string{"1.1.1.1/32"}
+			c.OutboundIPRangeInclusions = []string{"3.3.3.3/32"}
+			c.OutboundPortExclusions = []uint16{10, 20}
+			c.InboundPortExclusions = []uint16{30}
+			c.NetworkInterfaceExclusions = []string{"eth1"}
+			c.LocalProxyMode = LocalProxyPodIP
+			c.PodIPs = []netip.Addr{netip.MustParseAddr("10.244.0.7")}
+			c.LocalDNSProxy = true
+		})},
+		{"v1-dns-proxy", IPv4, with(ProfileOSMv1, func(c *Config) { c.LocalDNSProxy = true })},
+		{"v1-dns-proxy-ipv6", IPv6, with(ProfileOSMv1, func(c *Config) { c.LocalDNSProxy = true })},
+		{"v1.0-default", IPv4, with(ProfileOSMv10, func(*Config) {})},
+		{"v1.0-exclusions", IPv4, with(ProfileOSMv10, func(c *Config) {
+			c.OutboundIPRangeExclusions = []string{"1.1.1.1/32", "2.2.2.2/24"}
+			c.OutboundPortExclusions = []uint16{6379, 7070}
+			c.InboundPortExclusions = []uint16{30, 40}
+		})},
 	}
 }
 

@@ -57,10 +57,10 @@ func writeRestoreBody(sb *strings.Builder, rs RuleSet) {
 
 // RenderOSMInit renders the rule set as the shell command osm-init of the
 // profile's generation ran: for osm-v0 `iptables -t nat ...` commands joined
-// by " && ", for osm-v1 an `iptables-restore --noflush` here-document.
+// by " && ", for osm-v1.0 and osm-v1 an `iptables-restore --noflush` here-document.
 func RenderOSMInit(rs RuleSet) string {
 	bin := binary(rs.Family)
-	if rs.Profile == ProfileOSMv1 {
+	if rs.Profile != ProfileOSMv0 {
 		var sb strings.Builder
 		sb.WriteString(bin + "-restore --noflush <<EOF\n" + restoreHeader + "\n")
 		writeRestoreBody(&sb, rs)

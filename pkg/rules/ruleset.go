@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -58,7 +59,7 @@ func profileChains(p Profile) chainNames {
 	switch p {
 	case ProfileOSMv0:
 		return chainNames{"PROXY_INBOUND", "PROXY_IN_REDIRECT", "PROXY_OUTPUT", "PROXY_REDIRECT"}
-	case ProfileOSMv1:
+	case ProfileOSMv10, ProfileOSMv1:
 		return chainNames{"OSM_PROXY_INBOUND", "OSM_PROXY_IN_REDIRECT", "OSM_PROXY_OUTBOUND", "OSM_PROXY_OUT_REDIRECT"}
 	}
 	return chainNames{}
@@ -70,7 +71,11 @@ func OwnedChains() []string {
 	var out []string
 	for _, p := range Profiles {
 		c := profileChains(p)
-		out = append(out, c.inbound, c.inRedirect, c.outbound, c.outRedirect)
+		for _, name := range []string{c.inbound, c.inRedirect, c.outbound, c.outRedirect} {
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
 	}
 	return out
 }
@@ -85,6 +90,8 @@ func Build(cfg Config, fam Family) (RuleSet, error) {
 	switch cfg.Profile {
 	case ProfileOSMv0:
 		b.buildV0()
+	case ProfileOSMv10:
+		b.buildV10()
 	case ProfileOSMv1:
 		if err := b.buildV1(); err != nil {
 			return RuleSet{}, err

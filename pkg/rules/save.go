@@ -116,14 +116,23 @@ func isOwned(chain string) bool {
 }
 
 // isOurs says whether a rule in a builtin chain is mesh-cni's: a jump into
-// one of our chains, or osm-v1's PodIP-mode DNAT of the proxy's loopback
-// traffic (the only rule of ours with a builtin target; nothing else in a
-// pod sends uid-matched loopback traffic to DNAT).
+// one of our chains, osm-v1's PodIP-mode DNAT of the proxy's loopback
+// traffic, or osm-edge's DNAT of lookups to its DNS proxy (the only rules
+// of ours with a builtin target; nothing else in a pod sends uid-matched
+// loopback traffic, or anything, to 127.0.0.153:5300).
 func isOurs(chain string, s ruleSpec) bool {
 	if isOwned(s.jumpTarget()) {
 		return true
 	}
-	if chain != ChainOutput || s.target != "-j DNAT" || first(s.base["-o"].values) != "lo" || s.base["-o"].neg {
+	if chain != ChainOutput || s.target != "-j DNAT" {
+		return false
+	}
+	for _, o := range s.tgtOpts {
+		if o.name == "--to-destination" && first(o.values) == dnsProxyTarget {
+			return true
+		}
+	}
+	if first(s.base["-o"].values) != "lo" || s.base["-o"].neg {
 		return false
 	}
 	for _, m := range s.matches {
