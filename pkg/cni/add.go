@@ -35,33 +35,45 @@ func start(command string, args *cmdArgs, requirePrev bool) (*invocation, error)
 	return &invocation{conf: conf, pod: pod, log: newLogger(conf.logLevel, command, pod)}, nil
 }
 
-// plan is what a pod in scope gets: its rule sets and where the settings
-// came from.
+// plan is what a pod in scope gets: its rule sets, the profile they are
+// of and why, and where the settings came from; or, for a pod whose mesh
+// intercepts its traffic otherwise, only why mesh-cni leaves it alone.
 type plan struct {
 	sets   []rules.RuleSet
 	source string
+	choice profileChoice
+	skip   string
 }
 
-// planPod reads the mesh settings, merges the pod's annotations and builds
-// the rule sets, for ADD and CHECK alike.
+// planPod reads the mesh settings, picks the profile, merges the pod's
+// annotations and builds the rule sets, for ADD and CHECK alike.
 func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod) (plan, error) {
 	mesh, err := gatherMeshSettings(ctx, api, conf)
 	if err != nil {
 		return plan{}, err
 	}
+	ref := pod.Metadata.Namespace + "/" + pod.Metadata.Name
+	skip, err := interceptionSkip(mesh)
+	if err != nil {
+		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
+	}
+	if skip != "" {
+		return plan{source: mesh.Source, skip: skip}, nil
+	}
 	ips, err := podIPs(conf.prev)
 	if err != nil {
 		return plan{}, err
 	}
-	cfg, err := podConfig(conf.profile, mesh, pod, ips)
+	choice := chooseProfile(conf.profile, mesh, pod)
+	cfg, err := podConfig(choice.profile, mesh, pod, ips)
 	if err != nil {
 		return plan{}, err
 	}
 	sets, err := buildRuleSets(cfg)
 	if err != nil {
-		return plan{}, fmt.Errorf("pod %s/%s: %w", pod.Metadata.Namespace, pod.Metadata.Name, err)
+		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
 	}
-	return plan{sets: sets, source: mesh.Source}, nil
+	return plan{sets: sets, source: mesh.Source, choice: choice}, nil
 }
 
 // lookupPod connects to the node agent and reads the pod, checking it is
@@ -143,14 +155,23 @@ func (p *Plugin) cmdAdd(args *cmdArgs) error {
 	if pl == nil {
 		return passThrough(inv.conf)
 	}
+	if pl.skip != "" {
+		inv.log.Info("pod left to its mesh's own interception", "reason", pl.skip)
+		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonSkipped, skippedMessage(pl.skip))
+		return passThrough(inv.conf)
+	}
 	res, err := p.netns.Apply(args.Netns, pl.sets, wireDir(inv.conf))
 	if err != nil {
 		return p.fail(inv, api, fmt.Errorf("applying rules in %s for pod %s: %w", args.Netns, inv.pod, err))
 	}
 	applied := time.Now()
-	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonConfigured, configuredMessage(pl.sets, pl.source))
+	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonConfigured, configuredMessage(pl))
+	if pl.choice.mismatch {
+		inv.log.Warn("the configured profile is not the generation the cluster shows", "profile", pl.choice.profile, "reason", pl.choice.reason)
+		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventWarning, ReasonProfileMismatch, mismatchMessage(pl.choice))
+	}
 	// The phases' durations show where a slow ADD spends its time.
-	inv.log.Info("traffic redirection configured", "profile", inv.conf.profile, "families", len(pl.sets),
+	inv.log.Info("traffic redirection configured", "profile", pl.choice.profile, "profile_reason", pl.choice.reason, "families", len(pl.sets),
 		"settings", pl.source, "backend", res.backend, "writer", res.writer, "changed", res.changed, "netns", args.Netns,
 		"agent_ms", ms(planned.Sub(began)), "apply_ms", ms(applied.Sub(planned)), "event_ms", ms(time.Since(applied)))
 	return passThrough(inv.conf)

@@ -21,7 +21,7 @@ func (p *Plugin) cmdCheck(args *cmdArgs) error {
 	if api != nil {
 		defer api.Close()
 	}
-	if err != nil || pl == nil {
+	if err != nil || pl == nil || pl.skip != "" {
 		return cniErrorOrNil(err)
 	}
 	if err := p.netns.Verify(args.Netns, pl.sets); err != nil {

@@ -25,7 +25,7 @@ func TestParseConfFiles(t *testing.T) {
 		wantFamilys int
 	}{
 		{"netconf-bridge-1.0.0.json", rules.ProfileOSMv1, []string{"kube-system", "mesh-cni", "monitoring"}, []string{"envoy"}, slog.LevelDebug, 1500 * time.Millisecond, "/run/mesh-cni/agent.sock", 2},
-		{"netconf-minimal-0.3.1.json", rules.ProfileOSMv0, settings.DefaultExcludeNamespaces, settings.DefaultSidecarContainerNames, slog.LevelInfo, settings.DefaultAPITimeout, settings.DefaultAgentSocket, 1},
+		{"netconf-minimal-0.3.1.json", "", settings.DefaultExcludeNamespaces, settings.DefaultSidecarContainerNames, slog.LevelInfo, settings.DefaultAPITimeout, settings.DefaultAgentSocket, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -15,6 +15,11 @@ import (
 const (
 	ReasonConfigured = "RedirectionConfigured"
 	ReasonFailed     = "RedirectionFailed"
+	// ReasonSkipped: the pod's mesh intercepts its traffic itself.
+	ReasonSkipped = "RedirectionSkipped"
+	// ReasonProfileMismatch: the configured profile is not the
+	// generation the cluster shows.
+	ReasonProfileMismatch = "ProfileMismatch"
 	// Component is the reporting component of mesh-cni's events.
 	Component = "mesh-cni"
 )
@@ -29,10 +34,16 @@ type eventWriter interface {
 }
 
 // configuredMessage says what was installed in the words of the seed's
-// step 2: the profile and the osm-init command line that would have done it.
-func configuredMessage(sets []rules.RuleSet, source string) string {
+// step 2: the profile (with profile auto, why), and the osm-init command
+// line that would have done it.
+func configuredMessage(pl *plan) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "mesh-cni installed the traffic-redirection rules of profile %s (settings from %s). Equivalent osm-init command", sets[0].Profile, source)
+	why := ""
+	if !pl.choice.mismatch && pl.choice.reason != "" {
+		why = pl.choice.reason + "; "
+	}
+	fmt.Fprintf(&sb, "mesh-cni installed the traffic-redirection rules of profile %s (%ssettings from %s). Equivalent osm-init command", pl.choice.profile, why, pl.source)
+	sets := pl.sets
 	for _, rs := range sets {
 		if len(sets) > 1 {
 			fmt.Fprintf(&sb, " (%s)", rs.Family)
@@ -40,6 +51,18 @@ func configuredMessage(sets []rules.RuleSet, source string) string {
 		sb.WriteString(":\n" + rules.RenderOSMInit(rs))
 	}
 	return sb.String()
+}
+
+// skippedMessage is the Normal event's text for a pod whose mesh
+// intercepts its traffic itself.
+func skippedMessage(reason string) string {
+	return "mesh-cni installed no rules: " + reason
+}
+
+// mismatchMessage warns that the configured profile may not be the rules
+// the pod's mesh expects.
+func mismatchMessage(c profileChoice) string {
+	return fmt.Sprintf("mesh-cni installed the rules of the configured profile %s, but %s; set profile auto in mesh-cni-config to follow the cluster", c.profile, c.reason)
 }
 
 // failedMessage is the Warning event's text: the same cause the CNI error

@@ -34,7 +34,12 @@ const (
 // meshSettings are the mesh-wide settings, validated, and where they came
 // from.
 type meshSettings struct {
-	Source               string
+	Source string
+	// Origin is what the settings were read from, and its signs of the
+	// mesh's generation (generation.go).
+	Origin               meshOrigin
+	InterceptionMode     string
+	LocalDNSProxy        bool
 	OutboundIPExclusions []string
 	OutboundIPInclusions []string
 	OutboundPorts        []uint16
@@ -68,12 +73,20 @@ func gatherMeshSettings(ctx context.Context, r meshReader, conf *NetConf) (meshS
 	if !errors.Is(err, object.ErrNotFound) {
 		return meshSettings{}, err
 	}
-	return meshSettings{Source: "defaults (no MeshConfig " + conf.MeshNamespace + "/" + conf.MeshConfigName + " nor ConfigMap " + conf.MeshNamespace + "/" + OSMConfigMapName + ")", LocalProxyMode: rules.LocalProxyLocalhost}, nil
+	return meshSettings{Source: "defaults (no MeshConfig " + conf.MeshNamespace + "/" + conf.MeshConfigName + " nor ConfigMap " + conf.MeshNamespace + "/" + OSMConfigMapName + ")",
+		Origin: meshOrigin{kind: originDefaults}, LocalProxyMode: rules.LocalProxyLocalhost}, nil
 }
 
 func fromMeshConfig(mc *object.MeshConfig, name string) (meshSettings, error) {
-	s := meshSettings{Source: "MeshConfig " + name + " (" + mc.APIVersion + ")"}
 	t := mc.Spec.Traffic
+	s := meshSettings{
+		Source: "MeshConfig " + name + " (" + mc.APIVersion + ")",
+		Origin: meshOrigin{kind: originMeshConfig, name: name, apiVersion: mc.APIVersion,
+			interceptionMode: t.InterceptionMode != "", useHTTPSIngress: len(t.UseHTTPSIngress) > 0,
+			localDNSProxy: mc.Spec.Sidecar.LocalDNSProxy.Enable},
+		InterceptionMode: t.InterceptionMode,
+		LocalDNSProxy:    mc.Spec.Sidecar.LocalDNSProxy.Enable,
+	}
 	where := func(field string) string { return " in MeshConfig " + name + " field " + field }
 	var err error
 	if s.OutboundIPExclusions, err = rules.ParseCIDRList(strings.Join(t.OutboundIPRangeExclusionList, ",")); err != nil {
@@ -116,7 +129,7 @@ func jsonPorts(raw []json.RawMessage) ([]uint16, error) {
 }
 
 func fromConfigMap(cm *object.ConfigMap, name string) (meshSettings, error) {
-	s := meshSettings{Source: "ConfigMap " + name, LocalProxyMode: rules.LocalProxyLocalhost}
+	s := meshSettings{Source: "ConfigMap " + name, Origin: meshOrigin{kind: originConfigMap, name: name}, LocalProxyMode: rules.LocalProxyLocalhost}
 	where := func(key string) string { return " in ConfigMap " + name + " key " + key }
 	var err error
 	if s.OutboundIPExclusions, err = rules.ParseCIDRList(cm.Data[keyOutboundIPRangeExclusions]); err != nil {
@@ -177,6 +190,7 @@ func podConfig(profile rules.Profile, mesh meshSettings, pod *object.Pod, podIPs
 		cfg.LocalProxyMode = mesh.LocalProxyMode
 	}
 	cfg.PodIPs = podIPs
+	cfg.LocalDNSProxy = mesh.LocalDNSProxy
 	if err := cfg.Validate(); err != nil {
 		return rules.Config{}, fmt.Errorf("pod %s with %s: %w", ref, mesh.Source, err)
 	}

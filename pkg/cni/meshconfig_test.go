@@ -158,7 +158,9 @@ func TestSeedCommandLines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := podConfig(conf.profile, mesh, pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
+			pd := pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations })
+			choice := chooseProfile(conf.profile, mesh, pd)
+			cfg, err := podConfig(choice.profile, mesh, pd, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

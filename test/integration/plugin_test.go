@@ -53,6 +53,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("ConfigMap", w.testConfigMap)
 	t.Run("annotations", w.testAnnotations)
 	t.Run("osm-v1 inclusions", w.testV1Inclusions)
+	t.Run("osm-edge", w.testOSMEdge)
 	t.Run("out of scope", w.testOutOfScope)
 	t.Run("bad annotation", w.testBadAnnotation)
 	t.Run("prevResult unchanged", w.testPrevResultUnchanged)
@@ -169,8 +170,9 @@ spec:
 	s.wantLanding(t, w.to(w.serverIP2, 9090), 0, direct(w.to(w.serverIP2, 9090)))
 	w.server.wantLanding(t, w.to(s.IP, 9000), 0, "app "+w.to(s.IP, 9000).String())
 	w.server.wantLanding(t, w.to(s.IP, 8080), 0, "proxy-in "+w.to(s.IP, 8080).String())
-	if ev := w.event(t, "web-mc", "RedirectionConfigured"); !strings.Contains(ev.Message, "MeshConfig osm-system/osm-mesh-config (config.openservicemesh.io/v1alpha2)") {
-		t.Errorf("event does not name the MeshConfig: %s", ev.Message)
+	// Profile auto: a v1alpha2 MeshConfig is OSM v1.1+'s.
+	if ev := w.event(t, "web-mc", "RedirectionConfigured"); !strings.Contains(ev.Message, "profile osm-v1 (auto: OSM v1.1+ or osm-edge (MeshConfig osm-system/osm-mesh-config is config.openservicemesh.io/v1alpha2); settings from MeshConfig osm-system/osm-mesh-config (config.openservicemesh.io/v1alpha2))") {
+		t.Errorf("event does not name the decision and the MeshConfig: %s", ev.Message)
 	}
 }
 

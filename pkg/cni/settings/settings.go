@@ -55,6 +55,10 @@ type Settings struct {
 	RulesWriter           string   `json:"rulesWriter,omitempty"`
 }
 
+// ProfileAuto, the default profile, picks the rules of the mesh generation
+// the cluster shows (pkg/cni/generation.go).
+const ProfileAuto = "auto"
+
 // The values of rulesWriter.
 const (
 	// WriterAuto writes a new pod's rules over netlink where the node has
@@ -68,6 +72,7 @@ const (
 
 // Parsed are the settings' values in the types the plugin works with.
 type Parsed struct {
+	// Profile is "" for ProfileAuto.
 	Profile    rules.Profile
 	LogLevel   slog.Level
 	APITimeout time.Duration
@@ -101,8 +106,10 @@ func (s *Settings) Resolve() (Parsed, error) {
 	}
 	var p Parsed
 	var err error
-	if p.Profile, err = rules.ParseProfile(s.Profile); err != nil {
-		return Parsed{}, &FieldError{"profile", err.Error()}
+	if s.Profile != "" && s.Profile != ProfileAuto {
+		if p.Profile, err = rules.ParseProfile(s.Profile); err != nil {
+			return Parsed{}, &FieldError{"profile", fmt.Sprintf("unknown profile %q (want %s, %s, %s or %s)", s.Profile, ProfileAuto, rules.ProfileOSMv0, rules.ProfileOSMv10, rules.ProfileOSMv1)}
+		}
 	}
 	if p.LogLevel, err = parseLogLevel(s.LogLevel); err != nil {
 		return Parsed{}, &FieldError{"logLevel", err.Error()}

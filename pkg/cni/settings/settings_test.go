@@ -16,11 +16,13 @@ func TestResolve(t *testing.T) {
 		want    Parsed
 		wantErr string
 	}{
-		{"defaults", Settings{}, Parsed{rules.ProfileOSMv0, slog.LevelInfo, DefaultAPITimeout, true}, ""},
+		{"defaults: profile auto", Settings{}, Parsed{"", slog.LevelInfo, DefaultAPITimeout, true}, ""},
 		{"all set", Settings{Profile: "osm-v1", LogLevel: "DEBUG", APITimeout: "750ms", RulesWriter: "iptables-restore"}, Parsed{rules.ProfileOSMv1, slog.LevelDebug, 750 * time.Millisecond, false}, ""},
-		{"writer auto", Settings{RulesWriter: "auto"}, Parsed{rules.ProfileOSMv0, slog.LevelInfo, DefaultAPITimeout, true}, ""},
+		{"auto named", Settings{Profile: "auto"}, Parsed{"", slog.LevelInfo, DefaultAPITimeout, true}, ""},
+		{"osm-v1.0", Settings{Profile: "osm-v1.0"}, Parsed{rules.ProfileOSMv10, slog.LevelInfo, DefaultAPITimeout, true}, ""},
+		{"writer auto", Settings{RulesWriter: "auto", Profile: "osm-v0"}, Parsed{rules.ProfileOSMv0, slog.LevelInfo, DefaultAPITimeout, true}, ""},
 		{"bad writer", Settings{RulesWriter: "netlink"}, Parsed{}, `field "rulesWriter": invalid value "netlink" (want auto or iptables-restore)`},
-		{"bad profile", Settings{Profile: "osm-v2"}, Parsed{}, `field "profile": unknown profile "osm-v2" (want osm-v0 or osm-v1)`},
+		{"bad profile", Settings{Profile: "osm-v2"}, Parsed{}, `field "profile": unknown profile "osm-v2" (want auto, osm-v0, osm-v1.0 or osm-v1)`},
 		{"bad log level", Settings{LogLevel: "loud"}, Parsed{}, `field "logLevel": invalid log level "loud" (want debug, info, warn or error)`},
 		{"bad timeout", Settings{APITimeout: "3"}, Parsed{}, `field "apiTimeout": invalid duration "3" (want e.g. "3s")`},
 		{"negative timeout", Settings{APITimeout: "-1s"}, Parsed{}, `field "apiTimeout": invalid duration "-1s" (want e.g. "3s")`},

@@ -49,11 +49,24 @@ type MeshTraffic struct {
 	OutboundPortExclusionList     []json.RawMessage `json:"outboundPortExclusionList"`
 	InboundPortExclusionList      []json.RawMessage `json:"inboundPortExclusionList"`
 	NetworkInterfaceExclusionList []string          `json:"networkInterfaceExclusionList"`
+	// InterceptionMode is osm-edge's (v1.3+): iptables, ebpf or none.
+	InterceptionMode string `json:"interceptionMode,omitempty"`
+	// UseHTTPSIngress exists only in OSM v0.9-v0.11's MeshConfig
+	// v1alpha1: kept raw, as a sign of that generation.
+	UseHTTPSIngress json.RawMessage `json:"useHTTPSIngress,omitempty"`
 }
 
 // MeshSidecar is MeshConfig's spec.sidecar, as far as the rules need it.
 type MeshSidecar struct {
 	LocalProxyMode string `json:"localProxyMode"`
+	// LocalDNSProxy is osm-edge's: when on, its injector points the
+	// pod's resolver at 127.0.0.153 and the rules need a DNS rule.
+	LocalDNSProxy MeshLocalDNSProxy `json:"localDNSProxy"`
+}
+
+// MeshLocalDNSProxy is osm-edge's spec.sidecar.localDNSProxy.
+type MeshLocalDNSProxy struct {
+	Enable bool `json:"enable"`
 }
 
 // MeshConfigSpec is the part of MeshConfig's spec that shapes the rules.
