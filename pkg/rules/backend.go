@@ -45,8 +45,10 @@ var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 
 // programDirs are the directories the iptables programs are looked for
 // in, in order: PATH's absolute ones (a relative one would find programs
-// in the runtime's working directory), then sbinDirs. Tests replace it.
-var programDirs = func() []string {
+// in the runtime's working directory), then sbinDirs. They are worked out
+// once per process, whose PATH does not change, rather than at each of an
+// ADD's four lookups. Tests replace it.
+var programDirs = sync.OnceValue(func() []string {
 	var dirs []string
 	for _, d := range append(filepath.SplitList(os.Getenv("PATH")), sbinDirs...) {
 		if filepath.IsAbs(d) && !slices.Contains(dirs, d) {
@@ -54,7 +56,7 @@ var programDirs = func() []string {
 		}
 	}
 	return dirs
-}
+})
 
 var toolPaths sync.Map // "iptables-nft-save" -> resolved path
 
@@ -96,15 +98,16 @@ func lookPath(name string) (string, error) {
 // toolMode says which backend a program without one in its name is. The
 // multi-call binaries say it by their name, which costs no program to
 // read: on a node with legacy only, every ADD asks it of iptables-save,
-// looking for nft. Anything else is asked for its --version: iptables
-// 1.8 prints "(nf_tables)" or "(legacy)"; 1.6 and older print neither
-// and only know legacy.
+// looking for nft. (xtables-multi and iptables-multi are those of
+// iptables 1.6 and older, which only know legacy.) Anything else is asked
+// for its --version: iptables 1.8 prints "(nf_tables)" or "(legacy)"; 1.6
+// and older print neither.
 func toolMode(path string) Backend {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		switch filepath.Base(real) {
 		case "xtables-nft-multi":
 			return BackendNFT
-		case "xtables-legacy-multi":
+		case "xtables-legacy-multi", "xtables-multi", "iptables-multi", "ip6tables-multi":
 			return BackendLegacy
 		}
 	}
@@ -119,9 +122,9 @@ func toolMode(path string) Backend {
 // and CNI STATUS alike: the backend whose save and restore programs exist
 // for every family in fams. That is want when it is set; else nft where
 // its programs are there, which every current distribution defaults to;
-// else legacy, as on older
-// distributions that ship only iptables-legacy. When there is none, the
-// error names the programs missing and where they were looked for.
+// else legacy, as on older distributions that ship only iptables-legacy.
+// When there is none, the error names the programs missing and where they
+// were looked for.
 func installedBackend(want Backend, fams []Family) (Backend, error) {
 	candidates := []Backend{BackendNFT, BackendLegacy}
 	if want != "" {

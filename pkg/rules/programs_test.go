@@ -240,6 +240,7 @@ func TestToolMode(t *testing.T) {
 		{link("iptables-save", script("xtables-legacy-multi", "iptables v1.8.9 (nf_tables)")), BackendLegacy},
 		{link("ip6tables-save", script("xtables-nft-multi", "ip6tables v1.8.9 (legacy)")), BackendNFT},
 		{link("iptables-restore", script("iptables-wrapper", "iptables-restore v1.8.9 (nf_tables)")), BackendNFT},
+		{link("ip6tables-save.old", script("xtables-multi", "ip6tables-save v1.8.9 (nf_tables)")), BackendLegacy},
 		{script("ip6tables-restore", "ip6tables-restore v1.6.1"), BackendLegacy},
 	}
 	for _, tt := range tests {
