@@ -109,13 +109,19 @@ func TestStatus(t *testing.T) {
 		{"agent not answering", silent, true, "", 0},
 		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock is missing", codePluginNotAvailable},
 		{"not a socket", notSocket, true, "agent.txt is not a socket", codePluginNotAvailable},
-		{"no iptables", good, false, "iptables-restore", codePluginNotAvailable},
+		// The check's own words, which name the programs and directories.
+		{"no iptables", good, false, "mesh-cni: iptables is not installed for IPv4 and IPv6 (looked in /nowhere)", codePluginNotAvailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			saved := iptablesInstalled
-			iptablesInstalled = func() bool { return tt.iptables }
-			defer func() { iptablesInstalled = saved }()
+			saved := iptablesMissing
+			iptablesMissing = func() error {
+				if tt.iptables {
+					return nil
+				}
+				return errors.New("iptables is not installed for IPv4 and IPv6 (looked in /nowhere): nft: iptables-nft-save not found (nor iptables-save)")
+			}
+			defer func() { iptablesMissing = saved }()
 			conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","agentSocket":"` + tt.socket + `"}`
 			p := New()
 			err := p.handler("STATUS")(&cmdArgs{StdinData: []byte(conf)})

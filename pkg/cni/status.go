@@ -4,15 +4,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
-	"path/filepath"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
-
-// iptablesRestoreNames are the programs one of which the rule engine needs.
-var iptablesRestoreNames = []string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"}
-
-// sbinDirs are searched after PATH, which runtimes often pass without them.
-var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 
 // cmdStatus (CNI 1.1) reports the plugin not ready when mesh-cni is not
 // running on this node at all (the node agent's socket is absent, as
@@ -33,8 +27,8 @@ func (p *Plugin) cmdStatus(args *cmdArgs) error {
 	if problem := socketProblem(conf.AgentSocket); problem != "" {
 		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: the node agent's socket %s %s, so mesh-cni is not running on this node; it runs in the mesh-cni DaemonSet's pod (kubectl -n mesh-cni get pods -o wide)", conf.AgentSocket, problem), "")
 	}
-	if !iptablesInstalled() {
-		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
+	if err := iptablesMissing(); err != nil {
+		return newError(codePluginNotAvailable, "mesh-cni: "+err.Error(), "")
 	}
 	return nil
 }
@@ -51,17 +45,6 @@ func socketProblem(path string) string {
 	return ""
 }
 
-// iptablesInstalled is a variable so that tests need not depend on the host.
-var iptablesInstalled = func() bool {
-	for _, name := range iptablesRestoreNames {
-		if _, err := exec.LookPath(name); err == nil {
-			return true
-		}
-		for _, d := range sbinDirs {
-			if st, err := os.Stat(filepath.Join(d, name)); err == nil && st.Mode()&0o111 != 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
+// iptablesMissing is the rule engine's own check, the one Apply makes; a
+// variable so that tests need not depend on the host.
+var iptablesMissing = rules.CheckInstalled

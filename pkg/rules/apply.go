@@ -93,7 +93,7 @@ func Verify(sets []RuleSet, opts ApplyOptions) error {
 		return err
 	}
 	return withSession(opts, func(s *session) error {
-		b, err := s.detect()
+		b, err := s.detect(wanted(want))
 		if err != nil {
 			return err
 		}
@@ -164,6 +164,17 @@ func indexSets(sets []RuleSet) (map[Family]*RuleSet, error) {
 	return want, nil
 }
 
+// wanted lists the families that have a set, in apply order.
+func wanted(want map[Family]*RuleSet) []Family {
+	var fams []Family
+	for _, fam := range families {
+		if want[fam] != nil {
+			fams = append(fams, fam)
+		}
+	}
+	return fams
+}
+
 // withSession runs f with the netns locked, on a worker thread in it.
 func withSession(opts ApplyOptions, f func(*session) error) error {
 	if _, err := ParseBackend(string(opts.Backend)); err != nil {
@@ -194,7 +205,7 @@ func withSession(opts ApplyOptions, f func(*session) error) error {
 
 // apply is Apply inside the session.
 func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
-	b, err := s.detect()
+	b, err := s.detect(wanted(want))
 	if err != nil {
 		return ApplyResult{}, err
 	}

@@ -102,14 +102,17 @@ func (s *session) restore(b Backend, fam Family, doc string) error {
 	return err
 }
 
-// detect picks the backend: the forced one; else the one already holding
-// chains of ours; else the one holding more nat rules; else nft, which
-// every current distribution defaults to. The legacy nat table is first
-// looked for in /proc, so that a namespace nobody used legacy in costs no
-// program at all.
-func (s *session) detect() (Backend, error) {
-	if s.opts.Backend != "" {
-		return s.opts.Backend, nil
+// detect picks the backend for a namespace whose rules of ours are for
+// the families need: the forced one; else the only one whose programs are
+// installed for them (installedBackend); where both are, the one already
+// holding chains of ours; else the one holding more nat rules; else nft,
+// which every current distribution defaults to. The legacy nat table is
+// first looked for in /proc, so that a namespace nobody used legacy in
+// costs no program at all.
+func (s *session) detect(need []Family) (Backend, error) {
+	b, err := installedBackend(s.opts.Backend, need)
+	if err != nil || s.opts.Backend != "" || b == BackendLegacy {
+		return b, err
 	}
 	var legacyFams []Family
 	for _, fam := range families {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -42,12 +43,27 @@ const (
 // with whatever PATH they had, which often lacks the sbin directories.
 var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 
+// programDirs are the directories the iptables programs are looked for
+// in, in order: PATH's absolute ones (a relative one would find programs
+// in the runtime's working directory), then sbinDirs. They are worked out
+// once per process, whose PATH does not change, rather than at each of an
+// ADD's four lookups. Tests replace it.
+var programDirs = sync.OnceValue(func() []string {
+	var dirs []string
+	for _, d := range append(filepath.SplitList(os.Getenv("PATH")), sbinDirs...) {
+		if filepath.IsAbs(d) && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+})
+
 var toolPaths sync.Map // "iptables-nft-save" -> resolved path
 
 // toolPath finds the program for a backend, family and tool. Debian and
 // most distributions ship iptables-nft-save and iptables-legacy-save; an
-// older or minimal one ships only iptables-save, which is used when its
-// --version says it is the wanted backend.
+// older or minimal one ships only iptables-save, which is used when it is
+// the wanted backend (toolMode). Only what is found is remembered.
 func toolPath(b Backend, fam Family, t tool) (string, error) {
 	name := fmt.Sprintf("%s-%s-%s", binary(fam), b, t)
 	if p, ok := toolPaths.Load(name); ok {
@@ -55,13 +71,13 @@ func toolPath(b Backend, fam Family, t tool) (string, error) {
 	}
 	p, err := lookPath(name)
 	if err != nil {
-		plain := fmt.Sprintf("%s-%s", binary(fam), t)
+		plain := command(fam, t)
 		pp, perr := lookPath(plain)
 		if perr != nil {
-			return "", fmt.Errorf("%s not found (nor %s): install iptables", name, plain)
+			return "", fmt.Errorf("%s not found (nor %s)", name, plain)
 		}
 		if m := toolMode(pp); m != b {
-			return "", fmt.Errorf("%s not found and %s is the %q backend", name, pp, m)
+			return "", fmt.Errorf("%s not found and %s is the %s backend", name, pp, m)
 		}
 		p = pp
 	}
@@ -70,10 +86,7 @@ func toolPath(b Backend, fam Family, t tool) (string, error) {
 }
 
 func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range sbinDirs {
+	for _, d := range programDirs() {
 		p := filepath.Join(d, name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
@@ -82,15 +95,77 @@ func lookPath(name string) (string, error) {
 	return "", exec.ErrNotFound
 }
 
-// toolMode asks a program without a backend in its name which backend it
-// is: iptables 1.8 prints "(nf_tables)" or "(legacy)"; 1.6 and older print
-// neither and only know legacy.
+// toolMode says which backend a program without one in its name is. The
+// multi-call binaries say it by their name, which costs no program to
+// read: on a node with legacy only, every ADD asks it of iptables-save,
+// looking for nft. (xtables-multi and iptables-multi are those of
+// iptables 1.6 and older, which only know legacy.) Anything else is asked
+// for its --version: iptables 1.8 prints "(nf_tables)" or "(legacy)"; 1.6
+// and older print neither.
 func toolMode(path string) Backend {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		switch filepath.Base(real) {
+		case "xtables-nft-multi":
+			return BackendNFT
+		case "xtables-legacy-multi", "xtables-multi", "iptables-multi", "ip6tables-multi":
+			return BackendLegacy
+		}
+	}
 	out, _ := exec.Command(path, "--version").CombinedOutput()
 	if bytes.Contains(out, []byte("nf_tables")) {
 		return BackendNFT
 	}
 	return BackendLegacy
+}
+
+// installedBackend is the one answer to "is iptables installed", for Apply
+// and CNI STATUS alike: the backend whose save and restore programs exist
+// for every family in fams. That is want when it is set; else nft where
+// its programs are there, which every current distribution defaults to;
+// else legacy, as on older distributions that ship only iptables-legacy.
+// When there is none, the error names the programs missing and where they
+// were looked for.
+func installedBackend(want Backend, fams []Family) (Backend, error) {
+	candidates := []Backend{BackendNFT, BackendLegacy}
+	if want != "" {
+		candidates = []Backend{want}
+	}
+	var problems []string
+	for _, b := range candidates {
+		var missing []string
+		for _, fam := range fams {
+			for _, t := range []tool{toolSave, toolRestore} {
+				if _, err := toolPath(b, fam, t); err != nil {
+					missing = append(missing, err.Error())
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return b, nil
+		}
+		problems = append(problems, fmt.Sprintf("%s: %s", b, strings.Join(missing, ", ")))
+	}
+	names := make([]string, len(fams))
+	for i, fam := range fams {
+		names[i] = fam.String()
+	}
+	return "", fmt.Errorf("iptables is not installed for %s (looked in %s): %s",
+		strings.Join(names, " and "), strings.Join(programDirs(), ":"), strings.Join(problems, "; "))
+}
+
+// CheckInstalled is CNI STATUS's check: nil when some iptables backend's
+// programs are installed for IPv4 or for IPv6; else the error Apply would
+// fail with, naming the programs missing and where they were looked for.
+// A family missing alone (no ip6tables) fails only the ADDs of the pods
+// that need it: a failed STATUS would stop every pod's sandbox on the node.
+func CheckInstalled() error {
+	for _, fam := range families {
+		if _, err := installedBackend("", []Family{fam}); err == nil {
+			return nil
+		}
+	}
+	_, err := installedBackend("", families)
+	return err
 }
 
 // command is the name used in error messages: "ip6tables-restore".
