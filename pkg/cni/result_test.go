@@ -56,17 +56,15 @@ func ownPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	if err != nil {
 		t.Fatalf("parseConf: %v", err)
 	}
-	var out bytes.Buffer
-	resultOutput = &out
-	t.Cleanup(func() { resultOutput = os.Stdout })
-	if err := passThrough(conf); err != nil {
-		t.Fatal(err)
-	}
-	ips, err := podIPs(conf.prev)
+	out := stdoutOf(t, func() { err = passThrough(conf) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out.String(), ips
+	ips, err := podIPs(conf.PrevResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, ips
 }
 
 func comparePassThrough(t *testing.T, confJSON []byte) {
@@ -89,7 +87,7 @@ func withPrev(cniVersion, prev string) []byte {
 // stack, routes and DNS) printed at each version goes out as libcni
 // printed it.
 func TestPassThroughAsLibrary(t *testing.T) {
-	for _, v := range supportedVersions {
+	for _, v := range pluginInfo.SupportedVersions() {
 		t.Run(v, func(t *testing.T) {
 			prev, err := os.ReadFile(filepath.Join("testdata", "prevresult-bridge-"+v+".json"))
 			if err != nil {
@@ -115,7 +113,7 @@ func TestPassThroughEdgesAsLibrary(t *testing.T) {
 		`"interfaces":[{"name":"<a&b>"}],"ips":[],"routes":[],"dns":{"nameservers":[]}`,
 		`"ips":[{"gateway":"10.0.0.1"}]`,
 	}
-	for _, v := range supportedVersions {
+	for _, v := range pluginInfo.SupportedVersions() {
 		for i, body := range bodies {
 			t.Run(v+"/"+string(rune('a'+i)), func(t *testing.T) {
 				comparePassThrough(t, withPrev(v, `{"cniVersion":"`+v+`",`+body+`}`))
@@ -144,7 +142,7 @@ func TestPassThroughConvertsNothing(t *testing.T) {
 		{"0.3.1", `{"ips":[{"version":"4","address":"10.0.0.1/8"}]}`, "prevResult has no cniVersion, the config has 0.3.1"},
 		{"1.0.0", `{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.1"}]}`, `could not parse prevResult: invalid CIDR address: 10.0.0.1`},
 		{"1.0.0", `{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.1/8","gateway":"x"}]}`, `could not parse prevResult`},
-		{"1.0.0", `"a string"`, `could not parse prevResult`},
+		{"1.0.0", `"a string"`, `want map[string]interface {}, got JSON string`},
 	} {
 		_, err := parseConf(withPrev(tt.conf, tt.prev), true)
 		if err == nil || !strings.Contains(err.Error(), `field "prevResult": `+tt.want) {

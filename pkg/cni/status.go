@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
 )
 
 // iptablesRestoreNames are the programs one of which the rule engine needs.
@@ -25,16 +28,17 @@ var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
 // included, and after five minutes the node's pods would be evicted - for
 // trouble that ADD already answers pod by pod, with "try again later" for
 // the meshed pods only.
-func (p *Plugin) cmdStatus(args *cmdArgs) error {
+func (p *Plugin) cmdStatus(args *skel.CmdArgs) error {
 	conf, err := parseConf(args.StdinData, false)
 	if err != nil {
-		return newError(codeInvalidConfig, err.Error(), "")
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
+	conf.warnUnknown(newLogger(conf.logLevel, "STATUS", podRef{}))
 	if problem := socketProblem(conf.AgentSocket); problem != "" {
-		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: the node agent's socket %s %s, so mesh-cni is not running on this node; it runs in the mesh-cni DaemonSet's pod (kubectl -n mesh-cni get pods -o wide)", conf.AgentSocket, problem), "")
+		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: the node agent's socket %s %s, so mesh-cni is not running on this node; it runs in the mesh-cni DaemonSet's pod (kubectl -n mesh-cni get pods -o wide)", conf.AgentSocket, problem), "")
 	}
 	if !iptablesInstalled() {
-		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
+		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: none of %v found in PATH or %v", iptablesRestoreNames, sbinDirs), "")
 	}
 	return nil
 }
