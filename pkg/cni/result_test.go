@@ -15,10 +15,10 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// libraryPassThrough is what mesh-cni printed with libcni: prevResult
-// parsed by version.ParsePrevResult and printed by types.PrintResult in the
-// config's version (PrintTo, as PrintResult prints to stdout), and the pod
-// IPs read through types100.
+// libraryPassThrough is libcni's own way, as a plugin of
+// containernetworking/plugins goes: prevResult parsed by
+// version.ParsePrevResult into a bare types.PluginConf and printed in the
+// config's version, and the pod IPs read through types100's conversion.
 func libraryPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	t.Helper()
 	var conf types.PluginConf
@@ -49,7 +49,8 @@ func libraryPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	return out.String(), ips
 }
 
-// ownPassThrough is what mesh-cni prints now, and the pod IPs it reads.
+// ownPassThrough is what mesh-cni prints through parseConf and
+// passThrough (NetConf, its prevResult check), and the pod IPs it reads.
 func ownPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	t.Helper()
 	conf, err := parseConf(confJSON, true)
@@ -120,8 +121,8 @@ func TestPassThroughEdgesAsLibrary(t *testing.T) {
 			})
 		}
 	}
-	// A null interface: libcni's 0.x-to-1.x conversion, which read the pod
-	// IPs, crashed on it at 0.3.1 and 0.4.0.
+	// A null interface: libcni's 0.x-to-1.x conversion crashes on it at
+	// 0.3.1 and 0.4.0, so podIPs reads a 0.x result without it.
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		comparePassThrough(t, withPrev(v, `{"cniVersion":"`+v+`","interfaces":[null],"ips":[{"interface":0,"address":"10.0.0.7/24"}]}`))
 	}
