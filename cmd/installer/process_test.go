@@ -208,8 +208,12 @@ func TestSecondStartOverAPreviousInstall(t *testing.T) {
 	sameSnapshot(t, snapshot(t, n.netd), before)
 }
 
+// TestRefusesUnknownPluginSettings: a misspelt key in the ConfigMap's
+// plugin settings stops the installer before it writes anything, so the
+// entry the plugin would only warn about never reaches the node.
 func TestRefusesUnknownPluginSettings(t *testing.T) {
 	n := newNode(t, filepath.Join(testdata, "flannel/netd"))
+	before := snapshot(t, n.netd)
 	cfg := filepath.Join(n.root, "plugin.json")
 	must(t, os.WriteFile(cfg, []byte(`{"profile":"osm-v0","meshNamepsace":"osm"}`), 0o644))
 	out, err := n.command("--plugin-config=" + cfg).CombinedOutput()
@@ -217,6 +221,7 @@ func TestRefusesUnknownPluginSettings(t *testing.T) {
 		t.Errorf("err %v, output:\n%s", err, out)
 	}
 	gone(t, filepath.Join(n.bin, "mesh-cni"))
+	sameSnapshot(t, snapshot(t, n.netd), before)
 }
 
 func TestHelpDocumentsEveryVariable(t *testing.T) {

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
@@ -22,17 +25,19 @@ type invocation struct {
 	log  *slog.Logger
 }
 
-func start(command string, args *cmdArgs, requirePrev bool) (*invocation, error) {
+func start(command string, args *skel.CmdArgs, requirePrev bool) (*invocation, error) {
 	pod, err := parseArgs(args.Args)
 	if err != nil {
-		return nil, newError(codeInvalidEnv, err.Error(), "")
+		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
 	}
 	conf, err := parseConf(args.StdinData, requirePrev)
 	if err != nil {
 		newLogger(0, command, pod).Error("invalid network config", "error", err)
-		return nil, newError(codeInvalidConfig, err.Error(), "")
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
-	return &invocation{conf: conf, pod: pod, log: newLogger(conf.logLevel, command, pod)}, nil
+	log := newLogger(conf.logLevel, command, pod)
+	conf.warnUnknown(log)
+	return &invocation{conf: conf, pod: pod, log: log}, nil
 }
 
 // plan is what a pod in scope gets: its rule sets, the profile they are
@@ -60,7 +65,7 @@ func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod
 	if skip != "" {
 		return plan{source: mesh.Source, skip: skip}, nil
 	}
-	ips, err := podIPs(conf.prev)
+	ips, err := podIPs(conf.PrevResult)
 	if err != nil {
 		return plan{}, err
 	}
@@ -133,7 +138,7 @@ func (p *Plugin) planFor(ctx context.Context, inv *invocation) (kubeAPI, *plan, 
 // cmdAdd installs the pod's redirection rules, or passes the previous
 // result through for a pod out of scope. A pod in scope never starts
 // without its rules: every failure is a CNI error.
-func (p *Plugin) cmdAdd(args *cmdArgs) error {
+func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 	began := time.Now()
 	inv, err := start("ADD", args, true)
 	if err != nil {
@@ -207,12 +212,12 @@ func (p *Plugin) fail(inv *invocation, api kubeAPI, err error) error {
 
 // cniError picks the CNI error code for err.
 func cniError(err error) error {
-	var cniErr *errorResult
+	var cniErr *types.Error
 	switch {
 	case errors.As(err, &cniErr):
 		return cniErr
 	case agent.IsTransient(err):
-		return newError(codeTryAgainLater, "mesh-cni: "+err.Error(), "")
+		return types.NewError(types.ErrTryAgainLater, "mesh-cni: "+err.Error(), "")
 	}
-	return newError(codeInternal, "mesh-cni: "+err.Error(), "")
+	return types.NewError(types.ErrInternal, "mesh-cni: "+err.Error(), "")
 }

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
@@ -68,9 +71,9 @@ func (c addCase) run(t *testing.T, file string) (string, error, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, logs bytes.Buffer
-	resultOutput, logOutput = &out, &logs
-	t.Cleanup(func() { resultOutput, logOutput = os.Stdout, os.Stderr })
+	var logs bytes.Buffer
+	logOutput = &logs
+	t.Cleanup(func() { logOutput = os.Stderr })
 	calls := 0
 	p := &Plugin{
 		newAPI: func(context.Context, *NetConf) (kubeAPI, error) {
@@ -83,13 +86,13 @@ func (c addCase) run(t *testing.T, file string) (string, error, int) {
 		netns: c.netns,
 		host:  "node-1",
 	}
-	args := &cmdArgs{ContainerID: "abc", Netns: "/var/run/netns/test", IfName: "eth0", Args: c.args, StdinData: data}
-	err = p.handler("ADD")(args)
+	args := &skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/test", IfName: "eth0", Args: c.args, StdinData: data}
+	out := stdoutOf(t, func() { err = handler(p, "ADD")(args) })
 	t.Logf("logs:\n%s", logs.String())
 	if !strings.Contains(logs.String(), "pod=") && logs.Len() > 0 {
 		t.Errorf("log lines without the pod")
 	}
-	return out.String(), err, calls
+	return out, err, calls
 }
 
 const webArgs = "K8S_POD_NAMESPACE=test;K8S_POD_NAME=web-1;K8S_POD_UID=u-1;K8S_POD_INFRA_CONTAINER_ID=abc"
@@ -173,14 +176,14 @@ func TestAddFailures(t *testing.T) {
 	}{
 		{"bad annotation", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationOutboundPortExclusions: "70000"}
-		})}}, codeInternal, `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`, 1},
-		{"API overloaded", addCase{api: &fakeAPI{podErr: unreachable}}, codeTryAgainLater, "etcd unavailable", 1},
-		{"API unreachable", addCase{api: &fakeAPI{podErr: connRefused}}, codeTryAgainLater, "connection refused", 0},
-		{"MeshConfig unreachable", addCase{api: &fakeAPI{pod: pod(), fakeMesh: fakeMesh{mcErr: connRefused}}}, codeTryAgainLater, "connection refused", 0},
-		{"no agent yet", addCase{apiErr: noAgent}, codeTryAgainLater, "the mesh-cni agent on this node (/var/run/mesh-cni/agent.sock) did not answer", 0},
-		{"iptables fails", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{applyErr: errors.New("iptables-restore: line 3 failed")}}, codeInternal, "applying rules in /var/run/netns/test for pod test/web-1: iptables-restore: line 3 failed", 1},
-		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) { p.Metadata.UID = "u-2" })}}, codeInternal, "the pod was replaced", 1},
-		{"panic", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{panics: true}}, codeInternal, "internal error: boom", 0},
+		})}}, types.ErrInternal, `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`, 1},
+		{"API overloaded", addCase{api: &fakeAPI{podErr: unreachable}}, types.ErrTryAgainLater, "etcd unavailable", 1},
+		{"API unreachable", addCase{api: &fakeAPI{podErr: connRefused}}, types.ErrTryAgainLater, "connection refused", 0},
+		{"MeshConfig unreachable", addCase{api: &fakeAPI{pod: pod(), fakeMesh: fakeMesh{mcErr: connRefused}}}, types.ErrTryAgainLater, "connection refused", 0},
+		{"no agent yet", addCase{apiErr: noAgent}, types.ErrTryAgainLater, "the mesh-cni agent on this node (/var/run/mesh-cni/agent.sock) did not answer", 0},
+		{"iptables fails", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{applyErr: errors.New("iptables-restore: line 3 failed")}}, types.ErrInternal, "applying rules in /var/run/netns/test for pod test/web-1: iptables-restore: line 3 failed", 1},
+		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) { p.Metadata.UID = "u-2" })}}, types.ErrInternal, "the pod was replaced", 1},
+		{"panic", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{panics: true}}, types.ErrInternal, "internal error: boom", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +192,7 @@ func TestAddFailures(t *testing.T) {
 			}
 			tt.c.args = webArgs
 			out, err, _ := tt.c.run(t, "netconf-minimal-0.3.1.json")
-			var cniErr *errorResult
+			var cniErr *types.Error
 			if !errors.As(err, &cniErr) || cniErr.Code != tt.wantCode || !strings.Contains(cniErr.Msg, tt.wantMsg) {
 				t.Fatalf("error %#v, want code %d with %q", err, tt.wantCode, tt.wantMsg)
 			}

@@ -3,11 +3,13 @@ package cni
 import (
 	"context"
 	"fmt"
+
+	"github.com/containernetworking/cni/pkg/skel"
 )
 
 // cmdCheck verifies that the pod's netns holds exactly the rules its
 // current configuration asks for; a pod out of scope has nothing to check.
-func (p *Plugin) cmdCheck(args *cmdArgs) error {
+func (p *Plugin) cmdCheck(args *skel.CmdArgs) error {
 	inv, err := start("CHECK", args, true)
 	if err != nil {
 		return err

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 )
@@ -23,7 +26,7 @@ func runCommand(t *testing.T, command string, conf []byte, args string, api *fak
 	logOutput = &logs
 	t.Cleanup(func() { logOutput = os.Stderr })
 	p := &Plugin{newAPI: func(context.Context, *NetConf) (kubeAPI, error) { return api, nil }, netns: netns}
-	err := p.handler(command)(&cmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
+	err := handler(p, command)(&skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
 	t.Logf("logs:\n%s", logs.String())
 	return err
 }
@@ -66,7 +69,7 @@ func TestCheck(t *testing.T) {
 func TestDelNeverFails(t *testing.T) {
 	for _, conf := range []string{
 		`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni"}`,
-		`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","bogus":1}`,
+		`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","profile":"istio"}`,
 		string(testdata(t, "netconf-bridge-1.0.0.json")),
 	} {
 		if err := runCommand(t, "DEL", []byte(conf), webArgs, &fakeAPI{podErr: errors.New("gone")}, &fakeNetns{}); err != nil {
@@ -107,10 +110,10 @@ func TestStatus(t *testing.T) {
 		// Not answering is ADD's to report, pod by pod (code 11): a failed
 		// STATUS would stop every pod's sandbox on the node.
 		{"agent not answering", silent, true, "", 0},
-		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock is missing", codePluginNotAvailable},
-		{"not a socket", notSocket, true, "agent.txt is not a socket", codePluginNotAvailable},
+		{"no agent", filepath.Join(dir, "missing.sock"), true, "missing.sock is missing", types.ErrPluginNotAvailable},
+		{"not a socket", notSocket, true, "agent.txt is not a socket", types.ErrPluginNotAvailable},
 		// The check's own words, which name the programs and directories.
-		{"no iptables", good, false, "mesh-cni: iptables is not installed for IPv4 and IPv6 (looked in /nowhere)", codePluginNotAvailable},
+		{"no iptables", good, false, "mesh-cni: iptables is not installed for IPv4 and IPv6 (looked in /nowhere)", types.ErrPluginNotAvailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,14 +127,14 @@ func TestStatus(t *testing.T) {
 			defer func() { iptablesMissing = saved }()
 			conf := `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","agentSocket":"` + tt.socket + `"}`
 			p := New()
-			err := p.handler("STATUS")(&cmdArgs{StdinData: []byte(conf)})
+			err := handler(p, "STATUS")(&skel.CmdArgs{StdinData: []byte(conf)})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("STATUS = %v", err)
 				}
 				return
 			}
-			var cniErr *errorResult
+			var cniErr *types.Error
 			if !errors.As(err, &cniErr) || cniErr.Code != tt.wantCode || !strings.Contains(cniErr.Msg, tt.wantErr) {
 				t.Fatalf("STATUS = %#v, want code %d with %q", err, tt.wantCode, tt.wantErr)
 			}

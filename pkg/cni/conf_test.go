@@ -1,6 +1,8 @@
 package cni
 
 import (
+	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -8,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
@@ -46,7 +51,7 @@ func TestParseConfFiles(t *testing.T) {
 			if conf.MeshNamespace != settings.DefaultMeshNamespace || conf.MeshConfigName != settings.DefaultMeshConfigName {
 				t.Errorf("got mesh %s/%s", conf.MeshNamespace, conf.MeshConfigName)
 			}
-			ips, err := podIPs(conf.prev)
+			ips, err := podIPs(conf.PrevResult)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,8 +68,9 @@ func TestParseConfErrors(t *testing.T) {
 		name, json, want string
 		requirePrev      bool
 	}{
-		{"unknown field", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","meshNamespce":"osm",` + prev + `}`, `unknown field "meshNamespce"`, true},
-		{"wrong type", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","excludeNamespaces":"kube-system",` + prev + `}`, `field "excludeNamespaces"`, true},
+		{"wrong type", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","excludeNamespaces":"kube-system",` + prev + `}`, `field "excludeNamespaces": want []string, got JSON string`, true},
+		{"wrong type of a spec key", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","capabilities":"portMappings",` + prev + `}`, `field "capabilities": want map[string]bool, got JSON string`, true},
+		{"wrong type in a spec object", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","ipam":{"type":1},` + prev + `}`, `field "ipam.type": want string, got JSON number`, true},
 		{"bad profile", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","profile":"istio",` + prev + `}`, `field "profile": unknown profile "istio"`, true},
 		{"bad timeout", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","apiTimeout":"soon",` + prev + `}`, `field "apiTimeout": invalid duration "soon"`, true},
 		{"negative timeout", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","apiTimeout":"-1s",` + prev + `}`, `field "apiTimeout"`, true},
@@ -84,9 +90,32 @@ func TestParseConfErrors(t *testing.T) {
 	}
 }
 
+// TestUnknownKeysAreIgnored: keys mesh-cni does not know are listed for
+// the warning, not errors; the spec's own keys, those the spec reserves
+// for the runtime and mesh-cni's are not listed, in any case of letters
+// (encoding/json decodes them so).
+func TestUnknownKeysAreIgnored(t *testing.T) {
+	const prev = `"prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "10.220.0.5/24"}]}`
+	conf, err := parseConf([]byte(`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","meshNamespce":"osm","ipMasq":true,"someRuntimeKey":{"a":1},`+
+		`"runtimeConfig":{"portMappings":[]},"args":{"cni":{"labels":[]}},"cni.dev/attachments":[],"cni.dev/anything":1,`+
+		`"capabilities":{"portMappings":true},"ipam":{},"dns":{},"PROFILE":"osm-v1","agentsocket":"/x.sock",`+prev+`}`), true)
+	if err != nil {
+		t.Fatalf("parseConf: %v", err)
+	}
+	if want := []string{"ipMasq", "meshNamespce", "someRuntimeKey"}; !slices.Equal(conf.unknown, want) {
+		t.Errorf("unknown keys %v, want %v", conf.unknown, want)
+	}
+	if conf.profile != rules.ProfileOSMv1 || conf.AgentSocket != "/x.sock" || conf.PrevResult == nil {
+		t.Errorf("known keys not decoded: profile %s, agentSocket %s, prevResult %v", conf.profile, conf.AgentSocket, conf.PrevResult)
+	}
+	if conf, err := parseConf(testdata(t, "netconf-bridge-1.0.0.json"), true); err != nil || conf.unknown != nil {
+		t.Errorf("a config of known keys only: unknown keys %v, %v", conf.unknown, err)
+	}
+}
+
 func TestParseConfNoPrevResultForDel(t *testing.T) {
 	conf, err := parseConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"mesh-cni"}`), false)
-	if err != nil || conf.prev != nil {
+	if err != nil || conf.PrevResult != nil {
 		t.Fatalf("parseConf = %v, %v; want no error and no prevResult", conf, err)
 	}
 }
@@ -129,5 +158,38 @@ func TestWireDir(t *testing.T) {
 		if got := wireDir(conf); got != tt.want {
 			t.Errorf("wireDir with %s = %q, want %q", tt.settings, got, tt.want)
 		}
+	}
+}
+
+// TestUnknownKeyIsWarnedOnce: every command goes on past an unknown key
+// and logs one warning naming it; a bad value of a known key still fails.
+func TestUnknownKeyIsWarnedOnce(t *testing.T) {
+	const conf = `{"cniVersion":"1.1.0","name":"n","type":"mesh-cni","someRuntimeKey":1,"runtimeConfig":{},"args":{},` +
+		`"prevResult":{"cniVersion":"1.1.0","ips":[{"address":"10.1.0.5/24"}]}}`
+	var logs bytes.Buffer
+	logOutput = &logs
+	t.Cleanup(func() { logOutput = os.Stderr })
+	for _, command := range []string{"ADD", "CHECK", "DEL", "GC", "STATUS"} {
+		logs.Reset()
+		args := &skel.CmdArgs{ContainerID: "abc", Netns: noNetns, IfName: "eth0", Args: "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=x", StdinData: []byte(conf)}
+		var err error
+		stdoutOf(t, func() { err = handler(testPlugin(), command)(args) })
+		var e *types.Error
+		// STATUS finds no agent socket at the default path: code 50.
+		if err != nil && !(command == "STATUS" && errors.As(err, &e) && e.Code == types.ErrPluginNotAvailable) {
+			t.Errorf("%s with an unknown key: %v", command, err)
+		}
+		if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "keys=someRuntimeKey\n") {
+			t.Errorf("%s logged %d warnings, want 1 naming the key:\n%s", command, n, logs.String())
+		}
+		if strings.Contains(logs.String(), "runtimeConfig") || strings.Contains(logs.String(), "args") {
+			t.Errorf("%s warned about keys the spec reserves for the runtime:\n%s", command, logs.String())
+		}
+	}
+	bad := strings.Replace(conf, `"someRuntimeKey":1`, `"logLevel":"loud"`, 1)
+	err := handler(testPlugin(), "ADD")(&skel.CmdArgs{ContainerID: "abc", Netns: noNetns, IfName: "eth0", StdinData: []byte(bad)})
+	var e *types.Error
+	if !errors.As(err, &e) || e.Code != types.ErrInvalidNetworkConfig || !strings.Contains(e.Msg, `field "logLevel"`) {
+		t.Errorf("ADD with a bad logLevel = %#v, want code 7 naming the key", err)
 	}
 }

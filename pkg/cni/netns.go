@@ -1,11 +1,6 @@
 package cni
 
-import (
-	"strings"
-	"syscall"
-
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
-)
+import "github.com/mesh-cni/mesh-cni/pkg/rules"
 
 // applied is what installing rule sets did.
 type applied struct {
@@ -49,32 +44,4 @@ func (k kernelRules) Verify(netnsPath string, sets []rules.RuleSet) error {
 	opts := k.opts
 	opts.Netns = netnsPath
 	return rules.Verify(sets, opts)
-}
-
-// checkNotOwnNetns refuses a CNI_NETNS that is the plugin's own network
-// namespace, which a runtime passes only by mistake and where mesh-cni's
-// rules would redirect the node's traffic: code 8, with skel's message.
-// A path that cannot be opened is not refused, as with skel: DEL must
-// succeed for a namespace already gone, and ADD enters the namespace only
-// to install rules, failing there. override ("1" or "true", skel's
-// CNI_NETNS_OVERRIDE) turns the check off.
-func checkNotOwnNetns(path, override string) error {
-	if override == "1" || strings.EqualFold(override, "true") || path == "" {
-		return nil
-	}
-	var target, own syscall.Stat_t
-	if syscall.Stat(path, &target) != nil {
-		return nil
-	}
-	// The process's namespace: no thread has entered another one yet, so
-	// every thread is in it. (skel locked the goroutine to its thread to
-	// read the thread's; locking starts the runtime's template thread, a
-	// clone a pod skipped by namespace need not pay.)
-	if err := syscall.Stat("/proc/self/ns/net", &own); err != nil {
-		return newError(codeInvalidNetns, "get plugin's netns failed", "")
-	}
-	if target.Dev == own.Dev && target.Ino == own.Ino {
-		return newError(codeInvalidNetns, "plugin's netns and netns from CNI_NETNS should not be the same", "")
-	}
-	return nil
 }

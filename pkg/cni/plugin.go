@@ -6,6 +6,9 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
@@ -47,13 +50,13 @@ func New() *Plugin {
 // recovering turns a panic in a command into a CNI error (code 999) the
 // runtime can read and show, rather than a crash with a Go stack trace on
 // stderr only; the stack goes to the log, naming the pod.
-func recovering(command string, f handler) handler {
-	return func(args *cmdArgs) (err error) {
+func recovering(command string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				pod, _ := parseArgs(args.Args)
 				newLogger(0, command, pod).Error("panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-				err = newError(codeInternal, fmt.Sprintf("mesh-cni %s: internal error: %v", command, r), "")
+				err = types.NewError(types.ErrInternal, fmt.Sprintf("mesh-cni %s: internal error: %v", command, r), "")
 			}
 		}()
 		return f(args)
@@ -62,9 +65,11 @@ func recovering(command string, f handler) handler {
 
 // cmdGC has nothing to collect: mesh-cni keeps no state outside the
 // namespaces, which go away with their pods.
-func (p *Plugin) cmdGC(args *cmdArgs) error {
-	if _, err := parseConf(args.StdinData, false); err != nil {
-		return newError(codeInvalidConfig, err.Error(), "")
+func (p *Plugin) cmdGC(args *skel.CmdArgs) error {
+	conf, err := parseConf(args.StdinData, false)
+	if err != nil {
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
+	conf.warnUnknown(newLogger(conf.logLevel, "GC", podRef{}))
 	return nil
 }

@@ -2,7 +2,7 @@ package cni
 
 import (
 	"bytes"
-	"errors"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +12,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 )
-
-// The library is imported here only, to check that the protocol layer
-// answers as libcni's skel did; the binary must not link it.
 
 const (
 	prev100 = `{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"interface":0,"address":"10.1.0.5/24"}]}`
@@ -43,7 +40,8 @@ func confJSON(version, rest string) string {
 	return `{"cniVersion":"` + version + `","name":"n","type":"mesh-cni"` + rest + `}`
 }
 
-// differentialCases run through skel and through dispatch must end alike.
+// differentialCases run through bare skel and through the plugin's run,
+// which adds its choices on top of skel, must end alike.
 var differentialCases = []protoCase{
 	{"ADD out of scope", addEnv("ADD"), confJSON("1.0.0", `,"prevResult":`+prev100)},
 	{"ADD nothing set", map[string]string{"CNI_COMMAND": "ADD", "CNI_PATH": "/x"}, "{}"},
@@ -70,17 +68,18 @@ var differentialCases = []protoCase{
 	{"CHECK out of scope", addEnv("CHECK"), confJSON("0.4.0", `,"prevResult":{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.1.0.5/24"}]}`)},
 	{"GC version 1.0.0", addEnv("GC"), confJSON("1.0.0", "")},
 	{"GC", addEnv("GC"), confJSON("1.1.0", `,"cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]`)},
-	{"GC bad config", addEnv("GC"), confJSON("1.1.0", `,"bogus":1`)},
+	{"GC bad config", addEnv("GC"), confJSON("1.1.0", `,"profile":"istio"`)},
+	{"GC unknown key", addEnv("GC"), confJSON("1.1.0", `,"bogus":1`)},
 	{"STATUS version 1.0.0", addEnv("STATUS"), confJSON("1.0.0", "")},
 	{"STATUS version 2.0.0", addEnv("STATUS"), confJSON("2.0.0", "")},
 	{"STATUS no agent", addEnv("STATUS"), confJSON("1.1.0", `,"agentSocket":"/nonexistent.sock"`)},
 	{"DEL", addEnv("DEL", "CNI_NETNS", ""), confJSON("0.3.1", "")},
-	{"DEL broken config", addEnv("DEL"), confJSON("1.0.0", `,"bogus":1`)},
+	{"DEL broken config", addEnv("DEL"), confJSON("1.0.0", `,"profile":"istio"`)},
 	{"DEL in the plugin's netns", addEnv("DEL", "CNI_NETNS", "/proc/self/ns/net"), confJSON("1.0.0", "")},
 	{"DEL in the plugin's netns, overridden", addEnv("DEL", "CNI_NETNS", "/proc/self/ns/net", "CNI_NETNS_OVERRIDE", "true"), confJSON("1.0.0", "")},
 	{"ADD in the plugin's netns", addEnv("ADD", "CNI_NETNS", "/proc/self/ns/net"), confJSON("1.0.0", `,"prevResult":`+prev100)},
 	{"ADD bad CNI_ARGS", addEnv("ADD", "CNI_ARGS", "K8S_POD_NAME"), confJSON("1.0.0", `,"prevResult":`+prev100)},
-	{"ADD unknown field", addEnv("ADD"), confJSON("1.1.0", `,"bogus":1`)},
+	{"ADD unknown key", addEnv("ADD"), confJSON("1.0.0", `,"bogus":1,"prevResult":`+prev100)},
 	{"ADD no prevResult", addEnv("ADD"), confJSON("1.1.0", `,"prevResult":null`)},
 	{"ADD meshed, no agent", addEnv("ADD", "CNI_ARGS", "K8S_POD_NAMESPACE=test;K8S_POD_NAME=x"), confJSON("1.0.0", `,"agentSocket":"/nonexistent.sock","prevResult":`+prev100)},
 }
@@ -92,8 +91,14 @@ func testPlugin() *Plugin {
 	return p
 }
 
-// setProcess sets the environment and stdin for skel, which reads them
-// from the process.
+// handler is the plugin's command as skel calls it.
+func handler(p *Plugin, command string) func(*skel.CmdArgs) error {
+	f := p.funcs(new(string))
+	return map[string]func(*skel.CmdArgs) error{"ADD": f.Add, "CHECK": f.Check, "DEL": f.Del, "GC": f.GC, "STATUS": f.Status}[command]
+}
+
+// setProcess sets the environment and stdin, which skel reads from the
+// process.
 func setProcess(t *testing.T, c protoCase) {
 	t.Helper()
 	for _, k := range []string{"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH", "CNI_NETNS_OVERRIDE"} {
@@ -114,63 +119,104 @@ func setProcess(t *testing.T, c protoCase) {
 	t.Cleanup(func() { os.Stdin = saved; f.Close() })
 }
 
-// viaSkel runs c through skel calling the plugin's own handlers, and
-// returns its error and what the handlers printed.
+// stdoutOf returns what f writes to the process's stdout, where skel and
+// types.PrintResult print.
+func stdoutOf(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan string)
+	go func() {
+		var out bytes.Buffer
+		_, _ = out.ReadFrom(r)
+		read <- out.String()
+	}()
+	saved := os.Stdout
+	os.Stdout = w
+	defer func() { os.Stdout = saved }()
+	f()
+	w.Close()
+	return <-read
+}
+
+// viaSkel runs c through bare skel calling the plugin's commands, and
+// returns its error and what the commands printed.
 func viaSkel(t *testing.T, c protoCase) (*types.Error, string) {
-	var out bytes.Buffer
-	resultOutput = &out
-	p := testPlugin()
-	wrap := func(command string) func(*skel.CmdArgs) error {
-		return func(a *skel.CmdArgs) error {
-			err := p.handler(command)(&cmdArgs{ContainerID: a.ContainerID, Netns: a.Netns, IfName: a.IfName, Args: a.Args, Path: a.Path, StdinData: a.StdinData})
-			if e := (*errorResult)(nil); errors.As(err, &e) {
-				return types.NewError(e.Code, e.Msg, e.Details) // as the handlers did with skel
-			}
-			return err
-		}
-	}
 	setProcess(t, c)
-	funcs := skel.CNIFuncs{Add: wrap("ADD"), Check: wrap("CHECK"), Del: wrap("DEL"), GC: wrap("GC"), Status: wrap("STATUS")}
-	e := skel.PluginMainFuncsWithError(funcs, version.PluginSupports(supportedVersions...), "")
-	return e, out.String()
+	var e *types.Error
+	out := stdoutOf(t, func() { e = skel.PluginMainFuncsWithError(testPlugin().funcs(new(string)), pluginInfo, "") })
+	return e, out
 }
 
-// viaDispatch runs c through this package's protocol layer.
-func viaDispatch(c protoCase) (*errorResult, string) {
-	var out bytes.Buffer
-	resultOutput = &out
-	_, err := testPlugin().dispatch(func(k string) string { return c.env[k] }, strings.NewReader(c.stdin))
-	if err == nil {
-		return nil, out.String()
+// viaRun runs c as the binary does and returns its exit status and stdout.
+func viaRun(t *testing.T, c protoCase) (int, string) {
+	setProcess(t, c)
+	var code int
+	out := stdoutOf(t, func() { code = testPlugin().run() })
+	return code, out
+}
+
+// printed is an error object on stdout.
+type printed struct {
+	CNIVersion string `json:"cniVersion"`
+	types.Error
+}
+
+// splitError cuts what run printed into what the command printed and the
+// error object after it.
+func splitError(t *testing.T, out string) (string, printed) {
+	t.Helper()
+	i := strings.LastIndex(out, "{\n    \"cniVersion\"")
+	var e printed
+	if i < 0 || json.Unmarshal([]byte(out[i:]), &e) != nil {
+		t.Fatalf("no error object at the end of stdout %q", out)
 	}
-	return asErrorResult(err), out.String()
+	return out[:i], e
 }
 
-func TestDispatchAnswersAsSkel(t *testing.T) {
-	t.Cleanup(func() { resultOutput, logOutput = os.Stdout, os.Stderr })
+func TestRunAnswersAsSkel(t *testing.T) {
+	t.Cleanup(func() { logOutput = os.Stderr })
 	logOutput = &bytes.Buffer{}
 	for _, c := range differentialCases {
 		t.Run(c.name, func(t *testing.T) {
 			want, wantOut := viaSkel(t, c)
-			got, gotOut := viaDispatch(c)
-			if want == nil && got != nil || want != nil && (got == nil || got.Code != want.Code || got.Msg != want.Msg || got.Details != want.Details) {
-				t.Fatalf("dispatch: %#v\n    skel: %#v", got, want)
+			code, out := viaRun(t, c)
+			if want == nil {
+				if code != 0 || out != wantOut {
+					t.Fatalf("run: exit %d, printed %q\n skel: no error, printed %q", code, out, wantOut)
+				}
+				return
 			}
-			// skel ran ADD before refusing the plugin's netns; mesh-cni
-			// refuses it first, printing nothing.
-			if want != nil && want.Code == codeInvalidNetns {
-				wantOut = ""
+			before, got := splitError(t, out)
+			if code != 1 || got.Code != want.Code || got.Msg != want.Msg || got.Details != want.Details {
+				t.Fatalf("run: exit %d, %#v\nskel: %#v", code, got.Error, want)
 			}
-			if gotOut != wantOut {
-				t.Errorf("dispatch printed %q\n    skel printed %q", gotOut, wantOut)
+			if before != wantOut {
+				t.Errorf("run printed %q before the error\n skel printed %q", before, wantOut)
 			}
 		})
 	}
 }
 
+// runError runs c as the binary does and returns the error it printed.
+func runError(t *testing.T, c protoCase) printed {
+	t.Helper()
+	code, out := viaRun(t, c)
+	if code != 1 {
+		t.Fatalf("%s: exit %d, stdout %q; want exit 1", c.name, code, out)
+	}
+	_, e := splitError(t, out)
+	return e
+}
+
 // TestRequiredVarsAreTheSpecs checks the cases where mesh-cni follows
-// SPEC.md section 2 and skel did not: CNI_PATH is optional but for GC.
+// SPEC.md section 2 and skel does not: CNI_PATH is optional but for GC,
+// and an unknown command is one whatever stdin holds.
 func TestRequiredVarsAreTheSpecs(t *testing.T) {
+	t.Cleanup(func() { logOutput = os.Stderr })
+	logOutput = &bytes.Buffer{}
 	for command, want := range map[string]string{
 		"ADD":    "[CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME]",
 		"CHECK":  "[CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME]",
@@ -179,56 +225,46 @@ func TestRequiredVarsAreTheSpecs(t *testing.T) {
 		"STATUS": "",
 		"":       "[CNI_COMMAND]",
 	} {
-		_, err := testPlugin().dispatch(func(k string) string { return map[string]string{"CNI_COMMAND": command}[k] }, strings.NewReader("{}"))
-		e := asErrorResult(err)
+		e := runError(t, protoCase{command, map[string]string{"CNI_COMMAND": command}, "{}"})
 		if want == "" {
-			if e.Code == codeInvalidEnv {
+			if e.Code == types.ErrInvalidEnvironmentVariables {
 				t.Errorf("%s without any variable: %v, want no missing variable", command, e)
 			}
 			continue
 		}
-		if e.Code != codeInvalidEnv || e.Msg != "required env variables "+want+" missing" {
+		if e.Code != types.ErrInvalidEnvironmentVariables || e.Msg != "required env variables "+want+" missing" {
 			t.Errorf("%s without any variable: %#v, want code 4 naming %s", command, e, want)
 		}
 	}
-	_, err := testPlugin().dispatch(func(k string) string { return map[string]string{"CNI_COMMAND": "FOO"}[k] }, strings.NewReader("{}"))
-	if e := asErrorResult(err); e.Code != codeInvalidEnv || e.Msg != "unknown CNI_COMMAND: FOO" {
+	if e := runError(t, protoCase{"FOO", map[string]string{"CNI_COMMAND": "FOO"}, "{}"}); e.Code != types.ErrInvalidEnvironmentVariables || e.Msg != "unknown CNI_COMMAND: FOO" {
 		t.Errorf("unknown command: %#v", e)
 	}
 }
 
-// stdoutOf returns what f writes to the process's stdout, where the
-// library prints.
-func stdoutOf(t *testing.T, f func() error) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+// TestOwnNetnsRefusedFirst: ADD in the plugin's own netns is refused
+// before it runs, so nothing but the error is printed; skel alone would
+// have printed the result first.
+func TestOwnNetnsRefusedFirst(t *testing.T) {
+	t.Cleanup(func() { logOutput = os.Stderr })
+	logOutput = &bytes.Buffer{}
+	own := protoCase{"own", addEnv("ADD", "CNI_NETNS", "/proc/self/ns/net"), confJSON("1.0.0", `,"prevResult":`+prev100)}
+	code, out := viaRun(t, own)
+	if before, e := splitError(t, out); code != 1 || e.Code != types.ErrInvalidNetNS || before != "" {
+		t.Errorf("ADD in the plugin's netns: exit %d, stdout %q; want code 8 and nothing before it", code, out)
 	}
-	saved := os.Stdout
-	os.Stdout = w
-	ferr := f()
-	os.Stdout = saved
-	w.Close()
-	var out bytes.Buffer
-	if _, err := out.ReadFrom(r); err != nil {
-		t.Fatal(err)
+	own.env["CNI_NETNS_OVERRIDE"] = "1"
+	if code, out := viaRun(t, own); code != 0 || !strings.Contains(out, "10.1.0.5/24") {
+		t.Errorf("ADD in the plugin's netns with CNI_NETNS_OVERRIDE=1: exit %d, stdout %q; want the result", code, out)
 	}
-	if ferr != nil {
-		t.Fatal(ferr)
-	}
-	return out.String()
 }
 
 func TestVersionAsLibrary(t *testing.T) {
-	want := stdoutOf(t, func() error { return version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0").Encode(os.Stdout) })
-	var out bytes.Buffer
-	resultOutput = &out
-	t.Cleanup(func() { resultOutput = os.Stdout })
-	if code := testPlugin().run(func(k string) string { return map[string]string{"CNI_COMMAND": "VERSION"}[k] }, strings.NewReader("")); code != 0 {
+	want := stdoutOf(t, func() { _ = version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0").Encode(os.Stdout) })
+	code, out := viaRun(t, protoCase{"VERSION", map[string]string{"CNI_COMMAND": "VERSION"}, ""})
+	if code != 0 {
 		t.Fatalf("VERSION exited %d", code)
 	}
-	if out.String() != want || want != `{"cniVersion":"1.1.0","supportedVersions":["0.3.1","0.4.0","1.0.0","1.1.0"]}`+"\n" {
-		t.Errorf("VERSION printed %q\nthe library prints %q", out.String(), want)
+	if out != want || want != `{"cniVersion":"1.1.0","supportedVersions":["0.3.1","0.4.0","1.0.0","1.1.0"]}`+"\n" {
+		t.Errorf("VERSION printed %q\nthe library prints %q", out, want)
 	}
 }

@@ -15,10 +15,10 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// libraryPassThrough is what mesh-cni printed with libcni: prevResult
-// parsed by version.ParsePrevResult and printed by types.PrintResult in the
-// config's version (PrintTo, as PrintResult prints to stdout), and the pod
-// IPs read through types100.
+// libraryPassThrough is libcni's own way, as a plugin of
+// containernetworking/plugins goes: prevResult parsed by
+// version.ParsePrevResult into a bare types.PluginConf and printed in the
+// config's version, and the pod IPs read through types100's conversion.
 func libraryPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	t.Helper()
 	var conf types.PluginConf
@@ -49,24 +49,23 @@ func libraryPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	return out.String(), ips
 }
 
-// ownPassThrough is what mesh-cni prints now, and the pod IPs it reads.
+// ownPassThrough is what mesh-cni prints through parseConf and
+// passThrough (NetConf, its prevResult check), and the pod IPs it reads.
 func ownPassThrough(t *testing.T, confJSON []byte) (string, []netip.Addr) {
 	t.Helper()
 	conf, err := parseConf(confJSON, true)
 	if err != nil {
 		t.Fatalf("parseConf: %v", err)
 	}
-	var out bytes.Buffer
-	resultOutput = &out
-	t.Cleanup(func() { resultOutput = os.Stdout })
-	if err := passThrough(conf); err != nil {
-		t.Fatal(err)
-	}
-	ips, err := podIPs(conf.prev)
+	out := stdoutOf(t, func() { err = passThrough(conf) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out.String(), ips
+	ips, err := podIPs(conf.PrevResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, ips
 }
 
 func comparePassThrough(t *testing.T, confJSON []byte) {
@@ -89,7 +88,7 @@ func withPrev(cniVersion, prev string) []byte {
 // stack, routes and DNS) printed at each version goes out as libcni
 // printed it.
 func TestPassThroughAsLibrary(t *testing.T) {
-	for _, v := range supportedVersions {
+	for _, v := range pluginInfo.SupportedVersions() {
 		t.Run(v, func(t *testing.T) {
 			prev, err := os.ReadFile(filepath.Join("testdata", "prevresult-bridge-"+v+".json"))
 			if err != nil {
@@ -115,15 +114,15 @@ func TestPassThroughEdgesAsLibrary(t *testing.T) {
 		`"interfaces":[{"name":"<a&b>"}],"ips":[],"routes":[],"dns":{"nameservers":[]}`,
 		`"ips":[{"gateway":"10.0.0.1"}]`,
 	}
-	for _, v := range supportedVersions {
+	for _, v := range pluginInfo.SupportedVersions() {
 		for i, body := range bodies {
 			t.Run(v+"/"+string(rune('a'+i)), func(t *testing.T) {
 				comparePassThrough(t, withPrev(v, `{"cniVersion":"`+v+`",`+body+`}`))
 			})
 		}
 	}
-	// A null interface: libcni's 0.x-to-1.x conversion, which read the pod
-	// IPs, crashed on it at 0.3.1 and 0.4.0.
+	// A null interface: libcni's 0.x-to-1.x conversion crashes on it at
+	// 0.3.1 and 0.4.0, so podIPs reads a 0.x result without it.
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		comparePassThrough(t, withPrev(v, `{"cniVersion":"`+v+`","interfaces":[null],"ips":[{"interface":0,"address":"10.0.0.7/24"}]}`))
 	}
@@ -144,7 +143,7 @@ func TestPassThroughConvertsNothing(t *testing.T) {
 		{"0.3.1", `{"ips":[{"version":"4","address":"10.0.0.1/8"}]}`, "prevResult has no cniVersion, the config has 0.3.1"},
 		{"1.0.0", `{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.1"}]}`, `could not parse prevResult: invalid CIDR address: 10.0.0.1`},
 		{"1.0.0", `{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.1/8","gateway":"x"}]}`, `could not parse prevResult`},
-		{"1.0.0", `"a string"`, `could not parse prevResult`},
+		{"1.0.0", `"a string"`, `want map[string]interface {}, got JSON string`},
 	} {
 		_, err := parseConf(withPrev(tt.conf, tt.prev), true)
 		if err == nil || !strings.Contains(err.Error(), `field "prevResult": `+tt.want) {

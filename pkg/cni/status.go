@@ -5,6 +5,9 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -19,16 +22,17 @@ import (
 // included, and after five minutes the node's pods would be evicted - for
 // trouble that ADD already answers pod by pod, with "try again later" for
 // the meshed pods only.
-func (p *Plugin) cmdStatus(args *cmdArgs) error {
+func (p *Plugin) cmdStatus(args *skel.CmdArgs) error {
 	conf, err := parseConf(args.StdinData, false)
 	if err != nil {
-		return newError(codeInvalidConfig, err.Error(), "")
+		return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
 	}
+	conf.warnUnknown(newLogger(conf.logLevel, "STATUS", podRef{}))
 	if problem := socketProblem(conf.AgentSocket); problem != "" {
-		return newError(codePluginNotAvailable, fmt.Sprintf("mesh-cni: the node agent's socket %s %s, so mesh-cni is not running on this node; it runs in the mesh-cni DaemonSet's pod (kubectl -n mesh-cni get pods -o wide)", conf.AgentSocket, problem), "")
+		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("mesh-cni: the node agent's socket %s %s, so mesh-cni is not running on this node; it runs in the mesh-cni DaemonSet's pod (kubectl -n mesh-cni get pods -o wide)", conf.AgentSocket, problem), "")
 	}
 	if err := iptablesMissing(); err != nil {
-		return newError(codePluginNotAvailable, "mesh-cni: "+err.Error(), "")
+		return types.NewError(types.ErrPluginNotAvailable, "mesh-cni: "+err.Error(), "")
 	}
 	return nil
 }

@@ -124,3 +124,39 @@ func (w *world) event(t *testing.T, name, reason string) event {
 	}
 	return list.Items[len(list.Items)-1]
 }
+
+// extraKeys are keys runtimes, libcni and tools put in a plugin's entry:
+// the spec's capabilities, the keys it reserves for the runtime
+// (runtimeConfig, args, cni.dev/...) and one no spec names.
+const extraKeys = `"capabilities": {"portMappings": true}, "runtimeConfig": {"portMappings": []}, ` +
+	`"args": {"cni": {"labels": [{"key": "app", "value": "web"}]}}, "cni.dev/someKey": true, "someRuntimeKey": {"x": 1}`
+
+// testExtraKeys: with those keys in mesh-cni's entry, a meshed pod gets
+// its rules and a kube-system pod starts as before, and each ADD warns
+// once about the unknown key, naming it, and about nothing else.
+func (w *world) testExtraKeys(t *testing.T) {
+	for _, tc := range []struct {
+		namespace, name string
+		chains          int
+	}{{"test", "web-extra", 4}, {"kube-system", "dns-extra", 0}} {
+		uid := ""
+		if tc.namespace == "test" {
+			uid = w.pod(t, "test", tc.name, "envoy", nil)
+		}
+		s := w.newSandbox(t, tc.namespace, tc.name, uid, "1.0.0", extraKeys)
+		w.resetLog()
+		s.mustAdd(t)
+		if chains := s.meshChains(t); len(chains) != tc.chains {
+			t.Errorf("pod %s/%s got chains %v, want %d", tc.namespace, tc.name, chains, tc.chains)
+		}
+		var warnings []string
+		for _, line := range strings.Split(w.pluginLog(), "\n") {
+			if strings.Contains(line, "level=WARN") {
+				warnings = append(warnings, line)
+			}
+		}
+		if len(warnings) != 1 || !strings.HasSuffix(warnings[0], " pod="+tc.name+" keys=someRuntimeKey") {
+			t.Errorf("ADD of %s/%s logged warnings %q, want one naming someRuntimeKey alone", tc.namespace, tc.name, warnings)
+		}
+	}
+}

@@ -58,6 +58,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("bad annotation", w.testBadAnnotation)
 	t.Run("prevResult unchanged", w.testPrevResultUnchanged)
 	t.Run("status gc version", w.testStatusGCVersion)
+	t.Run("extra config keys", w.testExtraKeys)
 	t.Run("agent stopped", w.testAgentStopped)
 	// Last: it stops and restarts the API server.
 	t.Run("API stopped", w.testAPIStopped)
