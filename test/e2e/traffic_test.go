@@ -120,6 +120,15 @@ func (s *suite) testExclusions(t *testing.T) {
 				s.expectLanding(t, p, "app", addr, landing{"sidecar-outbound", addr, p.Name})
 			}
 			ev := s.waitEvent(t, p, "RedirectionConfigured", 10*time.Second)
+			// Profile auto: a MeshConfig v1alpha2 is OSM v1.1+'s, an Envoy
+			// pod without one gets the guide's chains.
+			want := "profile osm-v1 (auto: OSM v1.1+ or osm-edge"
+			if tc.traffic == "" {
+				want = "profile osm-v0 (auto: no mesh settings"
+			}
+			if !strings.Contains(ev.Message, want) {
+				t.Errorf("RedirectionConfigured event of %s lacks %q:\n%s", p.Name, want, ev.Message)
+			}
 			t.Logf("event: %s", ev.Message)
 		})
 	}
