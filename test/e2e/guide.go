@@ -34,8 +34,9 @@ var stateComment = regexp.MustCompile(`^<!--\s*e2e-state:\s*([a-z0-9-]+)\s*-->$`
 
 // ParseGuide returns the steps of a guide: the commands ("$ " lines) of its
 // ```console blocks with the lines after each until the next command. Lines
-// starting with "#" are comments. Blocks without a command illustrate rules
-// and are not steps.
+// starting with "#" before a block's first command are comments; after it,
+// they are output (iptables-save and osm-edge's heredoc print such lines).
+// Blocks without a command illustrate rules and are not steps.
 func ParseGuide(text string) ([]Step, error) {
 	var steps []Step
 	var state, section string
@@ -55,7 +56,7 @@ func ParseGuide(text string) ([]Step, error) {
 			}
 			steps = append(steps, Step{Line: n, Command: strings.TrimPrefix(line, "$ "), State: state, Section: section})
 			collecting = true
-		case inConsole && strings.HasPrefix(line, "#"):
+		case inConsole && !collecting && strings.HasPrefix(line, "#"):
 		case inConsole:
 			if collecting {
 				steps[len(steps)-1].Expected = append(steps[len(steps)-1].Expected, line)
@@ -208,24 +209,51 @@ func anchorNote(first, last, start, end bool) string {
 	return ", " + strings.Join(notes, " and ")
 }
 
-// GuideFiles are the guides the suite runs, relative to the repository root.
-var GuideFiles = []string{"docs/troubleshooting.md", "docs/troubleshooting.ja.md"}
+// Guide is a troubleshooting guide the suite runs, for the users of one mesh,
+// and the cluster states its e2e-state comments may name.
+type Guide struct {
+	// File is relative to the repository root.
+	File string
+	// Mesh names the guide's users' mesh: the suite sets each state up as
+	// that mesh keeps its settings.
+	Mesh string
+	// States the guide may name; the suite sets each up before the
+	// commands that follow the comment, recreating the guide's pod:
+	//   - defaults: the mesh's settings without exclusions; the pod has no
+	//     annotation.
+	//   - broken-annotation: the pod has the invalid port 70000 in its
+	//     outbound-port-exclusion-list annotation.
+	//   - ip-exclusions: the settings exclude 1.1.1.1/32 and 2.2.2.2/24.
+	//   - port-exclusions: the settings exclude ports 6379 and 7070; the pod's
+	//     annotation excludes 8080.
+	//   - local-dns-proxy (osm-edge): spec.sidecar.localDNSProxy.enable, and
+	//     the pod shaped as osm-edge's injector makes it then.
+	//   - ebpf (osm-edge): spec.traffic.interceptionMode ebpf.
+	States []string
+}
 
-// States are the cluster states a guide's e2e-state comments may name; the
-// suite sets each up before the commands that follow the comment:
-//   - defaults: no MeshConfig nor osm-config ConfigMap; the guide's pod
-//     freshly created with no annotation.
-//   - broken-annotation: the pod recreated with the invalid port 70000 in its
-//     outbound-port-exclusion-list annotation.
-//   - ip-exclusions: MeshConfig and ConfigMap excluding 1.1.1.1/32 and
-//     2.2.2.2/24; the pod recreated.
-//   - port-exclusions: MeshConfig and ConfigMap excluding ports 6379 and
-//     7070; the pod recreated with the annotation excluding 8080.
-var States = []string{"defaults", "broken-annotation", "ip-exclusions", "port-exclusions"}
+// The meshes whose users the guides are for.
+const (
+	// MeshOSM is OSM v0.8 with Envoy: settings in the osm-config ConfigMap,
+	// no MeshConfig.
+	MeshOSM = "osm-v0.8"
+	// MeshOSMEdge is osm-edge with Pipy as run with mesh-cni: a MeshConfig
+	// config.openservicemesh.io/v1alpha2 with interceptionMode none.
+	MeshOSMEdge = "osm-edge"
+)
 
-func knownState(s string) bool {
-	for _, k := range States {
-		if k == s {
+// Guides are the guides the suite runs.
+var Guides = []Guide{
+	{File: "docs/troubleshooting.md", Mesh: MeshOSM,
+		States: []string{"defaults", "broken-annotation", "ip-exclusions", "port-exclusions"}},
+	{File: "docs/troubleshooting.ja.md", Mesh: MeshOSMEdge,
+		States: []string{"defaults", "broken-annotation", "ip-exclusions", "port-exclusions", "local-dns-proxy", "ebpf"}},
+}
+
+// Knows says whether the guide may name the state.
+func (g Guide) Knows(state string) bool {
+	for _, k := range g.States {
+		if k == state {
 			return true
 		}
 	}

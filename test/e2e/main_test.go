@@ -28,7 +28,8 @@ type suite struct {
 
 // TestE2E runs the whole suite in order on one cluster: the DaemonSet rollout,
 // traffic through meshed pods, every exclusion source, scope, failures,
-// events, both troubleshooting guides, and uninstall/reinstall.
+// events, osm-edge's DNS proxy and interception modes, both troubleshooting
+// guides, and uninstall/reinstall.
 func TestE2E(t *testing.T) {
 	start := time.Now()
 	e := newEnv(t)
@@ -60,8 +61,9 @@ func TestE2E(t *testing.T) {
 		{"scope", s.testScope, false},
 		{"bad annotation", s.testBadAnnotation, false},
 		{"describe shows RedirectionConfigured", s.testDescribe, false},
-		{"guide-en", func(t *testing.T) { s.runGuide(t, "docs/troubleshooting.md", "envoy") }, false},
-		{"guide-ja", func(t *testing.T) { s.runGuide(t, "docs/troubleshooting.ja.md", "sidecar") }, false},
+		{"osm-edge", s.testOSMEdge, false},
+		{"guide-en", func(t *testing.T) { s.runGuide(t, Guides[0]) }, false},
+		{"guide-ja", func(t *testing.T) { s.runGuide(t, Guides[1]) }, false},
 		{"uninstall and reinstall", s.testUninstallReinstall, false},
 	}
 	for _, st := range steps {

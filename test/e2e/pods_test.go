@@ -21,8 +21,13 @@ type pod struct {
 	// for osm-edge's Pipy); empty: an unmeshed pod.
 	Sidecar string
 	// OSMInit adds OSM's own init container (a stand-in that exits 0).
-	OSMInit     bool
-	Annotations map[string]string
+	OSMInit bool
+	// LocalDNSProxy shapes the pod as osm-edge's injector does with
+	// spec.sidecar.localDNSProxy.enable: the resolver pointed at
+	// 127.0.0.153 and LOCAL_DNS_PROXY=true on the sidecar, which then
+	// serves DNS on 127.0.0.153:5300.
+	LocalDNSProxy bool
+	Annotations   map[string]string
 }
 
 // manifest renders the pod. Readiness is probed over loopback, which no rule
@@ -47,18 +52,22 @@ func (p pod) manifest() string {
 		}
 	}
 	b.WriteString("spec:\n  terminationGracePeriodSeconds: 1\n  enableServiceLinks: false\n")
+	if p.LocalDNSProxy {
+		b.WriteString("  dnsPolicy: None\n  dnsConfig:\n    nameservers: [127.0.0.153]\n" +
+			"    searches: [svc.cluster.local, cluster.local]\n    options: [{name: ndots, value: \"5\"}]\n")
+	}
 	if p.OSMInit {
 		fmt.Fprintf(&b, "  initContainers:\n  - name: osm-init\n    image: %s\n    imagePullPolicy: Never\n    command: [\"/bin/sh\", \"-c\", \"true\"]\n", appImage)
 	}
 	b.WriteString("  containers:\n")
-	b.WriteString(container("app", []string{"/meshapp", "serve", "8080", "9090"}, "127.0.0.1:8080", 0))
+	b.WriteString(container("app", []string{"/meshapp", "serve", "8080", "9090"}, "127.0.0.1:8080", 0, false))
 	if p.Sidecar != "" {
-		b.WriteString(container(p.Sidecar, []string{"/meshapp", "sidecar"}, "127.0.0.1:15001", 1500))
+		b.WriteString(container(p.Sidecar, []string{"/meshapp", "sidecar"}, "127.0.0.1:15001", 1500, p.LocalDNSProxy))
 	}
 	return b.String()
 }
 
-func container(name string, command []string, probe string, uid int) string {
+func container(name string, command []string, probe string, uid int, dnsProxy bool) string {
 	q := make([]string, len(command))
 	for i, c := range command {
 		q[i] = fmt.Sprintf("%q", c)
@@ -68,6 +77,9 @@ func container(name string, command []string, probe string, uid int) string {
 		name, appImage, strings.Join(q, ", "), probe)
 	if uid != 0 {
 		s += fmt.Sprintf("    securityContext: {runAsUser: %d, runAsGroup: %d}\n", uid, uid)
+	}
+	if dnsProxy {
+		s += "    env: [{name: LOCAL_DNS_PROXY, value: \"true\"}]\n"
 	}
 	return s
 }

@@ -53,6 +53,18 @@ func (s *suite) testRedirection(t *testing.T) {
 func (s *suite) meshConfig(t *testing.T, traffic string) {
 	t.Helper()
 	if traffic == "" {
+		s.meshConfigSpec(t, "")
+		return
+	}
+	s.meshConfigSpec(t, "{traffic: "+traffic+"}")
+}
+
+// meshConfigSpec applies osm-system/osm-mesh-config
+// (config.openservicemesh.io/v1alpha2) with this spec (a YAML flow
+// mapping); "" deletes it.
+func (s *suite) meshConfigSpec(t *testing.T, spec string) {
+	t.Helper()
+	if spec == "" {
 		s.must(t, "delete", "meshconfig", "osm-mesh-config", "-n", nsMesh, "--ignore-not-found")
 		return
 	}
@@ -61,9 +73,8 @@ kind: MeshConfig
 metadata:
   name: osm-mesh-config
   namespace: %s
-spec:
-  traffic: %s
-`, nsMesh, traffic))
+spec: %s
+`, nsMesh, spec))
 }
 
 // testExclusions proves the seed's three scenarios with traffic: each
@@ -109,6 +120,15 @@ func (s *suite) testExclusions(t *testing.T) {
 				s.expectLanding(t, p, "app", addr, landing{"sidecar-outbound", addr, p.Name})
 			}
 			ev := s.waitEvent(t, p, "RedirectionConfigured", 10*time.Second)
+			// Profile auto: a MeshConfig v1alpha2 is OSM v1.1+'s, an Envoy
+			// pod without one gets the guide's chains.
+			want := "profile osm-v1 (auto: OSM v1.1+ or osm-edge"
+			if tc.traffic == "" {
+				want = "profile osm-v0 (auto: no mesh settings"
+			}
+			if !strings.Contains(ev.Message, want) {
+				t.Errorf("RedirectionConfigured event of %s lacks %q:\n%s", p.Name, want, ev.Message)
+			}
 			t.Logf("event: %s", ev.Message)
 		})
 	}

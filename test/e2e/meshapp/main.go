@@ -1,14 +1,19 @@
 // Command meshapp is the e2e suite's stand-in for an application and its
 // sidecar, one static binary so the test image needs nothing else:
 //
-//	meshapp sidecar               listen on 15001 and 15003 (run it as uid 1500)
+//	meshapp sidecar               listen on 15001 and 15003 (run it as uid 1500);
+//	                              with LOCAL_DNS_PROXY=true, also serve DNS on
+//	                              udp 127.0.0.153:5300 as osm-edge's Pipy does
 //	meshapp serve PORT...         an application listening on these ports
 //	meshapp dial HOST:PORT        connect, print the one line the peer says
+//	meshapp resolve NAME          look NAME up as /etc/resolv.conf says, print
+//	                              its IPv4 addresses
 //
 // Every listener answers a connection with one line saying who answered and,
 // for the sidecar, the original destination the kernel recorded before the
 // redirect (SO_ORIGINAL_DST): "sidecar-outbound 10.244.0.9:8080 web-1" or
 // "app 8080 web-2". The suite reads where each connection landed from that line.
+// The DNS stand-in knows one name, mesh.test, at 192.0.2.53.
 package main
 
 import (
@@ -22,14 +27,14 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: meshapp sidecar | serve PORT... | dial HOST:PORT")
+		fmt.Fprintln(os.Stderr, "usage: meshapp sidecar | serve PORT... | dial HOST:PORT | resolve NAME")
 		os.Exit(2)
 	}
 	name, _ := os.Hostname()
 	var err error
 	switch os.Args[1] {
 	case "sidecar":
-		err = serve(name, map[string]string{"15001": "sidecar-outbound", "15003": "sidecar-inbound"})
+		err = sidecar(name)
 	case "serve":
 		roles := map[string]string{}
 		for _, p := range os.Args[2:] {
@@ -38,6 +43,8 @@ func main() {
 		err = serve(name, roles)
 	case "dial":
 		err = dial(os.Args[2:])
+	case "resolve":
+		err = resolve(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -45,6 +52,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "meshapp:", err)
 		os.Exit(1)
 	}
+}
+
+// sidecar serves the proxy's listeners and, as osm-edge's injector asks
+// with LOCAL_DNS_PROXY=true, the DNS stand-in; the first to fail ends it.
+func sidecar(name string) error {
+	errs := make(chan error, 2)
+	go func() {
+		errs <- serve(name, map[string]string{"15001": "sidecar-outbound", "15003": "sidecar-inbound"})
+	}()
+	if os.Getenv("LOCAL_DNS_PROXY") == "true" {
+		go func() { errs <- serveDNS() }()
+	}
+	return <-errs
 }
 
 // serve listens on every port and answers each connection with its role,
