@@ -6,11 +6,18 @@
 // same text. Exec'ing iptables-nft-restore into a new pod's namespace costs
 // about 9 ms; building the same batch in-process costs well under 1 ms.
 //
-// Only the rule shapes mesh-cni's default profile uses are encodable (see
-// Check); anything else is refused with ErrUnsupported, and the caller is
-// expected to fall back to iptables-nft-restore. Dump lists what the
-// kernel holds, so that a caller can verify, in scratch namespaces, that
-// this package and the node's own iptables still agree.
+// It is built on github.com/google/nftables: the library's expr and xt
+// packages encode every expression and xt info struct they know, its
+// nftables.Conn asks whether the nat table exists, and the library's
+// netlink transport, github.com/mdlayher/netlink, frames, sends and
+// receives the messages (see batch for why the batch is not the
+// library's Conn.Flush).
+//
+// Only the rule shapes mesh-cni's osm-v0 and osm-v1 profiles use are
+// encodable (see Check); anything else is refused with ErrUnsupported,
+// and the caller is expected to fall back to iptables-nft-restore. Dump
+// lists what the kernel holds, so that a caller can verify, in scratch
+// namespaces, that this package and the node's own iptables still agree.
 package nftables
 
 import (

@@ -126,9 +126,10 @@ func TestWriteRefusesWhatCheckRefuses(t *testing.T) {
 	requireKernel(t)
 	ns := netns.New(t)
 	s := goldenSet(t, "v1-default", IPv4)
+	s.Rules = append(s.Rules, Rule{Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-s", "10.0.0.1", "-j", "RETURN"}})
 	err := write(ns, s)
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"-o"`) {
-		t.Fatalf("Write = %v, want ErrUnsupported naming -o", err)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"-s"`) {
+		t.Fatalf("Write = %v, want ErrUnsupported naming -s", err)
 	}
 	if d := dump(t, ns, IPv4); d != "" {
 		t.Errorf("the refused Write left\n%s", d)
