@@ -2,9 +2,7 @@ package nftables
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
 
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
@@ -17,11 +15,12 @@ const table = "nat"
 // batch is one nf_tables transaction: BATCH_BEGIN, the messages, and
 // BATCH_END, sent in one datagram. The kernel applies it all or nothing.
 //
-// It is framed here rather than with the library's nftables.Conn, whose
+// It is built here rather than with the library's nftables.Conn, whose
 // AddChain cannot ask for NLM_F_EXCL, whose AddRule sends
 // NFTA_RULE_COMPAT only for the xt tcp/udp-like matches (xt multiport
 // then fails its check with EINVAL), and whose Flush does not say which
-// message the kernel refused. The expressions are the library's.
+// message the kernel refused. The expressions are the library's
+// (expr.Marshal), the attributes mdlayher/netlink's AttributeEncoder.
 type batch struct {
 	family uint8
 	msgs   []netlink.Message
@@ -104,10 +103,10 @@ func (b *batch) newRule(r rule, i int) {
 	})
 }
 
-// commit sends the batch and waits for one answer per message. The
-// kernel processes the whole batch before it answers, and answers in
-// message order, so the first message without an ack is the first it
-// refused.
+// commit sends the batch and waits for one answer per message. Errors are
+// delivered in message order once the kernel has processed the whole
+// batch, so the first one is the object that failed first; a failed
+// commit is reported against BATCH_BEGIN.
 func (b *batch) commit() error {
 	if b.err != nil {
 		return b.err
@@ -116,48 +115,39 @@ func (b *batch) commit() error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer c.close()
 	all := append(append([]netlink.Message{delimiter(unix.NFNL_MSG_BATCH_BEGIN)}, b.msgs...), delimiter(unix.NFNL_MSG_BATCH_END))
-	sent, err := c.SendMessages(all)
+	begin, err := c.send(all...)
 	if err != nil {
-		return fmt.Errorf("nftables: sending the batch: %w", err)
+		return err
 	}
-	index := make(map[uint32]int, len(b.msgs))
-	for i, m := range sent[1 : len(sent)-1] {
-		index[m.Header.Sequence] = i
+	what := func(seq uint32) string {
+		if seq == begin {
+			return "commit"
+		}
+		return b.what[seq-begin-1]
 	}
-	acked := make([]bool, len(b.msgs))
-	var refused error
-	for answers := 0; answers < len(b.msgs); {
-		replies, err := c.Receive()
+	pending := make(map[uint32]bool, len(b.msgs))
+	for i := range b.msgs {
+		pending[begin+1+uint32(i)] = true
+	}
+	for len(pending) > 0 {
+		msgs, err := c.receive()
 		if err != nil {
-			if !kernelAnswer(err) {
-				return fmt.Errorf("nftables: waiting for the kernel's answer: %w", err)
-			}
-			if refused == nil {
-				refused = err
-			}
-			answers++
-			continue
+			return err
 		}
-		for _, m := range replies {
-			if i, ok := index[m.Header.Sequence]; ok && m.Header.Type == netlink.Error && !acked[i] {
-				acked[i] = true
-				answers++
+		for _, m := range msgs {
+			seq := m.Header.Sequence
+			if m.Header.Type != netlink.Error || seq < begin || seq > begin+uint32(len(b.msgs)) {
+				continue
 			}
+			if e := errno(m); e != 0 {
+				return fmt.Errorf("nftables: %s in table %s %s: %w", what(seq), familyName(b.family), table, e)
+			}
+			delete(pending, seq)
 		}
 	}
-	if refused == nil {
-		return nil
-	}
-	what := "commit"
-	for i, ok := range acked {
-		if !ok {
-			what = b.what[i]
-			break
-		}
-	}
-	return fmt.Errorf("nftables: %s in table %s %s: %w", what, familyName(b.family), table, refused)
+	return nil
 }
 
 // delimiter is BATCH_BEGIN or BATCH_END: its resource id names the
@@ -166,15 +156,6 @@ func delimiter(typ uint16) netlink.Message {
 	m := message(typ, 0, unix.AF_UNSPEC, nil)
 	binary.BigEndian.PutUint16(m.Data[2:], unix.NFNL_SUBSYS_NFTABLES)
 	return m
-}
-
-// kernelAnswer says whether err is an error message from the kernel (a
-// netlink.OpError with the errno it sent), not a failure of the socket.
-func kernelAnswer(err error) bool {
-	var op *netlink.OpError
-	var sys *os.SyscallError
-	var errno unix.Errno
-	return errors.As(err, &op) && !errors.As(err, &sys) && errors.As(err, &errno)
 }
 
 // familyName is the family as nft(8) names it, for error messages.

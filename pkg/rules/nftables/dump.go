@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
-	gnft "github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -56,8 +54,8 @@ func exprShape(name string) shape {
 // Left out is only what differs between two equal rule sets: handles,
 // rule positions, NFTA_*_USE counts, ids. A namespace without the table
 // gives an empty listing and no error. It reads the kernel's raw
-// attributes (over the library's netlink transport) rather than the
-// library's parsed objects, which keep only the fields they know.
+// attributes rather than the library's parsed objects (nftables.Conn's
+// GetRules), which keep only the fields they know.
 func Dump(f Family) ([]byte, error) {
 	fam, err := f.nfproto()
 	if err != nil {
@@ -67,7 +65,7 @@ func Dump(f Family) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer c.close()
 	// Three dumps are three reads; the generation id before and after
 	// tells whether a commit came in between, and then it starts over.
 	for range 5 {
@@ -75,7 +73,7 @@ func Dump(f Family) ([]byte, error) {
 		gen, err := generation(c)
 		for i, cmd := range []uint16{unix.NFT_MSG_GETTABLE, unix.NFT_MSG_GETCHAIN, unix.NFT_MSG_GETRULE} {
 			if err == nil {
-				objs[i], err = request(c, cmd, netlink.Dump, fam)
+				objs[i], err = request(c, cmd, netlink.Dump, fam, nil)
 			}
 		}
 		var after uint32
@@ -92,24 +90,46 @@ func Dump(f Family) ([]byte, error) {
 	return nil, fmt.Errorf("nftables: %w, five times", errChanged)
 }
 
-// request sends one GET message and returns the answers: every message
-// of a dump, or the single reply.
-func request(c *netlink.Conn, cmd uint16, flags netlink.HeaderFlags, family uint8) ([]netlink.Message, error) {
-	msgs, err := c.Execute(message(nftType(cmd), flags, family, nil))
+// request sends one GET message and collects the answers: every message
+// up to NLMSG_DONE for a dump, the single reply otherwise (an error
+// answer, which the kernel sends unasked, is an error).
+func request(c *conn, cmd uint16, flags netlink.HeaderFlags, family uint8, data []byte) ([]netlink.Message, error) {
+	seq, err := c.send(message(nftType(cmd), flags, family, data))
 	if err != nil {
-		return nil, fmt.Errorf("nftables: listing: %w", err)
+		return nil, err
 	}
-	for _, m := range msgs {
-		if m.Header.Flags&netlink.DumpInterrupted != 0 {
-			return nil, errChanged
+	var out []netlink.Message
+	for {
+		msgs, err := c.receive()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			switch {
+			case m.Header.Sequence != seq:
+				continue
+			case m.Header.Flags&netlink.DumpInterrupted != 0:
+				return nil, errChanged
+			case m.Header.Type == netlink.Done:
+				return out, nil
+			case m.Header.Type == netlink.Error:
+				if e := errno(m); e != 0 {
+					return nil, fmt.Errorf("nftables: listing: %w", e)
+				}
+				return out, nil
+			}
+			m.Data = bytes.Clone(m.Data) // the buffer is reused by the next read
+			out = append(out, m)
+			if flags&netlink.Dump == 0 {
+				return out, nil
+			}
 		}
 	}
-	return msgs, nil
 }
 
 // generation is the ruleset's generation id, which every commit changes.
-func generation(c *netlink.Conn) (uint32, error) {
-	msgs, err := request(c, unix.NFT_MSG_GETGEN, 0, unix.AF_UNSPEC)
+func generation(c *conn) (uint32, error) {
+	msgs, err := request(c, unix.NFT_MSG_GETGEN, 0, unix.AF_UNSPEC, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -125,19 +145,28 @@ func generation(c *netlink.Conn) (uint32, error) {
 }
 
 // HasNATTable says whether the calling thread's network namespace has
-// table nat of family f, asking the kernel (NFT_MSG_GETTABLE, through the
-// library's nftables.Conn). The answer is false with a nil error only
-// when the kernel said there is no such table (ENOENT); any other failure
-// is an error: the caller does not know.
+// table nat of family f, asking the kernel (NFT_MSG_GETTABLE). The answer
+// is false with a nil error only when the kernel said there is no such
+// table (ENOENT); any other failure is an error: the caller does not
+// know. It is asked on this package's socket, not with the library's
+// nftables.Conn.ListTableOfFamily, whose socket layer costs several times
+// the question itself from a locked thread (see conn), and it is asked
+// once per family on every ADD.
 func HasNATTable(f Family) (bool, error) {
 	fam, err := f.nfproto()
 	if err != nil {
 		return false, err
 	}
-	deadline := func(c *netlink.Conn) error { return c.SetDeadline(time.Now().Add(ackTimeout)) }
-	c, err := gnft.New(gnft.WithSockOptions(deadline))
+	c, err := dial()
+	if err != nil {
+		return false, err
+	}
+	defer c.close()
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.NFTA_TABLE_NAME, table)
+	name, err := ae.Encode()
 	if err == nil {
-		_, err = c.ListTableOfFamily(table, gnft.TableFamily(fam))
+		_, err = request(c, unix.NFT_MSG_GETTABLE, 0, fam, name)
 	}
 	switch {
 	case err == nil:
