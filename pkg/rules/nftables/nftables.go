@@ -6,12 +6,12 @@
 // same text. Exec'ing iptables-nft-restore into a new pod's namespace costs
 // about 9 ms; building the same batch in-process costs well under 1 ms.
 //
-// It is built on github.com/google/nftables: the library's expr and xt
-// packages encode every expression and xt info struct they know, its
-// nftables.Conn asks whether the nat table exists, and the library's
-// netlink transport, github.com/mdlayher/netlink, frames, sends and
-// receives the messages (see batch for why the batch is not the
-// library's Conn.Flush).
+// It is built on github.com/google/nftables: the library's expr package
+// encodes every expression, and its xt package the NAT targets' info
+// structs; the netlink messages and attributes are those of the library's
+// own netlink package, github.com/mdlayher/netlink. The library's
+// nftables.Conn is not used: see batch for why the batch is not its
+// Flush, and conn for why the socket is not its socket.
 //
 // Only the rule shapes mesh-cni's osm-v0 and osm-v1 profiles use are
 // encodable (see Check); anything else is refused with ErrUnsupported,
