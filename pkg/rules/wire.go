@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,7 +37,7 @@ const WireRecord = "nft-wire"
 
 // wireFormat names this build's encoding: a record another build made is
 // not trusted.
-const wireFormat = "mesh-cni-nftables/1"
+const wireFormat = "mesh-cni-nftables/2"
 
 // wireEqual ends a record whose comparison found both writers equal.
 const wireEqual = "equal"
@@ -145,16 +146,31 @@ func compareOnce(dir, record, key string) bool {
 	return verdict == wireEqual
 }
 
-// wireProbe is a rule set of every shape the netlink writer encodes:
-// chains declared, rules appended and inserted, tcp ports, multiport, the
-// owner match, REDIRECT, jumps and verdicts, and destination prefixes of
-// full, whole-byte and partial-byte length in each family.
+// wireProbe is a rule set of every shape the netlink writer encodes: the
+// osm-v0 chains with chains declared, rules appended and inserted, tcp
+// ports, multiport, the owner match, REDIRECT, jumps and verdicts, and
+// destination prefixes of full, whole-byte and partial-byte length in
+// each family; and beside them (their chain names differ) the osm-v1
+// chains in PodIP mode, with interface names and prefixes, negated
+// destinations and owners, inclusions and DNAT to the pod's address.
 func wireProbe(fam Family) (RuleSet, error) {
-	cfg := DefaultConfig(ProfileOSMv0)
-	cfg.OutboundIPRangeExclusions = []string{"192.0.2.1/32", "198.51.100.0/24", "203.0.112.0/20", "2001:db8::1/128", "2001:db8:100::/40", "2001:db8:200::/60"}
-	cfg.OutboundPortExclusions = []uint16{6379, 7070, 8080}
-	cfg.InboundPortExclusions = []uint16{9090}
-	return Build(cfg, fam)
+	v0 := DefaultConfig(ProfileOSMv0)
+	v0.OutboundIPRangeExclusions = []string{"192.0.2.1/32", "198.51.100.0/24", "203.0.112.0/20", "2001:db8::1/128", "2001:db8:100::/40", "2001:db8:200::/60"}
+	v0.OutboundPortExclusions = []uint16{6379, 7070, 8080}
+	v0.InboundPortExclusions = []uint16{9090}
+	v1 := DefaultConfig(ProfileOSMv1)
+	v1.OutboundIPRangeInclusions = []string{"10.96.0.0/12", "2001:db8:300::/56"}
+	v1.NetworkInterfaceExclusions = []string{"eth1", "veth+"}
+	v1.LocalProxyMode = LocalProxyPodIP
+	v1.PodIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
+	probe, err := Build(v0, fam)
+	if err != nil {
+		return probe, err
+	}
+	more, err := Build(v1, fam)
+	probe.Chains = append(probe.Chains, more.Chains...)
+	probe.Rules = append(probe.Rules, more.Rules...)
+	return probe, err
 }
 
 // compareWriters writes the probe of each family with

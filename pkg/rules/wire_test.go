@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,7 +69,20 @@ func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
 		t.Fatal(err)
 	}
 	v0 := buildSets(t, DefaultConfig(ProfileOSMv0))
-	v1 := buildSets(t, DefaultConfig(ProfileOSMv1))
+	podIP := DefaultConfig(ProfileOSMv1)
+	podIP.NetworkInterfaceExclusions = []string{"eth1"}
+	podIP.LocalProxyMode = LocalProxyPodIP
+	podIP.PodIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
+	v1 := buildSets(t, podIP)
+	// -s is a shape the netlink writer leaves to iptables-nft-restore.
+	unencoded := buildSets(t, DefaultConfig(ProfileOSMv1))
+	for i := range unencoded {
+		source := "192.0.2.9/32"
+		if unencoded[i].Family == IPv6 {
+			source = "2001:db8::9/128"
+		}
+		unencoded[i].Rules = append(unencoded[i].Rules, Rule{Op: Append, Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-s", source, "-j", "RETURN"}})
+	}
 	restores := []string{"ip6tables-nft-restore", "iptables-nft-restore"}
 	tests := []struct {
 		name   string
@@ -80,7 +94,8 @@ func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
 	}{
 		{"recorded as different", key + "\ndiffers: test\n", v0, nil, restores, false},
 		{"record of another iptables", "other key\nequal\n", v0, nil, restores, true},
-		{"shape not encoded (osm-v1: -o lo, !)", key + "\nequal\n", v1, nil, restores, false},
+		{"osm-v1 in PodIP mode (-o, -i, !, DNAT)", key + "\nequal\n", v1, nil, nil, true},
+		{"shape not encoded (-s)", key + "\nequal\n", unencoded, nil, restores, false},
 		{"table not new", key + "\nequal\n", v0, func(t *testing.T, p *testPod) {
 			for _, fam := range families {
 				p.restore(t, BackendNFT, fam, foreignRules)
@@ -147,5 +162,29 @@ func TestWireComparisonFindsADifference(t *testing.T) {
 	}
 	if record := readRecord(t, dir); !strings.Contains(record, "\ndiffers: IPv4: ") {
 		t.Errorf("record = %q, want the IPv4 difference", record)
+	}
+}
+
+// TestWireProbeCoversTheEncodedShapes: the node's comparison is only as
+// good as its probe; every kind of token the netlink writer encodes must
+// be in each family's probe, in appended and inserted rules.
+func TestWireProbeCoversTheEncodedShapes(t *testing.T) {
+	for _, fam := range families {
+		probe, err := wireProbe(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, r := range probe.Rules {
+			seen[string(r.Op)] = true
+			for _, a := range r.Args {
+				seen[a] = true
+			}
+		}
+		for _, tok := range []string{"-A", "-I", "-i", "-o", "veth+", "!", "-d", "--dport", "multiport", "owner", "--uid-owner", "REDIRECT", "DNAT", "ACCEPT", "RETURN"} {
+			if !seen[tok] {
+				t.Errorf("%s probe has no %q", fam, tok)
+			}
+		}
 	}
 }

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # build.sh: builds (once) and caches the third-party binaries the integration and
 # e2e suites run: Kubernetes v1.33.13 server binaries, the CNI reference plugins,
-# and the static pause binary. Idempotent; concurrent runs serialise on a flock.
+# the static pause binary, and OSM v1.2.4's injector with its CRDs. Idempotent; concurrent runs serialise on a flock.
 #
 # Usage: test/tools/build.sh   (env: MESH_CNI_CACHE, default ~/.cache/mesh-cni-e2e)
 # On success the last lines are KEY=VALUE pairs (test/cluster parses them):
-#   KUBE_BIN_DIR=... CNI_BIN_DIR=... PAUSE_BIN=... CACHE_DIR=...
+#   KUBE_BIN_DIR=... CNI_BIN_DIR=... PAUSE_BIN=... OSM_DIR=... CACHE_DIR=...
 # kubectl: the one on PATH, else one built into KUBE_BIN_DIR.
 set -euo pipefail
 
 K8S=v1.33.13          # v1.32.x cannot be built: the proxy refuses some staging modules
 STAGING=v0.33.13
 CNI_PLUGINS=v1.9.1
+OSM=v1.2.4            # the last release; the proxy resolves this exact version only
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 CNI_CMDS=(main/bridge ipam/host-local main/loopback meta/portmap)
 APT_PKGS=(etcd-server etcd-client containerd runc containernetworking-plugins busybox-static openssl iptables iproute2 gcc libc6-dev)
@@ -21,6 +22,7 @@ CACHE=${MESH_CNI_CACHE:-$HOME/.cache/mesh-cni-e2e}
 KUBE_DIR=$CACHE/kubernetes-$K8S
 CNI_DIR=$CACHE/cni-plugins-$CNI_PLUGINS
 PAUSE_DIR=$CACHE/pause
+OSM_DIR=$CACHE/osm-$OSM
 
 log() { echo "build.sh: $*" >&2; }
 die() { echo "build.sh: FAILED: $*" >&2; exit 1; }
@@ -140,13 +142,35 @@ build_pause() {
   echo "$sum" >"$PAUSE_DIR/stamp"
 }
 
+# OSM's injector, run by the e2e suite as a host process. The proxy refuses
+# the module's version list (so @latest and go install fail) but serves the
+# exact version to a module that requires it. Its CRDs come from the same
+# module: the injector waits for informers of all of them.
+build_osm() {
+  stamped "$OSM_DIR" "$OSM" && return 0
+  local mod=$OSM_DIR/module t0=$SECONDS src
+  log "building OSM $OSM's osm-injector - cold this takes about 5 minutes"
+  rm -rf "$OSM_DIR/bin.tmp" && mkdir -p "$mod" "$OSM_DIR/bin.tmp"
+  printf 'module meshcni.local/osmbuild\n\ngo 1.24.0\n\nrequire github.com/openservicemesh/osm %s\n' "$OSM" >"$mod/go.mod"
+  (cd "$mod" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
+    -o "$OSM_DIR/bin.tmp/osm-injector" github.com/openservicemesh/osm/cmd/osm-injector) || die "go build osm-injector $OSM"
+  src=$(cd "$mod" && GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/openservicemesh/osm) || die "locating the osm module"
+  mkdir -p "$OSM_DIR/bin.tmp/crds" && cp "$src"/cmd/osm-bootstrap/crds/*.yaml "$OSM_DIR/bin.tmp/crds/" || die "copying OSM's CRDs"
+  chmod u+w "$OSM_DIR/bin.tmp/crds/"*.yaml
+  rm -rf "$OSM_DIR/bin" && mv "$OSM_DIR/bin.tmp" "$OSM_DIR/bin"
+  echo "$OSM" >"$OSM_DIR/stamp"
+  log "osm-injector $OSM built in $((SECONDS - t0))s"
+}
+
 case "${1:-all}" in
-  all) ensure_apt; build_cni; build_pause; build_kube; build_kubectl ;;
+  all) ensure_apt; build_cni; build_pause; build_kube; build_kubectl; build_osm ;;
   kube) build_kube ;;
-  *) die "usage: $0 [all|kube]" ;;
+  osm) build_osm ;;
+  *) die "usage: $0 [all|kube|osm]" ;;
 esac
 
 echo "CACHE_DIR=$CACHE"
 echo "KUBE_BIN_DIR=$KUBE_DIR/bin"
 echo "CNI_BIN_DIR=$CNI_DIR/bin"
 echo "PAUSE_BIN=$PAUSE_DIR/pause"
+echo "OSM_DIR=$OSM_DIR/bin"

@@ -1,8 +1,11 @@
 package nftables
 
 import (
+	"encoding/binary"
 	"fmt"
 
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -11,57 +14,67 @@ const table = "nat"
 
 // batch is one nf_tables transaction: BATCH_BEGIN, the messages, and
 // BATCH_END, sent in one datagram. The kernel applies it all or nothing.
+//
+// It is built here rather than with the library's nftables.Conn, whose
+// AddChain cannot ask for NLM_F_EXCL, whose AddRule sends
+// NFTA_RULE_COMPAT only for the xt tcp/udp-like matches (xt multiport
+// then fails its check with EINVAL), and whose Flush does not say which
+// message the kernel refused. The expressions are the library's
+// (expr.Marshal), the attributes mdlayher/netlink's AttributeEncoder.
 type batch struct {
-	w      writer
 	family uint8
-	what   []string // what[seq-1] names the object message seq creates
+	msgs   []netlink.Message
+	what   []string // what[i] names the object msgs[i] creates
+	err    error    // the first encoding error
 }
 
 func newBatch(family uint8) *batch {
-	// 8 KiB holds mesh-cni's usual sets (about 4 KiB) without regrowing.
-	b := &batch{family: family, w: writer{b: make([]byte, 0, 8<<10)}}
-	m := b.w.msg(unix.NFNL_MSG_BATCH_BEGIN, 0, unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
-	b.w.endMsg(m)
-	// The kernel reports a failed commit against the BATCH_BEGIN message.
-	b.what = append(b.what, "commit")
-	return b
+	return &batch{family: family}
 }
 
-// start opens an nf_tables message that asks for an ack, so that every
+// add appends one command; every one asks for an ack, so that every
 // message gets an answer and the wait for them has a known end.
-func (b *batch) start(typ, flags uint16, what string) int {
+func (b *batch) add(cmd uint16, flags netlink.HeaderFlags, what string, attrs func(*netlink.AttributeEncoder)) {
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	attrs(ae)
+	data, err := ae.Encode()
+	if err != nil && b.err == nil {
+		b.err = fmt.Errorf("nftables: encoding %s: %w", what, err)
+	}
+	b.msgs = append(b.msgs, message(nftType(cmd), flags|netlink.Acknowledge, b.family, data))
 	b.what = append(b.what, what)
-	return b.w.msg(unix.NFNL_SUBSYS_NFTABLES<<8|typ, flags|unix.NLM_F_ACK, b.family, 0)
 }
 
 // newTable adds the nat table, or keeps the one that exists (no EXCL).
 func (b *batch) newTable() {
-	m := b.start(unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE, "table "+table)
-	b.w.str(unix.NFTA_TABLE_NAME, table)
-	b.w.endMsg(m)
+	b.add(unix.NFT_MSG_NEWTABLE, netlink.Create, "table "+table, func(ae *netlink.AttributeEncoder) {
+		ae.String(unix.NFTA_TABLE_NAME, table)
+	})
 }
 
 // newUserChain declares a user chain; it must not exist yet.
 func (b *batch) newUserChain(name string) {
-	m := b.start(unix.NFT_MSG_NEWCHAIN, unix.NLM_F_CREATE|unix.NLM_F_EXCL, "chain "+name)
-	b.w.str(unix.NFTA_CHAIN_TABLE, table)
-	b.w.str(unix.NFTA_CHAIN_NAME, name)
-	b.w.endMsg(m)
+	b.add(unix.NFT_MSG_NEWCHAIN, netlink.Create|netlink.Excl, "chain "+name, func(ae *netlink.AttributeEncoder) {
+		ae.String(unix.NFTA_CHAIN_TABLE, table)
+		ae.String(unix.NFTA_CHAIN_NAME, name)
+	})
 }
 
 // newBaseChain creates a builtin chain as iptables-nft does: hook and
 // priority, policy accept, type nat. Without EXCL, as iptables sends it.
 func (b *batch) newBaseChain(name string, bc builtin) {
-	m := b.start(unix.NFT_MSG_NEWCHAIN, unix.NLM_F_CREATE, "builtin chain "+name)
-	b.w.str(unix.NFTA_CHAIN_TABLE, table)
-	b.w.str(unix.NFTA_CHAIN_NAME, name)
-	h := b.w.begin(unix.NFTA_CHAIN_HOOK)
-	b.w.u32(unix.NFTA_HOOK_HOOKNUM, bc.hook)
-	b.w.u32(unix.NFTA_HOOK_PRIORITY, uint32(bc.priority))
-	b.w.end(h)
-	b.w.u32(unix.NFTA_CHAIN_POLICY, nfAccept)
-	b.w.str(unix.NFTA_CHAIN_TYPE, "nat")
-	b.w.endMsg(m)
+	b.add(unix.NFT_MSG_NEWCHAIN, netlink.Create, "builtin chain "+name, func(ae *netlink.AttributeEncoder) {
+		ae.String(unix.NFTA_CHAIN_TABLE, table)
+		ae.String(unix.NFTA_CHAIN_NAME, name)
+		ae.Nested(unix.NFTA_CHAIN_HOOK, func(h *netlink.AttributeEncoder) error {
+			h.Uint32(unix.NFTA_HOOK_HOOKNUM, bc.hook)
+			h.Uint32(unix.NFTA_HOOK_PRIORITY, uint32(bc.priority))
+			return nil
+		})
+		ae.Uint32(unix.NFTA_CHAIN_POLICY, nfAccept)
+		ae.String(unix.NFTA_CHAIN_TYPE, "nat")
+	})
 }
 
 // newRule adds r: appended (-A, NLM_F_APPEND) or at the head of the
@@ -69,61 +82,80 @@ func (b *batch) newBaseChain(name string, bc builtin) {
 // which xt matches such as multiport check; iptables-nft sends it on
 // every rule (protocol 0 without -p) and the kernel does not dump it.
 func (b *batch) newRule(r rule, i int) {
-	flags := uint16(unix.NLM_F_CREATE)
+	flags := netlink.Create
 	if !r.insert {
 		flags |= unix.NLM_F_APPEND
 	}
-	m := b.start(unix.NFT_MSG_NEWRULE, flags, fmt.Sprintf("rule %d (%s)", i+1, r.original))
-	b.w.str(unix.NFTA_RULE_TABLE, table)
-	b.w.str(unix.NFTA_RULE_CHAIN, r.chain)
-	b.expressions(r)
-	c := b.w.begin(unix.NFTA_RULE_COMPAT)
-	proto := uint32(0)
-	if r.tcp {
-		proto = unix.IPPROTO_TCP
-	}
-	b.w.u32(unix.NFTA_RULE_COMPAT_PROTO, proto)
-	b.w.u32(unix.NFTA_RULE_COMPAT_FLAGS, 0)
-	b.w.end(c)
-	b.w.endMsg(m)
+	b.add(unix.NFT_MSG_NEWRULE, flags, fmt.Sprintf("rule %d (%s)", i+1, r.original), func(ae *netlink.AttributeEncoder) {
+		ae.String(unix.NFTA_RULE_TABLE, table)
+		ae.String(unix.NFTA_RULE_CHAIN, r.chain)
+		ae.Nested(unix.NFTA_RULE_EXPRESSIONS, func(list *netlink.AttributeEncoder) error {
+			for _, e := range exprs(r) {
+				list.Do(netlink.Nested|unix.NFTA_LIST_ELEM, func() ([]byte, error) { return expr.Marshal(b.family, e) })
+			}
+			return nil
+		})
+		ae.Nested(unix.NFTA_RULE_COMPAT, func(c *netlink.AttributeEncoder) error {
+			c.Uint32(unix.NFTA_RULE_COMPAT_PROTO, uint32(r.proto))
+			c.Uint32(unix.NFTA_RULE_COMPAT_FLAGS, 0)
+			return nil
+		})
+	})
 }
 
 // commit sends the batch and waits for one answer per message. Errors are
 // delivered in message order once the kernel has processed the whole
-// batch, so the first one is the object that failed first.
+// batch, so the first one is the object that failed first; a failed
+// commit is reported against BATCH_BEGIN.
 func (b *batch) commit() error {
-	m := b.w.msg(unix.NFNL_MSG_BATCH_END, 0, unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
-	b.w.endMsg(m)
-	end := b.w.seq
-	fd, err := open()
+	if b.err != nil {
+		return b.err
+	}
+	c, err := dial()
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	if err := unix.Sendto(fd, b.w.b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("nftables: sending the batch (%d bytes): %w", len(b.w.b), err)
+	defer c.close()
+	all := append(append([]netlink.Message{delimiter(unix.NFNL_MSG_BATCH_BEGIN)}, b.msgs...), delimiter(unix.NFNL_MSG_BATCH_END))
+	begin, err := c.send(all...)
+	if err != nil {
+		return err
 	}
-	pending := map[uint32]bool{}
-	for seq := uint32(2); seq < end; seq++ {
-		pending[seq] = true
+	what := func(seq uint32) string {
+		if seq == begin {
+			return "commit"
+		}
+		return b.what[seq-begin-1]
 	}
-	buf := make([]byte, 8192)
+	pending := make(map[uint32]bool, len(b.msgs))
+	for i := range b.msgs {
+		pending[begin+1+uint32(i)] = true
+	}
 	for len(pending) > 0 {
-		msgs, err := receive(fd, buf)
+		msgs, err := c.receive()
 		if err != nil {
 			return err
 		}
-		for _, msg := range msgs {
-			if msg.typ != unix.NLMSG_ERROR || msg.seq == 0 || msg.seq >= end {
+		for _, m := range msgs {
+			seq := m.Header.Sequence
+			if m.Header.Type != netlink.Error || seq < begin || seq > begin+uint32(len(b.msgs)) {
 				continue
 			}
-			if e := msg.errno(); e != 0 {
-				return fmt.Errorf("nftables: %s in table %s %s: %w", b.what[msg.seq-1], familyName(b.family), table, e)
+			if e := errno(m); e != 0 {
+				return fmt.Errorf("nftables: %s in table %s %s: %w", what(seq), familyName(b.family), table, e)
 			}
-			delete(pending, msg.seq)
+			delete(pending, seq)
 		}
 	}
 	return nil
+}
+
+// delimiter is BATCH_BEGIN or BATCH_END: its resource id names the
+// subsystem the batch is for.
+func delimiter(typ uint16) netlink.Message {
+	m := message(typ, 0, unix.AF_UNSPEC, nil)
+	binary.BigEndian.PutUint16(m.Data[2:], unix.NFNL_SUBSYS_NFTABLES)
+	return m
 }
 
 // familyName is the family as nft(8) names it, for error messages.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/google/nftables/xt"
 )
 
 // TestCheckRefuses: every shape outside the supported ones is refused
@@ -17,19 +19,39 @@ func TestCheckRefuses(t *testing.T) {
 		args  string
 		token string
 	}{
-		{IPv4, "OUTPUT", "-o lo -j RETURN", "-o"},
-		{IPv4, "PREROUTING", "-i eth1 -j RETURN", "-i"},
 		{IPv4, "OUTPUT", "-s 10.0.0.1 -j RETURN", "-s"},
-		{IPv6, "OUTPUT", "! -d ::1/128 -j RETURN", "!"},
-		{IPv4, "OUTPUT", "-m owner ! --uid-owner 1500 -j RETURN", "!"},
 		{IPv4, "OUTPUT", "-m owner --gid-owner 1500 -j RETURN", "--gid-owner"},
 		{IPv4, "OUTPUT", "-m owner --uid-owner root -j RETURN", "root"},
 		{IPv4, "OUTPUT", "-m owner --uid-owner 4294967296 -j RETURN", "4294967296"},
-		{IPv6, "OUTPUT", "-p tcp -o lo -d ::1/128 -j DNAT --to-destination fd00::7", "-o"},
-		{IPv6, "OUTPUT", "-p tcp -d ::1/128 -j DNAT --to-destination fd00::7", "DNAT"},
+		{IPv4, "OUTPUT", "! -o lo -j RETURN", "!"},
+		{IPv4, "OUTPUT", "! -p tcp -j RETURN", "!"},
+		{IPv4, "OUTPUT", "-p tcp ! --dport 80 -j RETURN", "!"},
+		{IPv4, "OUTPUT", "-d 1.1.1.1 ! -j RETURN", "!"},
+		{IPv4, "OUTPUT", "-j RETURN !", "!"},
+		{IPv4, "OUTPUT", "-o lo -o eth0 -j RETURN", "-o"},
+		{IPv4, "PREROUTING", "-i + -j RETURN", "+"},
+		{IPv4, "PREROUTING", "-i eth/1 -j RETURN", "eth/1"},
+		{IPv4, "PREROUTING", "-i 0123456789abcdef -j RETURN", "0123456789abcdef"},
+		{IPv4, "PREROUTING", "-o eth0 -j RETURN", "-o"},
+		{IPv6, "INPUT", "-o eth0 -j RETURN", "-o"},
+		{IPv4, "OUTPUT", "-i eth0 -j RETURN", "-i"},
+		{IPv6, "POSTROUTING", "-i eth0 -j RETURN", "-i"},
+		{IPv4, "OUTPUT", "-p icmp -j RETURN", "icmp"},
+		{IPv4, "OUTPUT", "-p 6 -j RETURN", "6"},
+		{IPv4, "OUTPUT", "-p tcp -p udp -j RETURN", "-p"},
+		{IPv4, "OUTPUT", "-p udp -j REDIRECT --to-ports 15001", "--to-ports"},
+		{IPv4, "OUTPUT", "-j DNAT", "DNAT"},
+		{IPv4, "OUTPUT", "-j DNAT --to-destination 10.0.0.1:53", "10.0.0.1:53"},
+		{IPv4, "OUTPUT", "-p udp -j DNAT --to-destination 10.0.0.1-10.0.0.5", "10.0.0.1-10.0.0.5"},
+		{IPv4, "OUTPUT", "-p udp -j DNAT --to-destination 10.0.0.1:53-54", "10.0.0.1:53-54"},
+		{IPv4, "OUTPUT", "-p udp -j DNAT --to-destination fd00::7", "fd00::7"},
+		{IPv6, "OUTPUT", "-p udp -j DNAT --to-destination [fd00::7]:53", "[fd00::7]:53"},
+		{IPv6, "OUTPUT", "-p udp -j DNAT --to-destination fe80::1%eth0", "fe80::1%eth0"},
+		{IPv4, "OUTPUT", "-p udp -j DNAT --to-destination 10.0.0.1 --to-destination 10.0.0.2", "--to-destination"},
+		{IPv4, "OUTPUT", "-p udp --to-destination 10.0.0.1 -j DNAT", "--to-destination"},
+		{IPv4, "OUTPUT", "-p tcp -j SNAT --to-source 10.0.0.1", "SNAT"},
 		{IPv4, "OUTPUT", "-j MASQUERADE", "MASQUERADE"},
 		{IPv4, "OUTPUT", "-j DROP", "DROP"},
-		{IPv4, "OUTPUT", "-p udp -j RETURN", "udp"},
 		{IPv4, "OUTPUT", "-d 0.0.0.0/0 -j RETURN", "0.0.0.0/0"},
 		{IPv4, "OUTPUT", "-d fd00::/8 -j RETURN", "fd00::/8"},
 		{IPv6, "OUTPUT", "-d 10.0.0.0/8 -j RETURN", "10.0.0.0/8"},
@@ -95,15 +117,36 @@ func TestInfoStructs(t *testing.T) {
 	if ne.Uint16([]byte{1, 0}) != 1 {
 		t.Skip("the observations are from a little-endian machine")
 	}
+	marshal := func(fam Family, info xt.InfoAny) []byte {
+		nf, _ := fam.nfproto()
+		b, err := xt.Marshal(xt.TableFamily(nf), 0, info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	dnat := func(fam Family, to string, proto bool) []byte {
+		r := rule{fam: fam}
+		var err error
+		if r.toAddr, r.toPort, err = parseDNAT(fam, to, proto); err != nil {
+			t.Fatal(err)
+		}
+		return marshal(fam, dnatInfo(r))
+	}
+	zeros := func(n int) string { return strings.Repeat("00", n) }
 	tests := []struct {
 		name string
 		got  []byte
 		want string
 	}{
-		{"owner 1500", ownerInfo(1500), "dc050000dc0500000000000000000000" + "0100" + "0000" + "00000000"},
-		{"multiport 6379,7070,8080", multiportInfo([]uint16{6379, 7070, 8080}), "0103eb189e1b901f" + strings.Repeat("00", 40)},
-		{"REDIRECT 15001 IPv4", redirectInfo(IPv4, 15001), "01000000" + "02000000" + "00000000" + "00000000" + "3a993a99" + "00000000"},
-		{"REDIRECT 15001 IPv6", redirectInfo(IPv6, 15001), "02000000" + strings.Repeat("00", 32) + "3a993a99"},
+		{"owner 1500", ownerInfo(1500, false), "dc050000dc0500000000000000000000" + "0100" + "0000" + "00000000"},
+		{"owner ! 1500", ownerInfo(1500, true), "dc050000dc0500000000000000000000" + "0101" + "0000" + "00000000"},
+		{"multiport 6379,7070,8080", multiportInfo([]uint16{6379, 7070, 8080}), "0103eb189e1b901f" + zeros(40)},
+		{"REDIRECT 15001 IPv4", marshal(IPv4, redirectInfo(IPv4, 15001)), "01000000" + "02000000" + "00000000" + "00000000" + "3a993a99" + "00000000"},
+		{"REDIRECT 15001 IPv6", marshal(IPv6, redirectInfo(IPv6, 15001)), "02000000" + zeros(32) + "3a993a99"},
+		{"DNAT 10.0.0.7", dnat(IPv4, "10.0.0.7", false), "01000000" + "0a000007" + zeros(12) + "0a000007" + zeros(12) + zeros(12)},
+		{"DNAT 127.0.0.153:5300", dnat(IPv4, "127.0.0.153:5300", true), "03000000" + "7f000099" + zeros(12) + "7f000099" + zeros(12) + "14b414b4" + zeros(8)},
+		{"DNAT fd00:10:244::7", dnat(IPv6, "fd00:10:244::7", true), "01000000" + "fd000010024400000000000000000007" + "fd000010024400000000000000000007" + zeros(12)},
 	}
 	for _, tt := range tests {
 		if got := hex.EncodeToString(tt.got); got != tt.want {

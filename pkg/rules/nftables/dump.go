@@ -2,9 +2,11 @@ package nftables
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,31 +53,32 @@ func exprShape(name string) shape {
 // reports as type=hex (nested ones as type={...}), in the kernel's order.
 // Left out is only what differs between two equal rule sets: handles,
 // rule positions, NFTA_*_USE counts, ids. A namespace without the table
-// gives an empty listing and no error.
+// gives an empty listing and no error. It reads the kernel's raw
+// attributes rather than the library's parsed objects (nftables.Conn's
+// GetRules), which keep only the fields they know.
 func Dump(f Family) ([]byte, error) {
 	fam, err := f.nfproto()
 	if err != nil {
 		return nil, err
 	}
-	fd, err := open()
+	c, err := dial()
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	c := &dumper{fd: fd, buf: make([]byte, 64<<10)}
+	defer c.close()
 	// Three dumps are three reads; the generation id before and after
 	// tells whether a commit came in between, and then it starts over.
 	for range 5 {
-		var objs [3][]message
-		gen, err := c.gen()
-		for i, typ := range []uint16{unix.NFT_MSG_GETTABLE, unix.NFT_MSG_GETCHAIN, unix.NFT_MSG_GETRULE} {
+		var objs [3][]netlink.Message
+		gen, err := generation(c)
+		for i, cmd := range []uint16{unix.NFT_MSG_GETTABLE, unix.NFT_MSG_GETCHAIN, unix.NFT_MSG_GETRULE} {
 			if err == nil {
-				objs[i], err = c.request(typ, unix.NLM_F_DUMP, fam)
+				objs[i], err = request(c, cmd, netlink.Dump, fam, nil)
 			}
 		}
 		var after uint32
 		if err == nil {
-			after, err = c.gen()
+			after, err = generation(c)
 		}
 		if err == nil && gen == after {
 			return format(f, objs[0], objs[1], objs[2])
@@ -87,67 +90,91 @@ func Dump(f Family) ([]byte, error) {
 	return nil, fmt.Errorf("nftables: %w, five times", errChanged)
 }
 
-// dumper asks the kernel questions on one socket.
-type dumper struct {
-	fd  int
-	seq uint32
-	buf []byte
-}
-
 // request sends one GET message and collects the answers: every message
-// up to NLMSG_DONE for a dump, the single reply otherwise.
-func (c *dumper) request(typ, flags uint16, family uint8) ([]message, error) {
-	w := writer{seq: c.seq}
-	m := w.msg(unix.NFNL_SUBSYS_NFTABLES<<8|typ, flags, family, 0)
-	w.endMsg(m)
-	c.seq = w.seq
-	if err := unix.Sendto(c.fd, w.b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("nftables: netlink send: %w", err)
+// up to NLMSG_DONE for a dump, the single reply otherwise (an error
+// answer, which the kernel sends unasked, is an error).
+func request(c *conn, cmd uint16, flags netlink.HeaderFlags, family uint8, data []byte) ([]netlink.Message, error) {
+	seq, err := c.send(message(nftType(cmd), flags, family, data))
+	if err != nil {
+		return nil, err
 	}
-	var out []message
+	var out []netlink.Message
 	for {
-		msgs, err := receive(c.fd, c.buf)
+		msgs, err := c.receive()
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range msgs {
 			switch {
-			case m.seq != c.seq:
+			case m.Header.Sequence != seq:
 				continue
-			case m.flags&unix.NLM_F_DUMP_INTR != 0:
+			case m.Header.Flags&netlink.DumpInterrupted != 0:
 				return nil, errChanged
-			case m.typ == unix.NLMSG_DONE:
+			case m.Header.Type == netlink.Done:
 				return out, nil
-			case m.typ == unix.NLMSG_ERROR:
-				if e := m.errno(); e != 0 {
+			case m.Header.Type == netlink.Error:
+				if e := errno(m); e != 0 {
 					return nil, fmt.Errorf("nftables: listing: %w", e)
 				}
 				return out, nil
 			}
-			m.data = bytes.Clone(m.data) // buf is reused by the next read
+			m.Data = bytes.Clone(m.Data) // the buffer is reused by the next read
 			out = append(out, m)
-			if flags&unix.NLM_F_DUMP == 0 {
+			if flags&netlink.Dump == 0 {
 				return out, nil
 			}
 		}
 	}
 }
 
-// gen is the ruleset's generation id, which every commit changes.
-func (c *dumper) gen() (uint32, error) {
-	msgs, err := c.request(unix.NFT_MSG_GETGEN, 0, unix.AF_UNSPEC)
+// generation is the ruleset's generation id, which every commit changes.
+func generation(c *conn) (uint32, error) {
+	msgs, err := request(c, unix.NFT_MSG_GETGEN, 0, unix.AF_UNSPEC, nil)
 	if err != nil {
 		return 0, err
 	}
 	for _, m := range msgs {
-		as, _ := attributes(m.data[min(len(m.data), 4):])
+		as, _ := attributes(m.Data[min(len(m.Data), 4):])
 		for _, a := range as {
 			if a.typ == unix.NFTA_GEN_ID && len(a.data) == 4 {
-				return be.Uint32(a.data), nil
+				return binary.BigEndian.Uint32(a.data), nil
 			}
 		}
 	}
 	return 0, fmt.Errorf("nftables: no generation id in the kernel's answer")
+}
+
+// HasNATTable says whether the calling thread's network namespace has
+// table nat of family f, asking the kernel (NFT_MSG_GETTABLE). The answer
+// is false with a nil error only when the kernel said there is no such
+// table (ENOENT); any other failure is an error: the caller does not
+// know. It is asked on this package's socket, not with the library's
+// nftables.Conn.ListTableOfFamily, whose socket layer costs several times
+// the question itself from a locked thread (see conn), and it is asked
+// once per family on every ADD.
+func HasNATTable(f Family) (bool, error) {
+	fam, err := f.nfproto()
+	if err != nil {
+		return false, err
+	}
+	c, err := dial()
+	if err != nil {
+		return false, err
+	}
+	defer c.close()
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.NFTA_TABLE_NAME, table)
+	name, err := ae.Encode()
+	if err == nil {
+		_, err = request(c, unix.NFT_MSG_GETTABLE, 0, fam, name)
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	}
+	return false, fmt.Errorf("nftables: asking for table %s %s: %w", familyName(fam), table, err)
 }
 
 // str reads a string attribute's value without its NUL.

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
 // format writes the canonical listing of table nat from the three dumps,
 // or nothing when the family has no such table. Chains come in the
 // kernel's order, each followed by its rules.
-func format(f Family, tables, chains, rules []message) ([]byte, error) {
+func format(f Family, tables, chains, rules []netlink.Message) ([]byte, error) {
 	ts, err := ofTable(tables, unix.NFTA_TABLE_NAME)
 	if err != nil || len(ts) == 0 {
 		return nil, err
@@ -57,13 +58,13 @@ func format(f Family, tables, chains, rules []message) ([]byte, error) {
 
 // ofTable parses dumped objects and keeps those of table nat, whose name
 // is in attribute tableAttr.
-func ofTable(msgs []message, tableAttr uint16) ([][]attribute, error) {
+func ofTable(msgs []netlink.Message, tableAttr uint16) ([][]attribute, error) {
 	var out [][]attribute
 	for _, m := range msgs {
-		if len(m.data) < 4 {
+		if len(m.Data) < 4 {
 			return nil, fmt.Errorf("nftables: short message from the kernel")
 		}
-		as, err := attributes(m.data[4:]) // after nfgenmsg
+		as, err := attributes(m.Data[4:]) // after nfgenmsg
 		if err != nil {
 			return nil, err
 		}

@@ -6,11 +6,18 @@
 // same text. Exec'ing iptables-nft-restore into a new pod's namespace costs
 // about 9 ms; building the same batch in-process costs well under 1 ms.
 //
-// Only the rule shapes mesh-cni's default profile uses are encodable (see
-// Check); anything else is refused with ErrUnsupported, and the caller is
-// expected to fall back to iptables-nft-restore. Dump lists what the
-// kernel holds, so that a caller can verify, in scratch namespaces, that
-// this package and the node's own iptables still agree.
+// It is built on github.com/google/nftables: the library's expr package
+// encodes every expression, and its xt package the NAT targets' info
+// structs; the netlink messages and attributes are those of the library's
+// own netlink package, github.com/mdlayher/netlink. The library's
+// nftables.Conn is not used: see batch for why the batch is not its
+// Flush, and conn for why the socket is not its socket.
+//
+// Only the rule shapes mesh-cni's osm-v0 and osm-v1 profiles use are
+// encodable (see Check); anything else is refused with ErrUnsupported,
+// and the caller is expected to fall back to iptables-nft-restore. Dump
+// lists what the kernel holds, so that a caller can verify, in scratch
+// namespaces, that this package and the node's own iptables still agree.
 package nftables
 
 import (

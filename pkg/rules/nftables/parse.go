@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // parsedSet is a Set that Check accepted, in the shape the encoder wants.
@@ -13,28 +15,32 @@ type parsedSet struct {
 }
 
 // rule is one rule's parts. The encoder emits them in iptables-nft's
-// order, not in the order of the arguments: -p, -d, the matches (in the
-// order they were first named), the counter, the target.
+// order, not in the order of the arguments: -i, -o, -p, -d, the matches
+// (in the order they were first named), the counter, the target.
 type rule struct {
 	chain    string
 	insert   bool
+	iif, oif string       // -i, -o: a name, or a prefix ending in +
+	proto    uint8        // -p: unix.IPPROTO_TCP, unix.IPPROTO_UDP or 0
 	dst      netip.Prefix // valid when -d was given
-	tcp      bool         // -p tcp
+	dstInv   bool         // ! -d
 	matches  []match
-	target   string // RETURN, ACCEPT, REDIRECT or a user chain
-	toPort   uint16 // REDIRECT --to-ports
+	target   string     // RETURN, ACCEPT, REDIRECT, DNAT or a user chain
+	toPort   uint16     // REDIRECT --to-ports, DNAT --to-destination's port
+	toAddr   netip.Addr // DNAT --to-destination
 	fam      Family
 	original Rule
 }
 
-// match is an iptables match: the tcp match implied by --dport, or an
-// -m owner / -m multiport one.
+// match is an iptables match: the tcp or udp match implied by --dport,
+// or an -m owner / -m multiport one.
 type match struct {
-	name  string // "tcp", "owner" or "multiport"
-	set   bool   // its option was given
-	port  uint16 // tcp --dport
-	uid   uint32 // owner --uid-owner
-	ports []uint16
+	name   string // "tcp", "udp", "owner" or "multiport"
+	set    bool   // its option was given
+	port   uint16 // tcp/udp --dport
+	uid    uint32 // owner --uid-owner
+	invert bool   // owner ! --uid-owner
+	ports  []uint16
 }
 
 // maxChainName is iptables' limit (XT_EXTENSION_MAXNAMELEN less the NUL);
@@ -90,7 +96,8 @@ func unsupported(tok, why string) error {
 }
 
 // parseRule reads the arguments of r the way iptables would for the
-// shapes this package writes, and refuses every other token.
+// shapes this package writes, and refuses every other token. "!" negates
+// the option after it, as in iptables; only -d and --uid-owner take it.
 func parseRule(fam Family, user map[string]bool, r Rule) (rule, error) {
 	out := rule{chain: r.Chain, insert: r.Insert, fam: fam, original: r}
 	if !isBuiltin(r.Chain) && !user[r.Chain] {
@@ -98,7 +105,14 @@ func parseRule(fam Family, user map[string]bool, r Rule) (rule, error) {
 	}
 	args := r.Args
 	for i := 0; i < len(args); i++ {
-		tok := args[i]
+		tok, neg := args[i], false
+		if tok == "!" {
+			if i+1 == len(args) || !negatable(args[i+1]) {
+				return out, unsupported(tok, "only ! -d and ! --uid-owner are supported")
+			}
+			i++
+			tok, neg = args[i], true
+		}
 		val := ""
 		if takesValue(tok) {
 			if i+1 == len(args) {
@@ -107,74 +121,76 @@ func parseRule(fam Family, user map[string]bool, r Rule) (rule, error) {
 			i++
 			val = args[i]
 		}
-		if err := out.option(tok, val, user); err != nil {
+		if err := out.option(tok, val, neg, user); err != nil {
 			return out, err
 		}
 	}
-	for _, m := range out.matches {
+	return out, out.complete()
+}
+
+// complete refuses rules whose options are each fine but do not add up.
+func (r *rule) complete() error {
+	for _, m := range r.matches {
 		if !m.set {
-			return out, unsupported(m.name, "match without its option")
+			return unsupported(m.name, "match without its option")
 		}
-		if m.name == "multiport" && !out.tcp {
-			return out, unsupported(m.name, "needs -p tcp")
+		if m.name == "multiport" && r.proto == 0 {
+			return unsupported(m.name, "needs -p tcp or -p udp")
 		}
 	}
 	switch {
-	case out.target == "":
-		return out, unsupported("-j", "missing: rules without a target are not supported")
-	case out.target == "REDIRECT" && out.toPort == 0:
-		return out, unsupported("REDIRECT", "needs --to-ports")
+	case r.oif != "" && (r.chain == "PREROUTING" || r.chain == "INPUT"):
+		return unsupported("-o", "iptables refuses it in "+r.chain)
+	case r.iif != "" && (r.chain == "OUTPUT" || r.chain == "POSTROUTING"):
+		return unsupported("-i", "iptables refuses it in "+r.chain)
+	case r.target == "":
+		return unsupported("-j", "missing: rules without a target are not supported")
+	case r.target == "REDIRECT" && r.toPort == 0:
+		return unsupported("REDIRECT", "needs --to-ports")
+	case r.target == "DNAT" && !r.toAddr.IsValid():
+		return unsupported("DNAT", "needs --to-destination")
 	}
-	return out, nil
+	return nil
+}
+
+func negatable(tok string) bool {
+	return tok == "-d" || tok == "--destination" || tok == "--uid-owner"
 }
 
 func takesValue(tok string) bool {
 	switch tok {
 	case "-p", "--protocol", "-d", "--destination", "--dport", "--destination-port",
+		"-i", "--in-interface", "-o", "--out-interface",
 		"-m", "--match", "--uid-owner", "--dports", "--destination-ports",
-		"-j", "--jump", "--to-port", "--to-ports":
+		"-j", "--jump", "--to-port", "--to-ports", "--to-destination":
 		return true
 	}
 	return false
 }
 
-// option applies one option with its value. Options of a match or target
-// are only known once it is loaded (-p tcp for --dport, -m, -j), as in
-// iptables, which calls anything else an unknown option.
-func (r *rule) option(tok, val string, user map[string]bool) error {
+// option applies one option with its value; neg is a "!" before it.
+// Options of a match or target are only known once it is loaded (-p for
+// --dport, -m, -j), as in iptables, which calls anything else an unknown
+// option.
+func (r *rule) option(tok, val string, neg bool, user map[string]bool) error {
 	var err error
 	switch tok {
 	case "-p", "--protocol":
-		if r.tcp {
-			return unsupported(tok, "given twice")
-		}
-		if val != "tcp" {
-			return unsupported(val, "only -p tcp is supported")
-		}
-		r.tcp = true
+		return r.protocol(tok, val)
 	case "-d", "--destination":
 		if r.dst.IsValid() {
 			return unsupported(tok, "given twice")
 		}
 		r.dst, err = parseDst(r.fam, val)
+		r.dstInv = neg
+	case "-i", "--in-interface":
+		return iface(&r.iif, tok, val)
+	case "-o", "--out-interface":
+		return iface(&r.oif, tok, val)
 	case "--dport", "--destination-port":
-		if !r.tcp {
-			return unsupported(tok, "needs -p tcp before it")
-		}
-		m := r.load("tcp")
-		if m.set {
-			return unsupported(tok, "given twice")
-		}
-		m.port, err = parsePort(val)
-		m.set = true
+		return r.dport(tok, val)
 	case "-m", "--match":
-		if val != "owner" && val != "multiport" {
-			return unsupported(val, "match not supported")
-		}
-		if r.find(val) != nil {
-			return unsupported(val, "match given twice")
-		}
-		r.load(val)
+		return r.loadMatch(val)
 	case "--uid-owner":
 		m := r.find("owner")
 		if m == nil || m.set {
@@ -182,7 +198,7 @@ func (r *rule) option(tok, val string, user map[string]bool) error {
 		}
 		var uid uint64
 		uid, err = parseUint(val, 32)
-		m.uid, m.set = uint32(uid), true
+		m.uid, m.invert, m.set = uint32(uid), neg, true
 	case "--dports", "--destination-ports":
 		m := r.find("multiport")
 		if m == nil || m.set {
@@ -191,42 +207,82 @@ func (r *rule) option(tok, val string, user map[string]bool) error {
 		m.ports, err = parsePorts(val)
 		m.set = true
 	case "-j", "--jump":
-		if r.target != "" {
-			return unsupported(tok, "given twice")
-		}
-		if val != "RETURN" && val != "ACCEPT" && val != "REDIRECT" && !user[val] {
-			return unsupported(val, "target not supported")
-		}
-		r.target = val
+		return r.jump(tok, val, user)
 	case "--to-port", "--to-ports":
-		if r.target != "REDIRECT" || r.toPort != 0 || !r.tcp {
+		if r.target != "REDIRECT" || r.toPort != 0 || r.proto != unix.IPPROTO_TCP {
 			return unsupported(tok, "needs -p tcp and -j REDIRECT before it, once")
 		}
 		r.toPort, err = parsePort(val)
+	case "--to-destination":
+		if r.target != "DNAT" || r.toAddr.IsValid() {
+			return unsupported(tok, "needs -j DNAT before it, once")
+		}
+		r.toAddr, r.toPort, err = parseDNAT(r.fam, val, r.proto != 0)
 	default:
 		return unsupported(tok, "option not supported")
 	}
+	return badValue(val, err)
+}
+
+// badValue is the error for a value that did not parse, or nil.
+func badValue(val string, err error) error {
 	if err != nil {
 		return unsupported(val, err.Error())
 	}
 	return nil
 }
 
-func (r *rule) find(name string) *match {
-	for i := range r.matches {
-		if r.matches[i].name == name {
-			return &r.matches[i]
-		}
+func (r *rule) protocol(tok, val string) error {
+	switch {
+	case r.proto != 0:
+		return unsupported(tok, "given twice")
+	case val == "tcp":
+		r.proto = unix.IPPROTO_TCP
+	case val == "udp":
+		r.proto = unix.IPPROTO_UDP
+	default:
+		return unsupported(val, "only -p tcp and -p udp are supported")
 	}
 	return nil
 }
 
-// load returns the named match, adding it to the rule's list the first
-// time: iptables keeps matches in the order they were loaded.
-func (r *rule) load(name string) *match {
-	if m := r.find(name); m != nil {
-		return m
+// dport is --dport of the tcp or udp match that -p loads.
+func (r *rule) dport(tok, val string) error {
+	if r.proto == 0 {
+		return unsupported(tok, "needs -p tcp or -p udp before it")
 	}
-	r.matches = append(r.matches, match{name: name})
-	return &r.matches[len(r.matches)-1]
+	m := r.load(protoName(r.proto))
+	if m.set {
+		return unsupported(tok, "given twice")
+	}
+	var err error
+	m.port, err = parsePort(val)
+	m.set = true
+	return badValue(val, err)
+}
+
+func (r *rule) loadMatch(name string) error {
+	switch {
+	case name != "owner" && name != "multiport":
+		return unsupported(name, "match not supported")
+	case r.find(name) != nil:
+		return unsupported(name, "match given twice")
+	}
+	r.load(name)
+	return nil
+}
+
+func (r *rule) jump(tok, val string, user map[string]bool) error {
+	if r.target != "" {
+		return unsupported(tok, "given twice")
+	}
+	switch val {
+	case "RETURN", "ACCEPT", "REDIRECT", "DNAT":
+	default:
+		if !user[val] {
+			return unsupported(val, "target not supported")
+		}
+	}
+	r.target = val
+	return nil
 }

@@ -126,9 +126,10 @@ func TestWriteRefusesWhatCheckRefuses(t *testing.T) {
 	requireKernel(t)
 	ns := netns.New(t)
 	s := goldenSet(t, "v1-default", IPv4)
+	s.Rules = append(s.Rules, Rule{Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-s", "10.0.0.1", "-j", "RETURN"}})
 	err := write(ns, s)
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"-o"`) {
-		t.Fatalf("Write = %v, want ErrUnsupported naming -o", err)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"-s"`) {
+		t.Fatalf("Write = %v, want ErrUnsupported naming -s", err)
 	}
 	if d := dump(t, ns, IPv4); d != "" {
 		t.Errorf("the refused Write left\n%s", d)
@@ -179,5 +180,32 @@ func TestWriteAddsToExistingBuiltinChains(t *testing.T) {
 	}
 	if n := strings.Count(got, "  rule:"); n != len(s.Rules)+1 {
 		t.Errorf("Dump shows %d rules, want the document's %d and the one before:\n%s", n, len(s.Rules), got)
+	}
+}
+
+// TestHasNATTable: no, no in a new namespace; after an IPv4 nat table is
+// made (by iptables, whose tables HasNATTable must see too), yes for IPv4
+// only; a filter table is not a nat table; an unknown family is an error,
+// not a "no".
+func TestHasNATTable(t *testing.T) {
+	requireKernel(t)
+	ns := netns.New(t)
+	has := func(fam Family) (ok bool) {
+		t.Helper()
+		if err := ns.Do(func() (err error) { ok, err = HasNATTable(fam); return err }); err != nil {
+			t.Fatalf("HasNATTable(%d): %v", fam, err)
+		}
+		return ok
+	}
+	if has(IPv4) || has(IPv6) {
+		t.Errorf("a new namespace has a nat table: %v/%v", has(IPv4), has(IPv6))
+	}
+	ns.Run(t, "ip6tables-nft", "-t", "filter", "-A", "INPUT", "-j", "ACCEPT")
+	ns.Run(t, "iptables-nft", "-t", "nat", "-N", "SCRATCH")
+	if !has(IPv4) || has(IPv6) {
+		t.Errorf("with nat IPv4 and filter IPv6 tables: HasNATTable = %v/%v, want true/false", has(IPv4), has(IPv6))
+	}
+	if _, err := HasNATTable(5); err == nil {
+		t.Error("HasNATTable(5) gave no error")
 	}
 }
