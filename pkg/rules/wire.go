@@ -37,7 +37,7 @@ const WireRecord = "nft-wire"
 
 // wireFormat names this build's encoding: a record another build made is
 // not trusted.
-const wireFormat = "mesh-cni-nftables/2"
+const wireFormat = "mesh-cni-nftables/3"
 
 // wireEqual ends a record whose comparison found both writers equal.
 const wireEqual = "equal"
@@ -163,6 +163,7 @@ func wireProbe(fam Family) (RuleSet, error) {
 	v1.NetworkInterfaceExclusions = []string{"eth1", "veth+"}
 	v1.LocalProxyMode = LocalProxyPodIP
 	v1.PodIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
+	v1.LocalDNSProxy = true
 	probe, err := Build(v0, fam)
 	if err != nil {
 		return probe, err

@@ -181,7 +181,12 @@ func TestWireProbeCoversTheEncodedShapes(t *testing.T) {
 				seen[a] = true
 			}
 		}
-		for _, tok := range []string{"-A", "-I", "-i", "-o", "veth+", "!", "-d", "--dport", "multiport", "owner", "--uid-owner", "REDIRECT", "DNAT", "ACCEPT", "RETURN"} {
+		want := []string{"-A", "-I", "-i", "-o", "veth+", "!", "-d", "--dport", "multiport", "owner", "--uid-owner", "REDIRECT", "DNAT", "ACCEPT", "RETURN"}
+		if fam == IPv4 {
+			// osm-edge's DNS rule, IPv4 only: udp and DNAT to an address and port.
+			want = append(want, "udp", dnsProxyTarget)
+		}
+		for _, tok := range want {
 			if !seen[tok] {
 				t.Errorf("%s probe has no %q", fam, tok)
 			}
