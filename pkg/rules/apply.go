@@ -67,8 +67,8 @@ var families = []Family{IPv4, IPv6}
 // and appends our rules, iptables-restore exits 0 only once its one atomic
 // COMMIT of exactly that document is in the kernel, and a read-back,
 // parsed by the same code that found nothing of ours there, would only
-// re-check iptables, for one more program (iptables-save, about 4.5 ms
-// here) per family on every pod's ADD. TestApplyPrograms holds Apply to
+// re-check iptables, for one more program (iptables-save) per family on
+// every pod's ADD. TestApplyPrograms holds Apply to
 // that. Verify, which CNI CHECK runs, still compares everything.
 func Apply(sets []RuleSet, opts ApplyOptions) (ApplyResult, error) {
 	want, err := indexSets(sets)

@@ -87,9 +87,8 @@ func oneLine(stack []byte) string {
 
 // isolateNSS gives the calling thread a mount namespace of its own with
 // minimalNSSwitch over /etc/nsswitch.conf. Mounts are made slaves first so
-// that the bind mount cannot propagate back to the host. It costs well
-// under a millisecond (BenchmarkNSSwitchIsolation: about 60µs here; the
-// recursive remount grows with the number of mounts on the node).
+// that the bind mount cannot propagate back to the host. Its cost grows
+// with the number of mounts on the node (BenchmarkNSSwitchIsolation).
 func isolateNSS(src string) error {
 	if _, err := os.Stat(nsswitchPath); err != nil {
 		// Without the file, glibc already looks in local files only.
@@ -109,9 +108,8 @@ func isolateNSS(src string) error {
 
 // writeNSSwitch puts minimalNSSwitch into f, which a bind mount then shows
 // as /etc/nsswitch.conf. f is the netns lock file, already open and
-// removed at unlock: a file of its own cost a create, a write and a remove
-// on every call (about 30µs here, on ext4 and on tmpfs alike), where this
-// is one write. Nothing else reads the lock file's content; one that a
+// removed at unlock: a file of its own would cost a create, a write and a
+// remove on every call, where this is one write. Nothing else reads the lock file's content; one that a
 // killed mesh-cni left behind may hold anything, so a longer one is cut.
 // Its mode, 0600, is no obstacle: the programs run as root, like us.
 func writeNSSwitch(f *os.File) error {

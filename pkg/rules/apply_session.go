@@ -67,7 +67,7 @@ func (s *session) prefetch(b Backend, fams ...Family) {
 // tableMissing says whether the kernel shows, without a program, that the
 // family has no nat table in backend b. The answer is kept until the
 // session writes there: detect and removeAll ask about the same legacy
-// tables, and each look in /proc costs about 50µs here.
+// tables, and each look in /proc costs a few syscalls.
 func (s *session) tableMissing(b Backend, fam Family) bool {
 	k := tableKey{b, fam}
 	m, ok := s.missing[k]

@@ -16,8 +16,8 @@ import (
 
 // This file decides whether a new pod's rules may be written over netlink
 // (package nftables) instead of by iptables-nft-restore, which costs a
-// program start (about 9 ms of a 25 ms ADD on a 2-core VM) for a few
-// hundred bytes of netlink messages.
+// program start, a large share of a meshed ADD (docs/benchmarks.md), for a
+// few hundred bytes of netlink messages.
 //
 // People read a pod's rules with the node's own iptables-save, so the
 // netlink writer must leave exactly the kernel objects the node's

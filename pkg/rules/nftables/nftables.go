@@ -3,8 +3,8 @@
 // producing exactly the kernel objects iptables-nft-restore v1.8.9 writes
 // for the same iptables-restore document: the same table, chains, rules,
 // expressions and attribute values, so that iptables-nft-save prints the
-// same text. Exec'ing iptables-nft-restore into a new pod's namespace costs
-// about 9 ms; building the same batch in-process costs well under 1 ms.
+// same text. Building the batch in-process spares a new pod's ADD the
+// start of iptables-nft-restore (docs/decisions.md has the figures).
 //
 // It is built on github.com/google/nftables: the library's expr package
 // encodes every expression, and its xt package the NAT targets' info
