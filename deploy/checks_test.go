@@ -11,6 +11,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/install"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
 func TestKustomizeObjects(t *testing.T) {
@@ -153,13 +154,13 @@ func TestConfigMapPluginSettingsAreAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.JSON(agent.DefaultSocket)
+	e, err := s.JSON(agent.DefaultSocket, settings.DefaultRunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(e, &m); err != nil || len(m) != 9 || m["agentSocket"] != agent.DefaultSocket {
-		t.Errorf("entry %s has %d keys, want type, agentSocket and all 7 settings", e, len(m))
+	if err := json.Unmarshal(e, &m); err != nil || len(m) != 10 || m["agentSocket"] != agent.DefaultSocket || m["runDir"] != settings.DefaultRunDir {
+		t.Errorf("entry %s has %d keys, want type, agentSocket, runDir and all 7 settings", e, len(m))
 	}
 	if v := cm.Data["skip-cleanup"]; v != "false" {
 		t.Errorf("skip-cleanup = %q, want \"false\" so that delete -k cleans nodes", v)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -183,14 +182,14 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 }
 
 // wireDir is where the record of the node's netlink-writer comparison is
-// kept (rules.ApplyOptions.WireDir), "" when rulesWriter keeps to
-// iptables-restore: the agent's socket is in mesh-cni's run directory on
-// the host, which the installer empties when it uninstalls.
+// kept (rules.ApplyOptions.WireDir): the run directory, which the
+// installer empties when it uninstalls; "" when rulesWriter keeps to
+// iptables-restore.
 func wireDir(conf *NetConf) string {
 	if !conf.netlink {
 		return ""
 	}
-	return filepath.Dir(conf.AgentSocket)
+	return conf.RunDir
 }
 
 // ms is a duration in milliseconds with two decimals, for log lines.

@@ -14,8 +14,8 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
 func TestParseConfFiles(t *testing.T) {
@@ -142,13 +142,15 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-// TestWireDir: the record of the netlink writer's comparison sits beside
-// the agent's socket, in mesh-cni's run directory; rulesWriter
-// iptables-restore keeps every pod on iptables-restore.
+// TestWireDir: the record of the netlink writer's comparison sits in
+// mesh-cni's run directory (runDir, which the installer writes), wherever
+// the agent's socket is; rulesWriter iptables-restore keeps every pod on
+// iptables-restore.
 func TestWireDir(t *testing.T) {
 	for _, tt := range []struct{ settings, want string }{
 		{``, "/var/run/mesh-cni"},
-		{`,"agentSocket":"/run/x/agent.sock","rulesWriter":"auto"`, "/run/x"},
+		{`,"agentSocket":"/run/x/agent.sock","rulesWriter":"auto"`, "/var/run/mesh-cni"},
+		{`,"agentSocket":"/run/x/agent.sock","runDir":"/run/y"`, "/run/y"},
 		{`,"rulesWriter":"iptables-restore"`, ""},
 	} {
 		conf, err := parseConf([]byte(`{"cniVersion":"1.0.0","name":"n","type":"mesh-cni"`+tt.settings+`}`), false)

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
-	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
 // fakeMesh serves a MeshConfig and a ConfigMap from memory; nil means 404.

@@ -229,7 +229,9 @@ func (in *Installer) uninstall() error {
 	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, StateName), "removed the install state"))
 	// The plugin records there whether its netlink writer matched this
 	// node's iptables (rules.WireRecord).
-	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, rules.WireRecord), "removed the plugin's record of its nf_tables comparison"))
+	for _, f := range rules.WireFiles(in.cfg.RunDir) {
+		errs = append(errs, in.remove(f, "removed the plugin's record of its nf_tables comparison"))
+	}
 	err := errors.Join(errs...)
 	if err != nil {
 		in.log.Error("uninstall incomplete", "error", err.Error())

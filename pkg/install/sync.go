@@ -86,7 +86,7 @@ func (in *Installer) syncBinary(dst string) error {
 }
 
 func (in *Installer) syncChain() error {
-	pluginEntry, err := in.settings.JSON(in.agent.path)
+	pluginEntry, err := in.settings.JSON(in.agent.path, in.cfg.RunDir)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,15 @@ import (
 // iptables upgrade or a new kernel (a reboot, which also empties /run)
 // compare again.
 
+// WireFiles are the files the comparison may leave in dir: the record, and
+// its lock and temporary file while a comparison runs (a process killed
+// then leaves them). This package names them; uninstall and tear-downs
+// remove them by asking here.
+func WireFiles(dir string) []string {
+	record := filepath.Join(dir, WireRecord)
+	return []string{record, record + ".lock", record + ".tmp"}
+}
+
 // WireRecord is the file in ApplyOptions.WireDir that records the
 // comparison; the installer removes it when it uninstalls.
 const WireRecord = "nft-wire"

@@ -107,7 +107,7 @@ func nodeConflists(t *phase, b *binaries, node *cluster.Node) (plain, meshed []b
 	var list map[string]any
 	must(t, "decoding the node's conflist", json.Unmarshal(plain, &list))
 	plugins, _ := list["plugins"].([]any)
-	list["plugins"] = append(plugins, map[string]any{"type": "mesh-cni", "agentSocket": agent.Socket})
+	list["plugins"] = append(plugins, map[string]any{"type": "mesh-cni", "agentSocket": agent.Socket, "runDir": filepath.Dir(agent.Socket)})
 	meshed, err = json.MarshalIndent(list, "", "  ")
 	must(t, "encoding the meshed conflist", err)
 	return plain, meshed

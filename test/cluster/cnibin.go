@@ -29,11 +29,9 @@ const meshCNIRunDir = "/run/mesh-cni"
 // puts on the host and the installer removes when it stops cleanly; after
 // a failed run, or a tear-down that kills the node without stopping it,
 // tear-down removes them. The plugin records its netlink writer's
-// comparison (rules.WireRecord), with a lock and a temporary file beside
-// it while it compares.
-var strays = []string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock"),
-	filepath.Join(meshCNIRunDir, rules.WireRecord), filepath.Join(meshCNIRunDir, rules.WireRecord+".lock"),
-	filepath.Join(meshCNIRunDir, rules.WireRecord+".tmp")}
+// comparison (rules.WireFiles).
+var strays = append([]string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock")},
+	rules.WireFiles(meshCNIRunDir)...)
 
 // hostDirs are the host directories the node, the installer or the plugin
 // may create; tear-down removes those that were not there before, if empty.

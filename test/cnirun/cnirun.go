@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -124,7 +125,7 @@ func (n *Network) conflist(withMesh bool) []byte {
 			extra = ", " + n.opts.MeshSettings
 		}
 		mesh = fmt.Sprintf(`,
-    {"type": "mesh-cni", "agentSocket": %q%s}`, n.opts.AgentSocket, extra)
+    {"type": "mesh-cni", "agentSocket": %q, "runDir": %q%s}`, n.opts.AgentSocket, filepath.Dir(n.opts.AgentSocket), extra)
 	}
 	return []byte(fmt.Sprintf(`{
   "cniVersion": %q,

@@ -15,7 +15,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/*/installed and testdata/*/uninstalled")
 
-const testAgentSocket = "/var/run/mesh-cni/agent.sock"
+const (
+	testAgentSocket = "/var/run/mesh-cni/agent.sock"
+	testRunDir      = "/var/run/mesh-cni"
+)
 
 func testEntry(t *testing.T) []byte {
 	t.Helper()
@@ -23,7 +26,7 @@ func testEntry(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.JSON(testAgentSocket)
+	e, err := s.JSON(testAgentSocket, testRunDir)
 	if err != nil {
 		t.Fatal(err)
 	}

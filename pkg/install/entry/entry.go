@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni/settings"
+	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
 // PluginType is the CNI "type" of our plugin: the binary's name in the CNI
@@ -16,8 +16,8 @@ import (
 const PluginType = "mesh-cni"
 
 // Settings are the plugin settings an operator may set: the plugin's own
-// configuration keys (pkg/cni/settings), less "agentSocket", which the
-// installer writes itself.
+// configuration keys (pkg/settings), less "agentSocket" and "runDir",
+// which the installer writes itself.
 type Settings struct {
 	settings.Settings
 }
@@ -40,13 +40,16 @@ func Parse(data []byte) (Settings, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s.Settings); err != nil {
-		return s, fmt.Errorf("plugin settings: %w (allowed keys: %s, except agentSocket)", err, settings.Keys)
+		return s, fmt.Errorf("plugin settings: %w (allowed keys: %s, except agentSocket and runDir)", err, settings.Keys)
 	}
 	if dec.More() {
 		return s, fmt.Errorf("plugin settings: more than one JSON object")
 	}
 	if s.AgentSocket != "" {
 		return s, fmt.Errorf("plugin settings: field \"agentSocket\" is written by the installer (the node agent's socket in its run dir); remove it")
+	}
+	if s.RunDir != "" {
+		return s, fmt.Errorf("plugin settings: field \"runDir\" is written by the installer (its --run-dir); remove it")
 	}
 	// Resolve fills in defaults; validate a copy so that the entry keeps
 	// only what the operator wrote.
@@ -73,10 +76,11 @@ func Load(path string) (Settings, error) {
 	return s, nil
 }
 
-// JSON returns our chain entry: the settings plus the agent's socket.
-func (s Settings) JSON(agentSocket string) ([]byte, error) {
+// JSON returns our chain entry: the settings plus the agent's socket and
+// the run directory.
+func (s Settings) JSON(agentSocket, runDir string) ([]byte, error) {
 	p := plugin{Type: PluginType, Settings: s.Settings}
-	p.AgentSocket = agentSocket
+	p.AgentSocket, p.RunDir = agentSocket, runDir
 	data, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encoding our entry: %w", err)

@@ -11,10 +11,10 @@ func TestParseAndJSON(t *testing.T) {
 	tests := []struct {
 		name, in, want, wantErr string
 	}{
-		{"empty", "", `{"type":"mesh-cni","agentSocket":"/k"}`, ""},
+		{"empty", "", `{"type":"mesh-cni","agentSocket":"/k","runDir":"/r"}`, ""},
 		{"all keys",
 			`{"meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
-			`{"type":"mesh-cni","agentSocket":"/k","meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
+			`{"type":"mesh-cni","agentSocket":"/k","runDir":"/r","meshNamespace":"osm","meshConfigName":"cfg","profile":"osm-v1","excludeNamespaces":["a","b"],"sidecarContainerNames":["envoy"],"logLevel":"debug","apiTimeout":"2s"}`,
 			""},
 		{"unknown key", `{"meshNamespce":"osm"}`, "", `unknown field "meshNamespce"`},
 		{"agentSocket is ours", `{"agentSocket":"/x"}`, "", `field "agentSocket" is written by the installer`},
@@ -38,7 +38,7 @@ func TestParseAndJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.JSON("/k")
+			got, err := s.JSON("/k", "/r")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,7 +19,10 @@ import (
 const (
 	// DefaultAgentSocket is where the node agent (the DaemonSet's pod)
 	// answers the plugin.
-	DefaultAgentSocket    = agent.DefaultSocket
+	DefaultAgentSocket = agent.DefaultSocket
+	// DefaultRunDir is mesh-cni's run directory on the host (tmpfs),
+	// which the installer empties when it uninstalls.
+	DefaultRunDir         = "/var/run/mesh-cni"
 	DefaultMeshNamespace  = "osm-system"
 	DefaultMeshConfigName = "osm-mesh-config"
 	// DefaultOwnNamespace is where deploy/ runs mesh-cni's DaemonSet.
@@ -40,11 +43,14 @@ var DefaultExcludeNamespaces = []string{"kube-system", DefaultOwnNamespace}
 var DefaultSidecarContainerNames = []string{"envoy", "sidecar"}
 
 // Keys lists the settings' JSON keys, for messages about unknown ones.
-const Keys = "agentSocket, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout, rulesWriter"
+const Keys = "agentSocket, runDir, meshNamespace, meshConfigName, profile, excludeNamespaces, sidecarContainerNames, logLevel, apiTimeout, rulesWriter"
 
 // Settings are mesh-cni's keys in its conflist entry. Empty means default.
 type Settings struct {
-	AgentSocket           string   `json:"agentSocket,omitempty"`
+	AgentSocket string `json:"agentSocket,omitempty"`
+	// RunDir holds the plugin's state on the host: the record of the
+	// node's netlink-writer comparison (pkg/rules).
+	RunDir                string   `json:"runDir,omitempty"`
 	MeshNamespace         string   `json:"meshNamespace,omitempty"`
 	MeshConfigName        string   `json:"meshConfigName,omitempty"`
 	Profile               string   `json:"profile,omitempty"`
@@ -91,6 +97,7 @@ func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %s", e.Field
 // key whose value is wrong.
 func (s *Settings) Resolve() (Parsed, error) {
 	fill(&s.AgentSocket, DefaultAgentSocket)
+	fill(&s.RunDir, DefaultRunDir)
 	fill(&s.MeshNamespace, DefaultMeshNamespace)
 	fill(&s.MeshConfigName, DefaultMeshConfigName)
 	if s.ExcludeNamespaces == nil {
