@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/test/shared"
 )
 
 // recInput is a Config as the upstream oracle writes its osm_input, with
@@ -268,7 +270,7 @@ func TestParseOSMInitLoopbackExcluded(t *testing.T) {
 func seedArgs(t testing.TB) []string {
 	t.Helper()
 	var out []string
-	for _, path := range globFiles(t, filepath.Join(recSharedDir(t), "seeds", "*.md"), 2) {
+	for _, path := range globFiles(t, filepath.Join(shared.Dir(t), "seeds", "*.md"), 2) {
 		lines := strings.Split(readFile(t, path), "\n")
 		for i := 0; i+2 < len(lines); i++ {
 			if strings.TrimSpace(lines[i]) == "Args:" && strings.TrimSpace(lines[i+1]) == "-c" {
@@ -304,17 +306,4 @@ func TestParseOSMInitSeeds(t *testing.T) {
 			mustParseRecord(t, script, wants[i%3])
 		})
 	}
-}
-
-// recSharedDir is the project's shared/ folder: beside the repository, or
-// where MESH_CNI_SHARED says (as cmd/mesh-cni's upstream test finds it).
-func recSharedDir(t testing.TB) string {
-	if d := os.Getenv("MESH_CNI_SHARED"); d != "" {
-		return d
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(filepath.Dir(root), "shared")
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/test/shared"
 )
 
 // recCase is one case of ../shared/reference/osm-upstream-cases.json:
@@ -18,7 +20,7 @@ type recCase struct {
 
 func loadRecCases(t testing.TB) []recCase {
 	t.Helper()
-	path := filepath.Join(recSharedDir(t), "reference", "osm-upstream-cases.json")
+	path := filepath.Join(shared.Dir(t), "reference", "osm-upstream-cases.json")
 	var f struct {
 		Cases         []recCase `json:"cases"`
 		Unexpressible []recCase `json:"unexpressible"`
