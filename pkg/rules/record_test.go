@@ -10,8 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/mesh-cni/mesh-cni/test/shared"
 )
 
 // recInput is a Config as the upstream oracle writes its osm_input, with
@@ -261,49 +259,6 @@ func TestParseOSMInitLoopbackExcluded(t *testing.T) {
 			want := DefaultConfig(p)
 			want.OutboundIPRangeExclusions = []string{"10.0.0.0/8", "127.0.0.1/32"}
 			mustParseRecord(t, RenderOSMInit(mustBuild(t, want, IPv4)), normalised(want))
-		})
-	}
-}
-
-// seedArgs are the osm-init Args of the troubleshooting guides' `kubectl
-// describe pod` outputs: the line after "Args:" and "-c".
-func seedArgs(t testing.TB) []string {
-	t.Helper()
-	var out []string
-	for _, path := range globFiles(t, filepath.Join(shared.Dir(t), "seeds", "*.md"), 2) {
-		lines := strings.Split(readFile(t, path), "\n")
-		for i := 0; i+2 < len(lines); i++ {
-			if strings.TrimSpace(lines[i]) == "Args:" && strings.TrimSpace(lines[i+1]) == "-c" {
-				out = append(out, strings.TrimSpace(lines[i+2]))
-			}
-		}
-	}
-	return out
-}
-
-// TestParseOSMInitSeeds parses the guides' Args: the default, the IP range
-// exclusions (whose "&& &&" typo is refused, and parses once fixed) and
-// the port exclusions, in each guide.
-func TestParseOSMInitSeeds(t *testing.T) {
-	args := seedArgs(t)
-	if len(args) != 6 {
-		t.Fatalf("%d Args in the seed guides, want 3 in each of 2", len(args))
-	}
-	v0 := DefaultConfig(ProfileOSMv0)
-	ranges, ports := v0, v0
-	ranges.OutboundIPRangeExclusions = []string{"1.1.1.1/32", "2.2.2.2/24"}
-	ports.OutboundPortExclusions = []uint16{6379, 7070, 8080}
-	wants := []Config{normalised(v0), normalised(ranges), normalised(ports)}
-	for i, script := range args {
-		t.Run(string(rune('a'+i)), func(t *testing.T) {
-			if i%3 == 1 {
-				_, err := ParseOSMInit(script)
-				if err == nil || !strings.Contains(err.Error(), `iptables command 19: a stray "&&"`) {
-					t.Errorf("the guide's \"&& &&\" typo: %v, want it refused at command 19", err)
-				}
-				script = strings.Replace(script, "&& &&", "&&", 1)
-			}
-			mustParseRecord(t, script, wants[i%3])
 		})
 	}
 }
