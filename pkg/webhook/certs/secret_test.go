@@ -35,7 +35,10 @@ func TestStoreOnAPIServer(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range cas {
 		wg.Add(1)
-		go func() { defer wg.Done(); cas[i], errs[i] = store("together").LoadOrCreate(ctx, time.Now(), 24*time.Hour) }()
+		go func() {
+			defer wg.Done()
+			cas[i], errs[i] = store("together").LoadOrCreate(ctx, time.Now(), 24*time.Hour)
+		}()
 	}
 	wg.Wait()
 	for i := range cas {
