@@ -12,13 +12,7 @@ import (
 // kube-apiserver: a second create is AlreadyExists, a patch whose test op
 // fails changes nothing.
 func TestWritesAPIServer(t *testing.T) {
-	cp := cluster.StartControlPlane(t)
-	cfg, err := LoadKubeconfig(cp.AdminKubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewClient(cfg)
-	defer c.Close()
+	cp, c := adminClient(t)
 	ctx := context.Background()
 	cp.Kubectl(t, "create", "namespace", "demo")
 	type configMap struct {
@@ -36,7 +30,7 @@ func TestWritesAPIServer(t *testing.T) {
 	if err := c.Create(ctx, coll, in, &created); err != nil || created.Metadata.UID == "" || created.Metadata.Namespace != "demo" {
 		t.Fatalf("Create = %+v, %v", created, err)
 	}
-	err = c.Create(ctx, coll, in, nil)
+	err := c.Create(ctx, coll, in, nil)
 	if !IsAlreadyExists(err) || IsTransient(err) {
 		t.Fatalf("second Create: %v, want AlreadyExists", err)
 	}
@@ -66,4 +60,18 @@ func TestWritesAPIServer(t *testing.T) {
 	if err := c.Get(ctx, coll+"/missing", &got); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get of a missing object: %v, want ErrNotFound", err)
 	}
+}
+
+// adminClient starts a real kube-apiserver and returns a client with its
+// admin credentials.
+func adminClient(t *testing.T) (*cluster.ControlPlane, *Client) {
+	t.Helper()
+	cp := cluster.StartControlPlane(t)
+	cfg, err := LoadKubeconfig(cp.AdminKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(cfg)
+	t.Cleanup(c.Close)
+	return cp, c
 }

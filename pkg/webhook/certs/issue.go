@@ -37,11 +37,7 @@ type Authority struct {
 // NewAuthority makes a self-signed ECDSA P-256 CA valid from now for
 // lifetime.
 func NewAuthority(now time.Time, lifetime time.Duration) (*Authority, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating the CA key: %w", err)
-	}
-	serial, err := newSerial()
+	key, serial, err := newKey()
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +97,7 @@ func (a *Authority) Issue(now time.Time, lifetime time.Duration, names []string)
 	if len(names) == 0 {
 		return nil, errors.New("a serving certificate needs a name")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating the serving key: %w", err)
-	}
-	serial, err := newSerial()
+	key, serial, err := newKey()
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +134,16 @@ func (a *Authority) Issue(now time.Time, lifetime time.Duration, names []string)
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-func newSerial() (*big.Int, error) {
+// newKey draws a P-256 key and a random positive serial number for a new
+// certificate.
+func newKey() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating a key: %w", err)
+	}
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, fmt.Errorf("drawing a serial number: %w", err)
+		return nil, nil, fmt.Errorf("drawing a serial number: %w", err)
 	}
-	return n.Add(n, big.NewInt(1)), nil
+	return key, n.Add(n, big.NewInt(1)), nil
 }

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -63,16 +64,23 @@ metadata:
 		t.Fatalf("the configuration starts with a caBundle: %q", got)
 	}
 
-	var logs syncBuffer
+	// The replicas' log, shown when the test fails (appends to one file
+	// are safe from several goroutines).
+	logs, err := os.Create(filepath.Join(t.TempDir(), "webhook.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("webhook log:\n%s", logs.String())
+			data, _ := os.ReadFile(logs.Name())
+			t.Logf("webhook log:\n%s", data)
 		}
+		logs.Close()
 	})
 	servers := make([]*Server, 2)
 	stops := make([]func(), 2)
 	for i := range servers {
-		servers[i], stops[i] = start(t, sa, lns[i], &logs)
+		servers[i], stops[i] = start(t, sa, lns[i], logs)
 	}
 	defer stops[1]()
 	eventually(t, bound, "both replicas Ready", func() bool { return servers[0].ready.Load() && servers[1].ready.Load() })
@@ -178,7 +186,7 @@ func renewUnderLoad(t *testing.T, admin *kube.Client, s *Server, bundle []byte, 
 	}
 }
 
-func start(t *testing.T, sa account, ln net.Listener, logs *syncBuffer) (*Server, func()) {
+func start(t *testing.T, sa account, ln net.Listener, logs io.Writer) (*Server, func()) {
 	t.Helper()
 	cfg, err := Parse([]string{"--namespace", "mesh-cni", "--service-account-dir", sa.dir, "--extra-names", "127.0.0.1",
 		"--kubernetes-service-host", sa.host, "--kubernetes-service-port", sa.port}, func(string) string { return "" }, os.Stderr)
