@@ -61,13 +61,8 @@ func (n *NS) Serve(t testing.TB, addr netip.AddrPort, label string) {
 func (n *NS) Probe(addr netip.AddrPort, uid int) (string, error) {
 	var line string
 	err := n.Do(func() error {
-		if uid != 0 {
-			// Only this thread changes identity: syscall.Setresuid would
-			// change every thread of the test process. Do drops the
-			// thread afterwards.
-			if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-				return fmt.Errorf("setresuid %d: %w", uid, e)
-			}
+		if err := becomeUID(uid); err != nil {
+			return err
 		}
 		// The socket is made here, on this thread: in the namespace and
 		// owned by uid; the rest of the exchange may run anywhere.
@@ -85,6 +80,19 @@ func (n *NS) Probe(addr netip.AddrPort, uid int) (string, error) {
 		return "", fmt.Errorf("probe %s from %s as uid %d: %w", addr, n.Name, uid, err)
 	}
 	return line, nil
+}
+
+// becomeUID makes the calling thread user uid, unless uid is 0. Only this
+// thread changes identity: syscall.Setresuid would change every thread of
+// the test process. Do drops the thread afterwards.
+func becomeUID(uid int) error {
+	if uid == 0 {
+		return nil
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setresuid %d: %w", uid, e)
+	}
+	return nil
 }
 
 // Socket option numbers from <linux/netfilter_ipv4.h> and

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ServeUDP answers every datagram that reaches addr inside the namespace
@@ -42,10 +40,8 @@ func (n *NS) ServeUDP(t testing.TB, addr netip.AddrPort, label string) {
 func (n *NS) ProbeUDP(addr netip.AddrPort, uid int) (string, error) {
 	var label string
 	err := n.Do(func() error {
-		if uid != 0 {
-			if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-				return fmt.Errorf("setresuid %d: %w", uid, e)
-			}
+		if err := becomeUID(uid); err != nil {
+			return err
 		}
 		c, err := net.Dial("udp", addr.String())
 		if err != nil {
