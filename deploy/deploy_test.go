@@ -17,15 +17,27 @@ type object struct {
 		Namespace string            `json:"namespace"`
 		Labels    map[string]string `json:"labels"`
 	} `json:"metadata"`
-	Rules []struct {
-		APIGroups []string `json:"apiGroups"`
-		Resources []string `json:"resources"`
-		Verbs     []string `json:"verbs"`
-	} `json:"rules"`
-	Data map[string]string `json:"data"`
-	Spec daemonSetSpec     `json:"spec"`
+	Rules    []rule            `json:"rules"`
+	RoleRef  subject           `json:"roleRef"`
+	Subjects []subject         `json:"subjects"`
+	Data     map[string]string `json:"data"`
+	Spec     daemonSetSpec     `json:"spec"`
 	// Raw is the rendered document, for checks that decode it whole.
 	Raw []byte `json:"-"`
+}
+
+type rule struct {
+	APIGroups     []string `json:"apiGroups"`
+	Resources     []string `json:"resources"`
+	ResourceNames []string `json:"resourceNames"`
+	Verbs         []string `json:"verbs"`
+}
+
+// subject is a binding's subject or roleRef (which has no namespace).
+type subject struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
 }
 
 type daemonSetSpec struct {
@@ -101,9 +113,19 @@ type container struct {
 // render runs `kubectl kustomize` on this directory and splits the output.
 func render(t *testing.T) []object {
 	t.Helper()
-	out, err := exec.Command("kubectl", "kustomize", ".").Output()
+	return renderDir(t, ".")
+}
+
+// renderDir runs `kubectl kustomize` on dir and splits the output.
+func renderDir(t *testing.T, dir string) []object {
+	t.Helper()
+	out, err := exec.Command("kubectl", "kustomize", dir).Output()
 	if err != nil {
-		t.Fatalf("kubectl kustomize deploy/: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr)
 	}
 	var objs []object
 	for _, doc := range bytes.Split(out, []byte("\n---\n")) {

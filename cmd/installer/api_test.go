@@ -31,7 +31,7 @@ const apiBound = 10 * time.Second
 func TestAgentReadsTheAPI(t *testing.T) {
 	cp := cluster.StartControlPlane(t)
 	kc := cp.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni")
-	cp.Kubectl(t, "apply", "-f", "../../deploy/rbac.yaml")
+	cp.ApplyDeployRBAC(t)
 	cp.InstallMeshConfigCRD(t)
 	cp.Apply(t, `apiVersion: v1
 kind: Namespace
@@ -57,7 +57,7 @@ apiVersion: v1
 kind: ConfigMap
 metadata:
   name: osm-config
-  namespace: apps
+  namespace: osm-system
 data:
   permissive_traffic_policy_mode: "true"
 `)
@@ -96,7 +96,7 @@ data:
 	c, err := agent.Dial(ctx, n.sock)
 	must(t, err)
 	defer c.Close()
-	cm, err := c.GetConfigMap(ctx, "apps", "osm-config")
+	cm, err := c.GetConfigMap(ctx, "osm-system", "osm-config")
 	if err != nil || cm.Data["permissive_traffic_policy_mode"] != "true" {
 		t.Errorf("ConfigMap %+v, %v", cm, err)
 	}

@@ -62,13 +62,7 @@ type kernelEnv struct {
 func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 	k := &kernelEnv{b: b, cp: cluster.StartControlPlane(t), iptablesDirs: map[rules.Backend]string{}}
 	k.cp.InstallMeshConfigCRD(t)
-	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"} {
-		data, err := os.ReadFile(filepath.Join(b.root, "deploy", f))
-		if err != nil {
-			t.Fatalf("reading deploy/%s: %v", f, err)
-		}
-		k.cp.Apply(t, string(data))
-	}
+	k.cp.ApplyDeployRBAC(t)
 	// No controller-manager runs: create the default ServiceAccount that
 	// pod admission asks for.
 	k.cp.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n"+

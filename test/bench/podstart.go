@@ -95,11 +95,7 @@ func measurePodStart(t *phase, b *binaries, pods, rounds int) *podStartResult {
 // watches, as on a real node. It stops when the phase ends, after the
 // last batch and before the node goes down.
 func nodeConflists(t *phase, b *binaries, node *cluster.Node) (plain, meshed []byte) {
-	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"} {
-		data, err := os.ReadFile(filepath.Join(b.root, "deploy", f))
-		must(t, "reading deploy/"+f, err)
-		node.Apply(t, string(data))
-	}
+	node.ApplyDeployRBAC(t)
 	agent := agentrun.Start(t, node.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni"), node.Name)
 	must(t, "installing mesh-cni", copyInto(node.CNIBinDir, b.meshCNI, "mesh-cni"))
 	plain, err := os.ReadFile(node.CNIConfFile)

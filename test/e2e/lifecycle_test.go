@@ -38,6 +38,9 @@ func (s *suite) testInstall(t *testing.T) {
 func (s *suite) deploy(t *testing.T) {
 	t.Helper()
 	start := time.Now()
+	// deploy/'s Role lives in the mesh's namespace, which OSM's install
+	// makes before mesh-cni is applied.
+	s.ensureNamespace(t, nsMesh)
 	out := s.must(t, "apply", "-k", "deploy/")
 	t.Logf("kubectl apply -k deploy/:\n%s", out)
 	if _, err := s.kubectl("rollout", "status", "daemonset/mesh-cni", "-n", "mesh-cni", "--timeout=180s"); err != nil {

@@ -58,6 +58,7 @@ func TestE2E(t *testing.T) {
 		{"fixtures", s.startFixtures, true},
 		{"redirection", s.testRedirection, false},
 		{"exclusions", s.testExclusions, false},
+		{"least privilege", s.testLeastPrivilege, false},
 		{"scope", s.testScope, false},
 		{"bad annotation", s.testBadAnnotation, false},
 		{"describe shows RedirectionConfigured", s.testDescribe, false},

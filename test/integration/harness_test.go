@@ -27,46 +27,15 @@ type env struct {
 	log strings.Builder
 }
 
-// pluginRBAC is what mesh-cni's agent needs and nothing more (as
-// deploy/rbac.yaml): the integration tests run it with these permissions
-// only.
-const pluginRBAC = `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: mesh-cni-plugin-test
-rules:
-- apiGroups: [""]
-  resources: [pods, configmaps]
-  verbs: [get, list, watch]
-- apiGroups: [config.openservicemesh.io]
-  resources: [meshconfigs]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [events]
-  verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: mesh-cni-plugin-test
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: mesh-cni-plugin-test
-subjects:
-- kind: ServiceAccount
-  name: mesh-cni
-  namespace: mesh-cni
-`
-
-// newEnv starts the control plane, installs the MeshConfig CRD and the
-// plugin's RBAC, and prepares a bridge network of the test's own on subnet.
+// newEnv starts the control plane, installs the MeshConfig CRD and
+// deploy/'s RBAC (the agent runs with exactly what users deploy), and
+// prepares a bridge network of the test's own on subnet.
 func newEnv(t testing.TB, subnet string) *env {
 	t.Helper()
 	netns.RequireKernel(t, "iptables-save")
 	e := &env{cp: cluster.StartControlPlane(t), chains: map[[2]string]*cnirun.Network{}}
 	e.cp.InstallMeshConfigCRD(t)
-	e.cp.Apply(t, pluginRBAC)
+	e.cp.ApplyDeployRBAC(t)
 	e.agent = agentrun.Start(t, e.cp.ServiceAccountKubeconfig(t, "mesh-cni", "mesh-cni"), nodeName)
 	for _, ns := range []string{"osm-system", "test"} {
 		// No controller-manager runs: create the default ServiceAccount

@@ -51,6 +51,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("defaults", w.testDefaults)
 	t.Run("MeshConfig", w.testMeshConfig)
 	t.Run("ConfigMap", w.testConfigMap)
+	t.Run("least privilege", w.testLeastPrivilege)
 	t.Run("annotations", w.testAnnotations)
 	t.Run("osm-v1 inclusions", w.testV1Inclusions)
 	t.Run("osm-edge", w.testOSMEdge)

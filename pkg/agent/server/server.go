@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -52,27 +50,6 @@ type Server struct {
 // New returns a server reading from r and recording events with w.
 func New(r Reader, w EventWriter, log *slog.Logger) *Server {
 	return &Server{reader: r, events: newEventQueue(w, log), log: log}
-}
-
-// Listen creates the socket at path, replacing one a previous agent left,
-// readable and writable by root only: the answers include any pod's
-// annotations, and a request may write events.
-func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("creating the agent socket's directory: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("removing the old agent socket %s: %w", path, err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("restricting %s: %w", path, err)
-	}
-	return ln, nil
 }
 
 // Serve answers connections on ln until ctx ends, then closes ln (which

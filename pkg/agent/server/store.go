@@ -193,7 +193,11 @@ func cached[T any](r *reflector, kind, namespace, name string) (obj *T, ok bool,
 	return obj, true, err
 }
 
-// byName narrows a namespace's collection to one name.
+// byName narrows a namespace's collection to one name. deploy/'s Role
+// grants the agent the mesh's objects by name only, and the API server
+// authorizes a list or watch with this selector as a request for that
+// name: without it the watch would be forbidden
+// (TestStoreUnderDeployedRBAC).
 func byName(name string) url.Values {
 	return url.Values{"fieldSelector": {"metadata.name=" + name}}
 }
