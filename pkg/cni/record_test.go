@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings/meshtest"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -30,7 +31,7 @@ func recordedScript(t *testing.T, name string) string {
 // annotation and the token.
 func TestRecordedCommand(t *testing.T) {
 	// The settings must not be read: a record is the whole rule set.
-	mesh := &fakeMesh{mcErr: errors.New("the MeshConfig was read")}
+	mesh := &meshtest.Fake{MCErr: errors.New("the MeshConfig was read")}
 	for _, tt := range []struct {
 		name, record, profile string
 		want                  rules.Profile
@@ -47,8 +48,8 @@ func TestRecordedCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pl.choice.profile != tt.want || pl.sets[0].Profile != tt.want || !strings.Contains(pl.source, AnnotationOSMInitCommand) {
-				t.Errorf("plan: profile %s (sets %s), source %q; want %s from the annotation", pl.choice.profile, pl.sets[0].Profile, pl.source, tt.want)
+			if pl.choice.Profile != tt.want || pl.sets[0].Profile != tt.want || !strings.Contains(pl.source, AnnotationOSMInitCommand) {
+				t.Errorf("plan: profile %s (sets %s), source %q; want %s from the annotation", pl.choice.Profile, pl.sets[0].Profile, pl.source, tt.want)
 			}
 			// What the Event shows is the record, with the pod's address
 			// where osm-init's shell expanded $POD_IP.
