@@ -27,8 +27,8 @@ type Config struct {
 	// MeshNamespace and MeshConfigName locate the MeshConfig (and the
 	// osm-config ConfigMap beside it) of osm-edge's pods in
 	// interceptionMode none; the plugin's defaults.
-	MeshNamespace  string
-	MeshConfigName string
+	MeshNamespace     string
+	MeshConfigName    string
 	CertLifetime      time.Duration
 	Resync            time.Duration
 	ServiceAccountDir string
