@@ -37,8 +37,10 @@ const (
 )
 
 // CommandAnnotation holds the shell script osm-init would have run, exactly
-// as OSM generated it. The webhook is its only writer; the plugin's parser
-// accepts only what OSM's generator produces.
+// as OSM generated it, or for a pod injected without osm-init the script
+// mesh-cni's model renders for it (meshsettings.Record). The webhook is
+// its only writer; the plugin's parser accepts only what OSM's generator
+// produces.
 const CommandAnnotation = "mesh-cni.io/osm-init-command"
 
 // SidecarNames are the proxy containers of OSM (Envoy) and osm-edge (Pipy).
@@ -67,7 +69,7 @@ type Mutator struct {
 }
 
 // Admit answers one request: always allowed, with a JSON patch when the
-// pod is one of OSM's with osm-init.
+// pod is one of OSM's with osm-init, or one WithoutInit records.
 func (m *Mutator) Admit(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	ops, done, err := m.patch(req)

@@ -24,7 +24,11 @@ type killSwitch struct {
 	byReplica [2]atomic.Int32
 	at        int32
 	fire      chan struct{}
+	once      sync.Once
 }
+
+// pull fires the switch, once.
+func (k *killSwitch) pull() { k.once.Do(func() { close(k.fire) }) }
 
 // answered is replica i's Server.answered.
 func (k *killSwitch) answered(i int) func() {
@@ -34,7 +38,7 @@ func (k *killSwitch) answered(i int) func() {
 		}
 		k.byReplica[i].Add(1)
 		if k.count.Add(1) == k.at {
-			close(k.fire)
+			k.pull()
 		}
 	}
 }
@@ -43,9 +47,8 @@ func (k *killSwitch) answered(i int) func() {
 // in a monitored namespace without Pod Security, and kills both replicas
 // abruptly mid-burst. failurePolicy Ignore then admits the rest unchanged:
 // every pod has either the record and no osm-init, or osm-init and no
-// record; none has neither (it would start with no rules: the plugin
-// steps aside for no pod without osm-init, but would find no record and
-// compute rules OSM's osm-init never had a say in) and none has both.
+// record (for which the plugin steps aside); none has neither (osm-init
+// gone without the record of what it would have run) and none has both.
 func killDuringBurst(t *testing.T, admin *kube.Client, k *killSwitch, servers []*replica) {
 	killed := make(chan struct{})
 	go func() {
@@ -60,46 +63,69 @@ func killDuringBurst(t *testing.T, admin *kube.Client, k *killSwitch, servers []
 		}
 	}()
 	k.armed.Store(true)
-	var recorded, keptInit, neither, both, failed atomic.Int32
+	got := createBurst(t, admin, "burst", burstPods, burstWorkers, nil)
+	select {
+	case <-killed:
+	default:
+		t.Errorf("the replicas answered %d admissions of the burst, fewer than the %d the kill waits for", k.count.Load(), burstKillAt)
+		k.pull()
+		<-killed
+	}
+	t.Logf("%d pods, replicas killed after answering %d: %s; %d admissions answered in all (replica 0: %d, replica 1: %d)",
+		burstPods, burstKillAt, got, k.count.Load(), k.byReplica[0].Load(), k.byReplica[1].Load())
+	if got.recorded.Load()+got.keptInit.Load() != burstPods || got.recorded.Load() == 0 || got.keptInit.Load() == 0 {
+		t.Errorf("want every pod recorded or with osm-init, and both kinds (the kill landing mid-burst)")
+	}
+}
+
+// outcomes counts what the pods of a burst were stored as.
+type outcomes struct{ recorded, keptInit, neither, both, failed atomic.Int32 }
+
+func (o *outcomes) String() string {
+	return fmt.Sprintf("%d recorded without osm-init, %d kept osm-init, %d neither, %d both, %d failed",
+		o.recorded.Load(), o.keptInit.Load(), o.neither.Load(), o.both.Load(), o.failed.Load())
+}
+
+// createBurst creates total OSM-injected pods prefix-<i> in the monitored
+// namespace without Pod Security from workers at once, and counts what
+// each was stored as; after, when set, runs after each creation. A pod
+// failed, with neither or with both is an error.
+func createBurst(t *testing.T, admin *kube.Client, prefix string, total, workers int, after func()) *outcomes {
+	var o outcomes
 	var wg sync.WaitGroup
-	for w := range burstWorkers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < burstPods; i += burstWorkers {
-				stored, err := createPod(admin, "load", webhooktest.OSMPod(fmt.Sprintf("burst-%d", i), webhooktest.DefaultScript), false)
-				if err != nil {
-					failed.Add(1)
-					t.Errorf("pod burst-%d: %v", i, err)
-					continue
+			for i := w; i < total; i += workers {
+				name := fmt.Sprintf("%s-%d", prefix, i)
+				stored, err := createPod(admin, "load", webhooktest.OSMPod(name, webhooktest.DefaultScript), false)
+				var record string
+				var has bool
+				if err == nil {
+					record, has = stored.Annotations[webhook.CommandAnnotation]
 				}
-				record, has := stored.Annotations[webhook.CommandAnnotation]
 				switch {
+				case err != nil:
+					o.failed.Add(1)
+					t.Errorf("pod %s: %v", name, err)
 				case !hasInit(stored) && record == webhooktest.DefaultScript:
-					recorded.Add(1)
+					o.recorded.Add(1)
 				case hasInit(stored) && !has:
-					keptInit.Add(1)
+					o.keptInit.Add(1)
 				case hasInit(stored):
-					both.Add(1)
-					t.Errorf("pod burst-%d kept osm-init and has the record %q", i, record)
+					o.both.Add(1)
+					t.Errorf("pod %s kept osm-init and has the record %q", name, record)
 				default:
-					neither.Add(1)
-					t.Errorf("pod burst-%d has no osm-init and the record %q", i, record)
+					o.neither.Add(1)
+					t.Errorf("pod %s has no osm-init and the record %q", name, record)
+				}
+				if after != nil {
+					after()
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	select {
-	case <-killed:
-	default:
-		t.Errorf("the replicas answered %d admissions of the burst, fewer than the %d the kill waits for", k.count.Load(), burstKillAt)
-		close(k.fire)
-		<-killed
-	}
-	t.Logf("%d pods, replicas killed after answering %d: %d recorded without osm-init, %d kept osm-init, %d neither, %d both, %d failed; %d admissions answered in all (replica 0: %d, replica 1: %d)",
-		burstPods, burstKillAt, recorded.Load(), keptInit.Load(), neither.Load(), both.Load(), failed.Load(), k.count.Load(), k.byReplica[0].Load(), k.byReplica[1].Load())
-	if recorded.Load()+keptInit.Load() != burstPods || recorded.Load() == 0 || keptInit.Load() == 0 {
-		t.Errorf("want every pod recorded or with osm-init, and both kinds (the kill landing mid-burst)")
-	}
+	return &o
 }

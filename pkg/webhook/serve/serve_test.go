@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -153,41 +152,20 @@ func renewUnderLoad(t *testing.T, admin *kube.Client, s *Server, bundle []byte, 
 	var created, renewals atomic.Int32
 	serials := map[string]bool{s.rotator.Current().SerialNumber.String(): true}
 	var mu sync.Mutex
-	var recorded, keptInit, neither, failed atomic.Int32
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < total; i += workers {
-				stored, err := createPod(admin, "load", webhooktest.OSMPod(fmt.Sprintf("load-%d", i), webhooktest.DefaultScript), false)
-				switch {
-				case err != nil:
-					failed.Add(1)
-					t.Errorf("pod load-%d: %v", i, err)
-				case !hasInit(stored) && stored.Annotations[webhook.CommandAnnotation] == webhooktest.DefaultScript:
-					recorded.Add(1)
-				case hasInit(stored) && stored.Annotations[webhook.CommandAnnotation] == "":
-					keptInit.Add(1)
-				default:
-					neither.Add(1)
-				}
-				if created.Add(1)%10 == 0 {
-					if err := s.rotator.Renew(); err != nil {
-						t.Error(err)
-					}
-					renewals.Add(1)
-					mu.Lock()
-					serials[s.rotator.Current().SerialNumber.String()] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	t.Logf("%d pods: %d recorded without osm-init, %d kept osm-init, %d neither, %d failed; %d renewals",
-		total, recorded.Load(), keptInit.Load(), neither.Load(), failed.Load(), renewals.Load())
-	if neither.Load() != 0 || failed.Load() != 0 || recorded.Load() != total || len(serials) != 4 {
+	got := createBurst(t, admin, "load", total, workers, func() {
+		if created.Add(1)%10 != 0 {
+			return
+		}
+		if err := s.rotator.Renew(); err != nil {
+			t.Error(err)
+		}
+		renewals.Add(1)
+		mu.Lock()
+		serials[s.rotator.Current().SerialNumber.String()] = true
+		mu.Unlock()
+	})
+	t.Logf("%d pods: %s; %d renewals", total, got, renewals.Load())
+	if got.recorded.Load() != total || len(serials) != 4 {
 		t.Errorf("want all %d pods recorded without osm-init across 3 renewals (4 certificates, got %d)", total, len(serials))
 	}
 	if got := handshake(t, bundle, addr); got.SerialNumber.Cmp(s.rotator.Current().SerialNumber) != 0 {
