@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook/serve"
 )
 
@@ -134,8 +135,9 @@ func TestWebhookRBACIsMinimal(t *testing.T) {
 	decode(t, objs, "Role", "mesh-cni-webhook", &role)
 	var cr rbacv1.ClusterRole
 	decode(t, objs, "ClusterRole", "mesh-cni-webhook", &cr)
-	want := "/secrets:create[] /secrets:get[" + cfg.SecretName + "] admissionregistration.k8s.io/mutatingwebhookconfigurations:get[" + cfg.ConfigurationName +
-		"] admissionregistration.k8s.io/mutatingwebhookconfigurations:patch[" + cfg.ConfigurationName + "]"
+	// The Role's grants, then the ClusterRole's, each sorted.
+	want := "/secrets:create[] /secrets:get[" + cfg.SecretName + "] /configmaps:get[" + meshsettings.OSMConfigMapName + "] admissionregistration.k8s.io/mutatingwebhookconfigurations:get[" + cfg.ConfigurationName +
+		"] admissionregistration.k8s.io/mutatingwebhookconfigurations:patch[" + cfg.ConfigurationName + "] config.openservicemesh.io/meshconfigs:get[" + cfg.MeshConfigName + "]"
 	if got := strings.Join(append(grants(role.Rules), grants(cr.Rules)...), " "); got != want {
 		t.Errorf("the webhook may %s, want exactly %s", got, want)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -45,7 +46,7 @@ func start(command string, args *skel.CmdArgs, requirePrev bool) (*invocation, e
 type plan struct {
 	sets   []rules.RuleSet
 	source string
-	choice profileChoice
+	choice meshsettings.ProfileChoice
 	skip   string
 }
 
@@ -53,7 +54,7 @@ type plan struct {
 // osm-init command mesh-cni's webhook recorded on it, or else from the
 // mesh settings merged with the pod's annotations, in the profile the
 // configuration or the cluster says.
-func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod) (plan, error) {
+func planPod(ctx context.Context, api meshsettings.Reader, conf *NetConf, pod *object.Pod) (plan, error) {
 	ref := pod.Metadata.Namespace + "/" + pod.Metadata.Name
 	ips, err := podIPs(conf.PrevResult)
 	if err != nil {
@@ -62,27 +63,22 @@ func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod
 	if pl, ok, err := recordedPlan(pod, ips); ok || err != nil {
 		return pl, err
 	}
-	mesh, err := gatherMeshSettings(ctx, api, conf)
+	mesh, err := meshsettings.Gather(ctx, api, conf.MeshNamespace, conf.MeshConfigName)
 	if err != nil {
 		return plan{}, err
 	}
-	skip, err := interceptionSkip(mesh)
-	if err != nil {
-		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
-	}
-	if skip != "" {
-		return plan{source: mesh.Source, skip: skip}, nil
-	}
-	choice := chooseProfile(conf.profile, mesh, pod)
-	cfg, err := podConfig(choice.profile, mesh, pod, ips)
+	d, err := meshsettings.Decide(mesh, conf.profile, pod, ips)
 	if err != nil {
 		return plan{}, err
 	}
-	sets, err := buildRuleSets(cfg)
+	if d.Skip != "" {
+		return plan{source: mesh.Source, skip: d.Skip}, nil
+	}
+	sets, err := buildRuleSets(d.Config)
 	if err != nil {
 		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
 	}
-	return plan{sets: sets, source: mesh.Source, choice: choice}, nil
+	return plan{sets: sets, source: mesh.Source, choice: d.Choice}, nil
 }
 
 // lookupPod connects to the node agent and reads the pod, checking it is
@@ -175,12 +171,12 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 	}
 	applied := time.Now()
 	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonConfigured, configuredMessage(pl))
-	if pl.choice.mismatch {
-		inv.log.Warn("the configured profile is not the generation the cluster shows", "profile", pl.choice.profile, "reason", pl.choice.reason)
+	if pl.choice.Mismatch {
+		inv.log.Warn("the configured profile is not the generation the cluster shows", "profile", pl.choice.Profile, "reason", pl.choice.Reason)
 		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventWarning, ReasonProfileMismatch, mismatchMessage(pl.choice))
 	}
 	// The phases' durations show where a slow ADD spends its time.
-	inv.log.Info("traffic redirection configured", "profile", pl.choice.profile, "profile_reason", pl.choice.reason, "families", len(pl.sets),
+	inv.log.Info("traffic redirection configured", "profile", pl.choice.Profile, "profile_reason", pl.choice.Reason, "families", len(pl.sets),
 		"settings", pl.source, "backend", res.backend, "writer", res.writer, "changed", res.changed, "netns", args.Netns,
 		"agent_ms", ms(planned.Sub(began)), "apply_ms", ms(applied.Sub(planned)), "event_ms", ms(time.Since(applied)))
 	return passThrough(inv.conf)

@@ -15,12 +15,14 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings/meshtest"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // fakeAPI is a Kubernetes in memory; it records events.
 type fakeAPI struct {
-	fakeMesh
+	meshtest.Fake
 	pod      *object.Pod
 	podErr   error
 	eventErr error
@@ -98,7 +100,7 @@ func (c addCase) run(t *testing.T, file string) (string, error, int) {
 const webArgs = "K8S_POD_NAMESPACE=test;K8S_POD_NAME=web-1;K8S_POD_UID=u-1;K8S_POD_INFRA_CONTAINER_ID=abc"
 
 func TestAddMeshedPod(t *testing.T) {
-	api := &fakeAPI{pod: pod(), fakeMesh: fakeMesh{cm: seedConfigMap()}}
+	api := &fakeAPI{pod: pod(), Fake: meshtest.Fake{CM: meshtest.SeedConfigMap()}}
 	netns := &fakeNetns{}
 	out, err, _ := addCase{api: api, netns: netns, args: webArgs}.run(t, "netconf-minimal-0.3.1.json")
 	if err != nil {
@@ -175,11 +177,11 @@ func TestAddFailures(t *testing.T) {
 		wantEvents int
 	}{
 		{"bad annotation", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) {
-			p.Metadata.Annotations = map[string]string{AnnotationOutboundPortExclusions: "70000"}
+			p.Metadata.Annotations = map[string]string{meshsettings.AnnotationOutboundPortExclusions: "70000"}
 		})}}, types.ErrInternal, `invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`, 1},
 		{"API overloaded", addCase{api: &fakeAPI{podErr: unreachable}}, types.ErrTryAgainLater, "etcd unavailable", 1},
 		{"API unreachable", addCase{api: &fakeAPI{podErr: connRefused}}, types.ErrTryAgainLater, "connection refused", 0},
-		{"MeshConfig unreachable", addCase{api: &fakeAPI{pod: pod(), fakeMesh: fakeMesh{mcErr: connRefused}}}, types.ErrTryAgainLater, "connection refused", 0},
+		{"MeshConfig unreachable", addCase{api: &fakeAPI{pod: pod(), Fake: meshtest.Fake{MCErr: connRefused}}}, types.ErrTryAgainLater, "connection refused", 0},
 		{"no agent yet", addCase{apiErr: noAgent}, types.ErrTryAgainLater, "the mesh-cni agent on this node (/var/run/mesh-cni/agent.sock) did not answer", 0},
 		{"iptables fails", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{applyErr: errors.New("iptables-restore: line 3 failed")}}, types.ErrInternal, "applying rules in /var/run/netns/test for pod test/web-1: iptables-restore: line 3 failed", 1},
 		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) { p.Metadata.UID = "u-2" })}}, types.ErrInternal, "the pod was replaced", 1},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
 )
 
 // runCommand runs one of the plugin's commands with a config from
@@ -53,7 +54,7 @@ func TestCheck(t *testing.T) {
 		{"out of scope pod", webArgs, &fakeAPI{pod: pod(func(p *object.Pod) { p.Spec.HostNetwork = true })}, &fakeNetns{applyErr: errors.New("not called")}, ""},
 		{"excluded namespace", "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=x", nil, &fakeNetns{applyErr: errors.New("not called")}, ""},
 		{"bad annotation", webArgs, &fakeAPI{pod: pod(func(p *object.Pod) {
-			p.Metadata.Annotations = map[string]string{AnnotationInboundPortExclusions: "x"}
+			p.Metadata.Annotations = map[string]string{meshsettings.AnnotationInboundPortExclusions: "x"}
 		})}, &fakeNetns{}, `invalid port "x" in annotation`},
 	}
 	for _, tt := range tests {

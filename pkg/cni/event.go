@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -39,10 +40,10 @@ type eventWriter interface {
 func configuredMessage(pl *plan) string {
 	var sb strings.Builder
 	why := ""
-	if !pl.choice.mismatch && pl.choice.reason != "" {
-		why = pl.choice.reason + "; "
+	if !pl.choice.Mismatch && pl.choice.Reason != "" {
+		why = pl.choice.Reason + "; "
 	}
-	fmt.Fprintf(&sb, "mesh-cni installed the traffic-redirection rules of profile %s (%ssettings from %s). Equivalent osm-init command", pl.choice.profile, why, pl.source)
+	fmt.Fprintf(&sb, "mesh-cni installed the traffic-redirection rules of profile %s (%ssettings from %s). Equivalent osm-init command", pl.choice.Profile, why, pl.source)
 	sets := pl.sets
 	for _, rs := range sets {
 		if len(sets) > 1 {
@@ -61,8 +62,8 @@ func skippedMessage(reason string) string {
 
 // mismatchMessage warns that the configured profile may not be the rules
 // the pod's mesh expects.
-func mismatchMessage(c profileChoice) string {
-	return fmt.Sprintf("mesh-cni installed the rules of the configured profile %s, but %s; set profile auto in mesh-cni-config to follow the cluster", c.profile, c.reason)
+func mismatchMessage(c meshsettings.ProfileChoice) string {
+	return fmt.Sprintf("mesh-cni installed the rules of the configured profile %s, but %s; set profile auto in mesh-cni-config to follow the cluster", c.Profile, c.Reason)
 }
 
 // failedMessage is the Warning event's text: the same cause the CNI error

@@ -11,13 +11,14 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // kubeAPI is everything the plugin asks of Kubernetes, through the node
 // agent.
 type kubeAPI interface {
-	meshReader
+	meshsettings.Reader
 	eventWriter
 	// GetPod reads the pod; uid, when known, is the one being set up.
 	GetPod(ctx context.Context, namespace, name, uid string) (*object.Pod, error)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -38,5 +39,5 @@ func recordedPlan(pod *object.Pod, podIPs []netip.Addr) (pl plan, ok bool, err e
 		return plan{}, true, fmt.Errorf("pod %s, its recorded osm-init command: %w", ref, err)
 	}
 	return plan{sets: sets, source: "the osm-init command recorded on the pod (annotation " + AnnotationOSMInitCommand + ")",
-		choice: profileChoice{profile: cfg.Profile, reason: "the recorded command's generation"}}, true, nil
+		choice: meshsettings.ProfileChoice{Profile: cfg.Profile, Reason: "the recorded command's generation"}}, true, nil
 }

@@ -3,12 +3,16 @@ package cni
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings/meshtest"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
@@ -30,7 +34,7 @@ func recordedScript(t *testing.T, name string) string {
 // annotation and the token.
 func TestRecordedCommand(t *testing.T) {
 	// The settings must not be read: a record is the whole rule set.
-	mesh := &fakeMesh{mcErr: errors.New("the MeshConfig was read")}
+	mesh := &meshtest.Fake{MCErr: errors.New("the MeshConfig was read")}
 	for _, tt := range []struct {
 		name, record, profile string
 		want                  rules.Profile
@@ -47,8 +51,8 @@ func TestRecordedCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pl.choice.profile != tt.want || pl.sets[0].Profile != tt.want || !strings.Contains(pl.source, AnnotationOSMInitCommand) {
-				t.Errorf("plan: profile %s (sets %s), source %q; want %s from the annotation", pl.choice.profile, pl.sets[0].Profile, pl.source, tt.want)
+			if pl.choice.Profile != tt.want || pl.sets[0].Profile != tt.want || !strings.Contains(pl.source, AnnotationOSMInitCommand) {
+				t.Errorf("plan: profile %s (sets %s), source %q; want %s from the annotation", pl.choice.Profile, pl.sets[0].Profile, pl.source, tt.want)
 			}
 			// What the Event shows is the record, with the pod's address
 			// where osm-init's shell expanded $POD_IP.
@@ -67,4 +71,62 @@ func TestRecordedCommand(t *testing.T) {
 			t.Errorf("error %v, want one naming the annotation, the pod and the command", err)
 		}
 	})
+}
+
+// TestRenderedRecordIsWhatADDComputes: the record the webhook renders for
+// a pod without osm-init (pkg/meshsettings.Record of the settings'
+// Decision) makes the plugin install exactly the rule sets it computes at
+// ADD for the same pod without a record, in both families of a
+// dual-stack pod, $POD_IP included.
+func TestRenderedRecordIsWhatADDComputes(t *testing.T) {
+	annotations := map[string]string{
+		meshsettings.AnnotationOutboundPortExclusions:    "8080",
+		meshsettings.AnnotationOutboundIPRangeExclusions: "192.168.0.0/16",
+		meshsettings.AnnotationInboundPortExclusions:     "9091",
+	}
+	for _, tt := range []struct {
+		name string
+		mesh *meshtest.Fake
+	}{
+		{"osm-edge none mode, PodIP, DNS proxy", &meshtest.Fake{MC: meshtest.MeshConfig(t, "v1alpha2",
+			`{"traffic":{"interceptionMode":"none","outboundPortExclusionList":[6379],"outboundIPRangeExclusionList":["10.0.0.0/8"],"networkInterfaceExclusionList":["net1"]},"sidecar":{"localProxyMode":"PodIP","localDNSProxy":{"enable":true}}}`)}},
+		{"OSM v1.0.x", &meshtest.Fake{MC: meshtest.MeshConfig(t, "v1alpha1", `{"traffic":{"inboundPortExclusionList":[9090]}}`)}},
+		{"osm-config", &meshtest.Fake{CM: meshtest.SeedConfigMap()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := confWithPrev(t, "")
+			plain := pod(func(p *object.Pod) {
+				p.Spec.Containers[1].Name = "sidecar"
+				p.Metadata.Annotations = annotations
+			})
+			computed, err := planPod(context.Background(), tt.mesh, conf, plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mesh, err := meshsettings.Gather(context.Background(), tt.mesh, conf.MeshNamespace, conf.MeshConfigName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := meshsettings.Decide(mesh, "", plain, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			script, err := meshsettings.Record(d.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recorded := pod(func(p *object.Pod) {
+				p.Spec.Containers[1].Name = "sidecar"
+				p.Metadata.Annotations = map[string]string{AnnotationOSMInitCommand: script}
+				maps.Copy(p.Metadata.Annotations, annotations)
+			})
+			installed, err := planPod(context.Background(), tt.mesh, conf, recorded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(computed.sets) != 2 || !reflect.DeepEqual(installed.sets, computed.sets) {
+				t.Errorf("from the record:\n%+v\ncomputed at ADD (%d families):\n%+v", installed.sets, len(computed.sets), computed.sets)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings/meshtest"
 )
 
 func TestNamespaceSkip(t *testing.T) {
@@ -29,14 +30,9 @@ func TestNamespaceSkip(t *testing.T) {
 	}
 }
 
+// pod is test/web-1 as OSM injected it, changed by mutate.
 func pod(mutate ...func(*object.Pod)) *object.Pod {
-	p := &object.Pod{Metadata: object.ObjectMeta{Namespace: "test", Name: "web-1", UID: "u-1",
-		Labels: map[string]string{LabelProxyUUID: "b5b6a5a4-0c2b-4a8e-9f43-2a1d3c7e9f10"}}}
-	p.Spec.Containers = []object.Container{{Name: "app"}, {Name: "envoy"}}
-	for _, m := range mutate {
-		m(p)
-	}
-	return p
+	return meshtest.Pod(mutate...)
 }
 
 func TestPodSkip(t *testing.T) {

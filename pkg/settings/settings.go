@@ -62,7 +62,7 @@ type Settings struct {
 }
 
 // ProfileAuto, the default profile, picks the rules of the mesh generation
-// the cluster shows (pkg/cni/generation.go).
+// the cluster shows (pkg/meshsettings/generation.go).
 const ProfileAuto = "auto"
 
 // The values of rulesWriter.

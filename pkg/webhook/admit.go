@@ -4,9 +4,14 @@
 // which the chained plugin then installs at sandbox creation. The pod then
 // asks for no NET_ADMIN and passes Pod Security "baseline".
 //
-// The logic here is pure: an AdmissionReview request in, a JSON patch out.
-// It never denies: whatever it does not expect, it allows unchanged and
-// logs, and such a pod keeps osm-init, for which the plugin steps aside.
+// For osm-edge's pods in interceptionMode none, which have no osm-init,
+// it records the rules the plugin computes for them (EdgeRecorder).
+//
+// The logic here is pure but for the mesh settings an EdgeRecorder reads
+// through the client it is given: an AdmissionReview request in, a JSON
+// patch out. It never denies: whatever it does not expect, it allows
+// unchanged and logs, and such a pod keeps osm-init, for which the plugin
+// steps aside (or, without osm-init, gets its rules computed at ADD).
 package webhook
 
 import (
@@ -32,8 +37,10 @@ const (
 )
 
 // CommandAnnotation holds the shell script osm-init would have run, exactly
-// as OSM generated it. The webhook is its only writer; the plugin's parser
-// accepts only what OSM's generator produces.
+// as OSM generated it, or for a pod injected without osm-init the script
+// mesh-cni's model renders for it (meshsettings.Record). The webhook is
+// its only writer; the plugin's parser accepts only what OSM's generator
+// produces.
 const CommandAnnotation = "mesh-cni.io/osm-init-command"
 
 // SidecarNames are the proxy containers of OSM (Envoy) and osm-edge (Pipy).
@@ -44,25 +51,28 @@ var initCommand = []string{"/bin/sh"}
 
 // RecordWithoutInit is the extension point for pods a mesh injects without
 // osm-init because nothing of the mesh intercepts (osm-edge's
-// interceptionMode none): given such a pod (injected, no osm-init, no
-// record yet), it returns the record to write in CommandAnnotation, rendered
-// from the MeshConfig by mesh-cni's rule model, and whether to write one.
-type RecordWithoutInit func(pod *corev1.Pod) (script string, ok bool)
+// interceptionMode none): given such a pod (injected, no osm-init, with or
+// without a record), it returns the record the pod must carry in
+// CommandAnnotation, rendered from the mesh settings by mesh-cni's rule
+// model, and whether it must carry one: when not, a record already there
+// is this webhook's own from a pass that removed osm-init, and stays. An
+// error leaves the pod unchanged, and the plugin computes its rules at ADD.
+type RecordWithoutInit func(pod *corev1.Pod) (script string, ok bool, err error)
 
 // Mutator answers admission requests for pods.
 type Mutator struct {
 	// Log receives one line per pod changed and per request not understood.
 	Log *slog.Logger
-	// WithoutInit, when set, records pods injected without osm-init. Not
-	// implemented yet: nil leaves such pods unchanged.
+	// WithoutInit, when set, records pods injected without osm-init
+	// (EdgeRecorder.Record); nil leaves such pods unchanged.
 	WithoutInit RecordWithoutInit
 }
 
 // Admit answers one request: always allowed, with a JSON patch when the
-// pod is one of OSM's with osm-init.
+// pod is one of OSM's with osm-init, or one WithoutInit records.
 func (m *Mutator) Admit(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
-	ops, err := m.Patch(req)
+	ops, done, err := m.patch(req)
 	if err != nil {
 		m.Log.Warn("admitting the pod unchanged", "namespace", req.Namespace, "name", podName(req), "uid", string(req.UID), "error", err.Error())
 		return resp
@@ -77,33 +87,50 @@ func (m *Mutator) Admit(req *admissionv1.AdmissionRequest) *admissionv1.Admissio
 	}
 	pt := admissionv1.PatchTypeJSONPatch
 	resp.Patch, resp.PatchType = patch, &pt
-	m.Log.Info("took osm-init out of the pod and recorded its command", "namespace", req.Namespace, "name", podName(req), "uid", string(req.UID))
+	m.Log.Info(done, "namespace", req.Namespace, "name", podName(req), "uid", string(req.UID))
 	return resp
 }
+
+// What Admit logs for a pod it changed.
+const (
+	doneInit    = "took osm-init out of the pod and recorded its command"
+	doneRecord  = "recorded on the pod the rules mesh-cni computes for it (no osm-init)"
+	doneReplace = "replaced the pod's record with the rules mesh-cni computes for it (no osm-init)"
+)
 
 // Patch returns the JSON patch for req: empty for every pod that is not
 // OSM's with osm-init (other kinds and operations too), and an error for a
 // request it does not understand, which the caller admits unchanged.
 func (m *Mutator) Patch(req *admissionv1.AdmissionRequest) ([]kube.PatchOp, error) {
+	ops, _, err := m.patch(req)
+	return ops, err
+}
+
+// patch is Patch, and what the patch does, for the log.
+func (m *Mutator) patch(req *admissionv1.AdmissionRequest) ([]kube.PatchOp, string, error) {
 	if req.Kind.Group != "" || req.Kind.Version != "v1" || req.Kind.Kind != "Pod" || req.SubResource != "" {
-		return nil, fmt.Errorf("a request for %s %s, not a pod", req.Kind.String(), req.SubResource)
+		return nil, "", fmt.Errorf("a request for %s %s, not a pod", req.Kind.String(), req.SubResource)
 	}
 	if req.Operation != admissionv1.Create {
-		return nil, fmt.Errorf("a %s, not a CREATE", req.Operation)
+		return nil, "", fmt.Errorf("a %s, not a CREATE", req.Operation)
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		return nil, fmt.Errorf("decoding the pod: %w", err)
+		return nil, "", fmt.Errorf("decoding the pod: %w", err)
 	}
 	if !injected(&pod) {
-		return nil, nil
+		return nil, "", nil
 	}
 	i, script, err := findInit(&pod)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if i < 0 {
-		return m.withoutInit(&pod), nil
+		if pod.Namespace == "" {
+			// At CREATE the object often leaves it to the request.
+			pod.Namespace = req.Namespace
+		}
+		return m.withoutInit(&pod)
 	}
 	at := "/spec/initContainers/" + strconv.Itoa(i)
 	ops := []kube.PatchOp{
@@ -112,21 +139,29 @@ func (m *Mutator) Patch(req *admissionv1.AdmissionRequest) ([]kube.PatchOp, erro
 		{Op: "test", Path: at + "/command", Value: initCommand},
 		{Op: "remove", Path: at},
 	}
-	return append(ops, annotate(&pod, script)), nil
+	return append(ops, annotate(&pod, script)), doneInit, nil
 }
 
 // withoutInit asks the extension point about an injected pod without
-// osm-init. A pod that carries the record already is a re-invocation (or
-// a second pass) after this webhook removed osm-init: nothing to do.
-func (m *Mutator) withoutInit(pod *corev1.Pod) []kube.PatchOp {
-	if _, ok := pod.Annotations[CommandAnnotation]; ok || m.WithoutInit == nil {
-		return nil
+// osm-init. A record that is already the one the pod must carry is a
+// re-invocation (or a second pass): nothing to do. Any other record is
+// replaced, so a pod's author cannot choose its rules by writing one.
+func (m *Mutator) withoutInit(pod *corev1.Pod) ([]kube.PatchOp, string, error) {
+	if m.WithoutInit == nil {
+		return nil, "", nil
 	}
-	script, ok := m.WithoutInit(pod)
-	if !ok {
-		return nil
+	script, ok, err := m.WithoutInit(pod)
+	if err != nil || !ok {
+		return nil, "", err
 	}
-	return []kube.PatchOp{annotate(pod, script)}
+	old, had := pod.Annotations[CommandAnnotation]
+	switch {
+	case had && old == script:
+		return nil, "", nil
+	case had:
+		return []kube.PatchOp{annotate(pod, script)}, doneReplace, nil
+	}
+	return []kube.PatchOp{annotate(pod, script)}, doneRecord, nil
 }
 
 // injected says whether OSM's (or osm-edge's) injector made the pod: its

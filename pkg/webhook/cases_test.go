@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -83,29 +84,45 @@ func TestOSMEdgeSidecar(t *testing.T) {
 }
 
 // TestWithoutInitExtensionPoint: the hook is asked only about injected
-// pods that have neither osm-init nor a record.
+// pods without osm-init; what it says they must carry is written unless
+// they carry it already, a record it does not ask for stays, and its
+// failure is the request's.
 func TestWithoutInitExtensionPoint(t *testing.T) {
+	const script = "iptables-restore --noflush <<EOF\nEOF\n"
 	var asked []string
-	m := &Mutator{Log: slog.New(slog.DiscardHandler), WithoutInit: func(p *corev1.Pod) (string, bool) {
+	m := &Mutator{Log: slog.New(slog.DiscardHandler), WithoutInit: func(p *corev1.Pod) (string, bool, error) {
 		asked = append(asked, p.Name)
-		return "iptables-restore --noflush <<EOF\nEOF\n", p.Name == "record-me"
+		if p.Name == "failing" {
+			return "", false, errors.New("no MeshConfig today")
+		}
+		return script, !strings.HasPrefix(p.Name, "declined"), nil
 	}}
 	noInit := func(name string, ann map[string]string) *corev1.Pod {
 		p := webhooktest.OSMPod(name, webhooktest.DefaultScript)
 		p.Spec.InitContainers, p.Annotations = nil, ann
 		return p
 	}
-	for _, p := range []*corev1.Pod{
-		noInit("record-me", nil), noInit("declined", nil), noInit("recorded", map[string]string{CommandAnnotation: "x"}),
-		webhooktest.OSMPod("with-init", webhooktest.DefaultScript), webhooktest.PlainPod("plain"),
+	for _, tc := range []struct {
+		pod     *corev1.Pod
+		wantOps int
+		wantErr bool
+	}{
+		{noInit("record-me", nil), 1, false},
+		{noInit("declined", nil), 0, false},
+		{noInit("declined-recorded", map[string]string{CommandAnnotation: "x"}), 0, false},
+		{noInit("recorded-alike", map[string]string{CommandAnnotation: script}), 0, false},
+		{noInit("recorded-otherwise", map[string]string{CommandAnnotation: "x"}), 1, false},
+		{noInit("failing", nil), 0, true},
+		{webhooktest.OSMPod("with-init", webhooktest.DefaultScript), 4, false},
+		{webhooktest.PlainPod("plain"), 0, false},
 	} {
-		ops, err := m.Patch(createRequest(t, p))
-		if err != nil || (p.Name == "record-me") != (len(ops) == 1) || p.Name == "with-init" && len(ops) != 4 {
-			t.Errorf("%s: Patch = %+v, %v", p.Name, ops, err)
+		ops, err := m.Patch(createRequest(t, tc.pod))
+		if len(ops) != tc.wantOps || (err != nil) != tc.wantErr || tc.wantOps == 1 && ops[0].Op != "add" {
+			t.Errorf("%s: Patch = %+v, %v; want %d operations", tc.pod.Name, ops, err, tc.wantOps)
 		}
 	}
-	if strings.Join(asked, " ") != "record-me declined" {
-		t.Errorf("the hook was asked about %v, want record-me and declined only", asked)
+	if got := strings.Join(asked, " "); got != "record-me declined declined-recorded recorded-alike recorded-otherwise failing" {
+		t.Errorf("the hook was asked about %s, want the pods without osm-init only", got)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
 // Config holds the webhook's settings. Each is a flag and an environment
@@ -22,6 +24,11 @@ type Config struct {
 	SecretName        string
 	ConfigurationName string
 	WebhookName       string
+	// MeshNamespace and MeshConfigName locate the MeshConfig (and the
+	// osm-config ConfigMap beside it) of osm-edge's pods in
+	// interceptionMode none; the plugin's defaults.
+	MeshNamespace     string
+	MeshConfigName    string
 	CertLifetime      time.Duration
 	Resync            time.Duration
 	ServiceAccountDir string
@@ -57,6 +64,8 @@ func Parse(args []string, getenv func(string) string, usageOut io.Writer) (Confi
 	str(&c.SecretName, "secret-name", "MESH_CNI_WEBHOOK_SECRET", "mesh-cni-webhook-ca", "the Secret in --namespace holding the CA the replicas share; created when absent")
 	str(&c.ConfigurationName, "webhook-configuration", "MESH_CNI_WEBHOOK_CONFIGURATION", "osm-webhook-osm-mesh-cni", "the MutatingWebhookConfiguration whose webhooks[0].clientConfig.caBundle the webhook writes")
 	str(&c.WebhookName, "webhook-name", "MESH_CNI_WEBHOOK_NAME", "mesh-cni-osm-init.mesh-cni.io", "the name webhooks[0] must have; the caBundle is written only then")
+	str(&c.MeshNamespace, "mesh-namespace", "MESH_CNI_WEBHOOK_MESH_NAMESPACE", settings.DefaultMeshNamespace, "the namespace of the mesh's MeshConfig or osm-config ConfigMap, as the plugin's meshNamespace")
+	str(&c.MeshConfigName, "mesh-config-name", "MESH_CNI_WEBHOOK_MESH_CONFIG_NAME", settings.DefaultMeshConfigName, "the MeshConfig read for osm-edge's pods in interceptionMode none, as the plugin's meshConfigName")
 	lifetime := fs.String("cert-lifetime", "24h", "lifetime of the serving certificate, renewed at two thirds of it (env MESH_CNI_WEBHOOK_CERT_LIFETIME)")
 	envs["cert-lifetime"] = "MESH_CNI_WEBHOOK_CERT_LIFETIME"
 	resync := fs.String("resync-interval", "1m", "how often the caBundle is checked and rewritten if it differs (env MESH_CNI_WEBHOOK_RESYNC_INTERVAL)")

@@ -14,7 +14,8 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.ListenAddress != "127.0.0.1:9443" || cfg.CertLifetime != 12*time.Hour || cfg.Resync != time.Minute || cfg.SecretName != "mesh-cni-webhook-ca" ||
-		cfg.ConfigurationName != "osm-webhook-osm-mesh-cni" || cfg.WebhookName != "mesh-cni-osm-init.mesh-cni.io" {
+		cfg.ConfigurationName != "osm-webhook-osm-mesh-cni" || cfg.WebhookName != "mesh-cni-osm-init.mesh-cni.io" ||
+		cfg.MeshNamespace != "osm-system" || cfg.MeshConfigName != "osm-mesh-config" {
 		t.Errorf("config %+v: want the flag over its variable, the variable over the default", cfg)
 	}
 	want := "mesh-cni-webhook.mesh-cni.svc mesh-cni-webhook mesh-cni-webhook.mesh-cni mesh-cni-webhook.mesh-cni.svc.cluster.local 127.0.0.1 webhook.example"

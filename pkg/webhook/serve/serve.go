@@ -25,6 +25,12 @@ const shutdownGrace = 5 * time.Second
 // maxBackoff caps the pause between attempts at the API at start.
 const maxBackoff = 30 * time.Second
 
+// meshReadTimeout bounds the mesh settings' reads of one admission: well
+// under the configuration's timeoutSeconds (5), so that a slow API server
+// makes the webhook admit the pod unchanged (the plugin then computes its
+// rules at ADD) rather than the API server give up on the webhook.
+const meshReadTimeout = 2 * time.Second
+
 // Server is one replica of the webhook.
 type Server struct {
 	cfg    Config
@@ -39,6 +45,9 @@ type Server struct {
 	token   string
 	// ready: a serving certificate, and the caBundle seen right once.
 	ready atomic.Bool
+	// answered, when set (by tests), is called after each admission call
+	// is answered.
+	answered func()
 }
 
 // New reads the service account's credentials and makes the server.
@@ -102,7 +111,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 
 func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/mutate-pods", webhook.Handler(&webhook.Mutator{Log: s.log}))
+	edge := &webhook.EdgeRecorder{API: s.client, MeshNamespace: s.cfg.MeshNamespace, MeshConfigName: s.cfg.MeshConfigName, Timeout: meshReadTimeout}
+	admit := webhook.Handler(&webhook.Mutator{Log: s.log, WithoutInit: edge.Record})
+	mux.HandleFunc("/mutate-pods", func(w http.ResponseWriter, r *http.Request) {
+		admit.ServeHTTP(w, r)
+		if s.answered != nil {
+			s.answered()
+		}
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {

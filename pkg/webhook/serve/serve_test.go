@@ -1,10 +1,6 @@
 package serve
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -34,14 +30,21 @@ const bound = 30 * time.Second
 
 // TestAgainstAPIServer runs two replicas of the webhook in this process
 // against a real kube-apiserver, with deploy/'s RBAC and configuration
-// (its clientConfig turned into a url on loopback), and creates pods as
-// OSM v1.2.4's injector shapes them.
+// (its clientConfig turned into a url on loopback, a balancer in front of
+// the replicas as the Service is), and creates pods as OSM v1.2.4's and
+// osm-edge's injectors shape them.
 func TestAgainstAPIServer(t *testing.T) {
 	cp := cluster.StartControlPlane(t)
 	admin := adminClient(t, cp)
 	sa := serviceAccount(t, cp)
 	cp.Kubectl(t, "apply", "-f", filepath.Join(deployDir, "webhook-rbac.yaml"))
+	cp.InstallMeshConfigCRD(t)
 	cp.Apply(t, `apiVersion: v1
+kind: Namespace
+metadata:
+  name: osm-system
+---
+apiVersion: v1
 kind: Namespace
 metadata:
   name: apps
@@ -59,7 +62,10 @@ metadata:
   name: other
 `)
 	lns := []net.Listener{listen(t), listen(t)}
-	applyConfiguration(t, cp, "https://"+lns[0].Addr().String()+"/mutate-pods")
+	// Replica 0 alone serves until the burst, so that the renewals are
+	// those of the replica answering.
+	front := newBalancer(t, lns[0].Addr().String())
+	applyConfiguration(t, cp, "https://"+front.ln.Addr().String()+"/mutate-pods")
 	if got := caBundle(t, admin); len(got) != 0 {
 		t.Fatalf("the configuration starts with a caBundle: %q", got)
 	}
@@ -77,12 +83,11 @@ metadata:
 		}
 		logs.Close()
 	})
-	servers := make([]*Server, 2)
-	stops := make([]func(), 2)
+	burst := &killSwitch{at: burstKillAt, fire: make(chan struct{})}
+	servers := make([]*replica, 2)
 	for i := range servers {
-		servers[i], stops[i] = start(t, sa, lns[i], logs)
+		servers[i] = start(t, sa, lns[i], logs, burst.answered(i))
 	}
-	defer stops[1]()
 	eventually(t, bound, "both replicas Ready", func() bool { return servers[0].ready.Load() && servers[1].ready.Load() })
 	bundle := caBundle(t, admin)
 	secret := cp.Kubectl(t, "get", "secret", "-n", "mesh-cni", "mesh-cni-webhook-ca", "-o", "jsonpath={.data.ca\\.crt}")
@@ -122,9 +127,12 @@ metadata:
 			t.Errorf("pod %v, %v; want it as created, with osm-init", stored, err)
 		}
 	})
-	t.Run("renewals while pods are created", func(t *testing.T) { renewUnderLoad(t, admin, servers[0], bundle, lns[0].Addr().String()) })
-
-	stops[0]()
+	t.Run("osm-edge in interceptionMode none and ebpf", func(t *testing.T) { osmEdgeModes(t, cp, admin) })
+	t.Run("renewals while pods are created", func(t *testing.T) { renewUnderLoad(t, admin, servers[0].Server, bundle, lns[0].Addr().String()) })
+	t.Run("both replicas killed during a burst", func(t *testing.T) {
+		front.use(lns[0].Addr().String(), lns[1].Addr().String())
+		killDuringBurst(t, admin, burst, servers)
+	})
 	t.Run("webhook down: pods are admitted unchanged", func(t *testing.T) {
 		stored, err := createPod(admin, "load", webhooktest.OSMPod("while-down", webhooktest.DefaultScript), false)
 		if err != nil || !hasInit(stored) || stored.Annotations[webhook.CommandAnnotation] != "" {
@@ -144,73 +152,25 @@ func renewUnderLoad(t *testing.T, admin *kube.Client, s *Server, bundle []byte, 
 	var created, renewals atomic.Int32
 	serials := map[string]bool{s.rotator.Current().SerialNumber.String(): true}
 	var mu sync.Mutex
-	var recorded, keptInit, neither, failed atomic.Int32
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < total; i += workers {
-				stored, err := createPod(admin, "load", webhooktest.OSMPod(fmt.Sprintf("load-%d", i), webhooktest.DefaultScript), false)
-				switch {
-				case err != nil:
-					failed.Add(1)
-					t.Errorf("pod load-%d: %v", i, err)
-				case !hasInit(stored) && stored.Annotations[webhook.CommandAnnotation] == webhooktest.DefaultScript:
-					recorded.Add(1)
-				case hasInit(stored) && stored.Annotations[webhook.CommandAnnotation] == "":
-					keptInit.Add(1)
-				default:
-					neither.Add(1)
-				}
-				if created.Add(1)%10 == 0 {
-					if err := s.rotator.Renew(); err != nil {
-						t.Error(err)
-					}
-					renewals.Add(1)
-					mu.Lock()
-					serials[s.rotator.Current().SerialNumber.String()] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	t.Logf("%d pods: %d recorded without osm-init, %d kept osm-init, %d neither, %d failed; %d renewals",
-		total, recorded.Load(), keptInit.Load(), neither.Load(), failed.Load(), renewals.Load())
-	if neither.Load() != 0 || failed.Load() != 0 || recorded.Load() != total || len(serials) != 4 {
+	got := createBurst(t, admin, "load", total, workers, func() {
+		if created.Add(1)%10 != 0 {
+			return
+		}
+		if err := s.rotator.Renew(); err != nil {
+			t.Error(err)
+		}
+		renewals.Add(1)
+		mu.Lock()
+		serials[s.rotator.Current().SerialNumber.String()] = true
+		mu.Unlock()
+	})
+	t.Logf("%d pods: %s; %d renewals", total, got, renewals.Load())
+	if got.recorded.Load() != total || len(serials) != 4 {
 		t.Errorf("want all %d pods recorded without osm-init across 3 renewals (4 certificates, got %d)", total, len(serials))
 	}
 	if got := handshake(t, bundle, addr); got.SerialNumber.Cmp(s.rotator.Current().SerialNumber) != 0 {
 		t.Error("a new handshake does not get the renewed certificate")
 	}
-}
-
-func start(t *testing.T, sa account, ln net.Listener, logs io.Writer) (*Server, func()) {
-	t.Helper()
-	cfg, err := Parse([]string{"--namespace", "mesh-cni", "--service-account-dir", sa.dir, "--extra-names", "127.0.0.1",
-		"--kubernetes-service-host", sa.host, "--kubernetes-service-port", sa.port}, func(string) string { return "" }, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return s, stop
 }
 
 // account is what a pod of the webhook's service account is given: the

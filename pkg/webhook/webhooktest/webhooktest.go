@@ -71,3 +71,22 @@ func PlainPod(name string) *corev1.Pod {
 }
 
 var metaPod = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+
+// OSMEdgePod returns a pod as osm-edge's injector makes it in
+// interceptionMode none or ebpf: the label, the app and the Pipy sidecar
+// named "sidecar", and no osm-init.
+func OSMEdgePod(name string) *corev1.Pod {
+	proxy := int64(ProxyUID)
+	return &corev1.Pod{
+		TypeMeta:   metaPod,
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "bookstore", "osm-proxy-uuid": "0f3e7c2a-6d1b-4c8e-b5a9-3e2d1c0b9a87"}},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{
+				{Name: "app", Image: "bookstore:v1"},
+				{Name: "sidecar", Image: "flomesh/pipy:1.0.0", Command: []string{"pipy"},
+					Args:            []string{"http://osm-controller.osm-system:6060/repo/osm-edge-sidecar/bookstore/"},
+					SecurityContext: &corev1.SecurityContext{RunAsUser: &proxy}},
+			},
+		},
+	}
+}

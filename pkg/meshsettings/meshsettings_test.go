@@ -1,8 +1,7 @@
-package cni
+package meshsettings
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -11,71 +10,22 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/pkg/meshsettings/meshtest"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
-	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
-// fakeMesh serves a MeshConfig and a ConfigMap from memory; nil means 404.
-type fakeMesh struct {
-	mc       *object.MeshConfig
-	cm       *object.ConfigMap
-	mcErr    error
-	cmErr    error
-	cmCalled bool
-}
+type fakeMesh = meshtest.Fake
 
-var errNotFound = fmt.Errorf("GET: %w", object.ErrNotFound)
-
-func (f *fakeMesh) GetMeshConfig(context.Context, string, string) (*object.MeshConfig, error) {
-	if f.mcErr != nil {
-		return nil, f.mcErr
-	}
-	if f.mc == nil {
-		return nil, errNotFound
-	}
-	return f.mc, nil
-}
-
-func (f *fakeMesh) GetConfigMap(context.Context, string, string) (*object.ConfigMap, error) {
-	f.cmCalled = true
-	if f.cmErr != nil {
-		return nil, f.cmErr
-	}
-	if f.cm == nil {
-		return nil, errNotFound
-	}
-	return f.cm, nil
-}
-
-// meshConfig decodes a MeshConfig's spec the way the API returns it.
 func meshConfig(t *testing.T, spec string) *object.MeshConfig {
-	t.Helper()
-	var mc object.MeshConfig
-	if err := json.Unmarshal([]byte(`{"apiVersion":"config.openservicemesh.io/v1alpha2","spec":`+spec+`}`), &mc); err != nil {
-		t.Fatal(err)
-	}
-	return &mc
+	return meshtest.MeshConfig(t, "v1alpha2", spec)
 }
 
-// seedConfigMap is the osm-config ConfigMap of the troubleshooting guide.
-func seedConfigMap() *object.ConfigMap {
-	return &object.ConfigMap{Data: map[string]string{
-		"outbound_ip_range_exclusion_list": "1.1.1.1/32, 2.2.2.2/24",
-		"outbound_port_exclusion_list":     "6379, 7070",
-		"egress":                           "true",
-	}}
+// gather reads the settings where the plugin's defaults say.
+func gather(r Reader) (Settings, error) {
+	return Gather(context.Background(), r, "osm-system", "osm-mesh-config")
 }
 
-func testConf(t *testing.T, profile string) *NetConf {
-	t.Helper()
-	conf := &NetConf{Settings: settings.Settings{Profile: profile}}
-	if err := conf.defaults(); err != nil {
-		t.Fatal(err)
-	}
-	return conf
-}
-
-func TestGatherMeshSettings(t *testing.T) {
+func TestGather(t *testing.T) {
 	tests := []struct {
 		name       string
 		mesh       *fakeMesh
@@ -84,31 +34,31 @@ func TestGatherMeshSettings(t *testing.T) {
 		wantCIDRs  []string
 		wantErr    string
 	}{
-		{"MeshConfig wins", &fakeMesh{mc: meshConfig(t, `{"traffic":{"outboundPortExclusionList":[6379,"7070"],"outboundIPRangeExclusionList":["1.1.1.1/32"]}}`), cm: seedConfigMap()},
+		{"MeshConfig wins", &fakeMesh{MC: meshConfig(t, `{"traffic":{"outboundPortExclusionList":[6379,"7070"],"outboundIPRangeExclusionList":["1.1.1.1/32"]}}`), CM: meshtest.SeedConfigMap()},
 			"MeshConfig osm-system/osm-mesh-config", []uint16{6379, 7070}, []string{"1.1.1.1/32"}, ""},
-		{"ConfigMap when no MeshConfig", &fakeMesh{cm: seedConfigMap()},
+		{"ConfigMap when no MeshConfig", &fakeMesh{CM: meshtest.SeedConfigMap()},
 			"ConfigMap osm-system/osm-config", []uint16{6379, 7070}, []string{"1.1.1.1/32", "2.2.2.2/24"}, ""},
 		{"defaults when neither", &fakeMesh{}, "defaults", nil, nil, ""},
-		{"MeshConfig API error is an error", &fakeMesh{mcErr: &agent.Error{Message: "503 unavailable", Transient: true}, cm: seedConfigMap()}, "", nil, nil, "503"},
-		{"ConfigMap API error is an error", &fakeMesh{cmErr: &agent.Error{Message: "403 forbidden"}}, "", nil, nil, "403"},
-		{"bad MeshConfig port", &fakeMesh{mc: meshConfig(t, `{"traffic":{"outboundPortExclusionList":[70000]}}`)}, "", nil, nil,
+		{"MeshConfig API error is an error", &fakeMesh{MCErr: &agent.Error{Message: "503 unavailable", Transient: true}, CM: meshtest.SeedConfigMap()}, "", nil, nil, "503"},
+		{"ConfigMap API error is an error", &fakeMesh{CMErr: &agent.Error{Message: "403 forbidden"}}, "", nil, nil, "403"},
+		{"bad MeshConfig port", &fakeMesh{MC: meshConfig(t, `{"traffic":{"outboundPortExclusionList":[70000]}}`)}, "", nil, nil,
 			`invalid port "70000" in MeshConfig osm-system/osm-mesh-config field spec.traffic.outboundPortExclusionList`},
-		{"negative MeshConfig port", &fakeMesh{mc: meshConfig(t, `{"traffic":{"inboundPortExclusionList":[-7070]}}`)}, "", nil, nil,
+		{"negative MeshConfig port", &fakeMesh{MC: meshConfig(t, `{"traffic":{"inboundPortExclusionList":[-7070]}}`)}, "", nil, nil,
 			`invalid port "-7070" in MeshConfig osm-system/osm-mesh-config field spec.traffic.inboundPortExclusionList`},
-		{"bad MeshConfig range", &fakeMesh{mc: meshConfig(t, `{"traffic":{"outboundIPRangeInclusionList":["foobar"]}}`)}, "", nil, nil,
+		{"bad MeshConfig range", &fakeMesh{MC: meshConfig(t, `{"traffic":{"outboundIPRangeInclusionList":["foobar"]}}`)}, "", nil, nil,
 			`invalid IP range "foobar" in MeshConfig osm-system/osm-mesh-config field spec.traffic.outboundIPRangeInclusionList`},
-		{"bad MeshConfig interface", &fakeMesh{mc: meshConfig(t, `{"traffic":{"networkInterfaceExclusionList":["eth 0"]}}`)}, "", nil, nil,
+		{"bad MeshConfig interface", &fakeMesh{MC: meshConfig(t, `{"traffic":{"networkInterfaceExclusionList":["eth 0"]}}`)}, "", nil, nil,
 			`in MeshConfig osm-system/osm-mesh-config field spec.traffic.networkInterfaceExclusionList`},
-		{"bad local proxy mode", &fakeMesh{mc: meshConfig(t, `{"sidecar":{"localProxyMode":"Remote"}}`)}, "", nil, nil,
+		{"bad local proxy mode", &fakeMesh{MC: meshConfig(t, `{"sidecar":{"localProxyMode":"Remote"}}`)}, "", nil, nil,
 			`invalid local proxy mode "Remote" (want Localhost or PodIP) in MeshConfig osm-system/osm-mesh-config field spec.sidecar.localProxyMode`},
-		{"bad ConfigMap port", &fakeMesh{cm: &object.ConfigMap{Data: map[string]string{"outbound_port_exclusion_list": "6379, x"}}}, "", nil, nil,
+		{"bad ConfigMap port", &fakeMesh{CM: &object.ConfigMap{Data: map[string]string{"outbound_port_exclusion_list": "6379, x"}}}, "", nil, nil,
 			`invalid port "x" in ConfigMap osm-system/osm-config key outbound_port_exclusion_list`},
-		{"bad ConfigMap range", &fakeMesh{cm: &object.ConfigMap{Data: map[string]string{"outbound_ip_range_exclusion_list": "1.1.1.1"}}}, "", nil, nil,
+		{"bad ConfigMap range", &fakeMesh{CM: &object.ConfigMap{Data: map[string]string{"outbound_ip_range_exclusion_list": "1.1.1.1"}}}, "", nil, nil,
 			`invalid IP range "1.1.1.1" in ConfigMap osm-system/osm-config key outbound_ip_range_exclusion_list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := gatherMeshSettings(context.Background(), tt.mesh, testConf(t, ""))
+			got, err := gather(tt.mesh)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
@@ -126,9 +76,9 @@ func TestGatherMeshSettings(t *testing.T) {
 }
 
 func TestMeshConfigNotFoundFallsThroughOnlyOn404(t *testing.T) {
-	f := &fakeMesh{mcErr: errors.New("connection refused")}
-	if _, err := gatherMeshSettings(context.Background(), f, testConf(t, "")); err == nil || f.cmCalled {
-		t.Fatalf("error %v, ConfigMap read %v: an unreachable API must not fall back to the ConfigMap", err, f.cmCalled)
+	f := &fakeMesh{MCErr: errors.New("connection refused")}
+	if _, err := gather(f); err == nil || f.CMCalled {
+		t.Fatalf("error %v, ConfigMap read %v: an unreachable API must not fall back to the ConfigMap", err, f.CMCalled)
 	}
 }
 
@@ -153,22 +103,21 @@ func TestSeedCommandLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf := testConf(t, "")
-			mesh, err := gatherMeshSettings(context.Background(), &fakeMesh{cm: tt.cm}, conf)
+			mesh, err := gather(&fakeMesh{CM: tt.cm})
 			if err != nil {
 				t.Fatal(err)
 			}
-			pd := pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations })
-			choice := chooseProfile(conf.profile, mesh, pd)
-			cfg, err := podConfig(choice.profile, mesh, pd, nil)
+			pd := meshtest.Pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations })
+			choice := ChooseProfile("", mesh, pd)
+			cfg, err := PodConfig(choice.Profile, mesh, pd, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sets, err := buildRuleSets(cfg)
+			rs, err := rules.Build(cfg, rules.IPv4)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rules.RenderOSMInit(sets[0]); got != tt.want {
+			if got := rules.RenderOSMInit(rs); got != tt.want {
 				t.Errorf("osm-init line:\n got %s\nwant %s", got, tt.want)
 			}
 		})
@@ -176,7 +125,7 @@ func TestSeedCommandLines(t *testing.T) {
 }
 
 func TestPodConfigMerge(t *testing.T) {
-	mesh := meshSettings{
+	mesh := Settings{
 		Source:               "test",
 		OutboundPorts:        []uint16{6379, 7070},
 		InboundPorts:         []uint16{9090},
@@ -185,7 +134,7 @@ func TestPodConfigMerge(t *testing.T) {
 		Interfaces:           []string{"eth1"},
 		LocalProxyMode:       rules.LocalProxyPodIP,
 	}
-	p := pod(func(p *object.Pod) {
+	p := meshtest.Pod(func(p *object.Pod) {
 		p.Metadata.Annotations = map[string]string{
 			AnnotationOutboundPortExclusions:    "8080, 7070",
 			AnnotationInboundPortExclusions:     "9090,9091",
@@ -194,7 +143,7 @@ func TestPodConfigMerge(t *testing.T) {
 		}
 	})
 	ips := []netip.Addr{netip.MustParseAddr("10.220.0.5")}
-	cfg, err := podConfig(rules.ProfileOSMv1, mesh, p, ips)
+	cfg, err := PodConfig(rules.ProfileOSMv1, mesh, p, ips)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,32 +159,32 @@ func TestPodConfigErrors(t *testing.T) {
 	tests := []struct {
 		name        string
 		profile     rules.Profile
-		mesh        meshSettings
+		mesh        Settings
 		annotations map[string]string
 		want        string
 	}{
-		{"port above 65535", rules.ProfileOSMv0, meshSettings{}, map[string]string{AnnotationOutboundPortExclusions: "70000"},
+		{"port above 65535", rules.ProfileOSMv0, Settings{}, map[string]string{AnnotationOutboundPortExclusions: "70000"},
 			`invalid port "70000" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`},
-		{"negative port (OSM's own example)", rules.ProfileOSMv0, meshSettings{}, map[string]string{AnnotationOutboundPortExclusions: "-7070"},
+		{"negative port (OSM's own example)", rules.ProfileOSMv0, Settings{}, map[string]string{AnnotationOutboundPortExclusions: "-7070"},
 			`invalid port "-7070" in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`},
-		{"port 0", rules.ProfileOSMv0, meshSettings{}, map[string]string{AnnotationInboundPortExclusions: "0"},
+		{"port 0", rules.ProfileOSMv0, Settings{}, map[string]string{AnnotationInboundPortExclusions: "0"},
 			`invalid port "0" in annotation openservicemesh.io/inbound-port-exclusion-list on pod test/web-1`},
-		{"bad range", rules.ProfileOSMv0, meshSettings{}, map[string]string{AnnotationOutboundIPRangeExclusions: "foobar"},
+		{"bad range", rules.ProfileOSMv0, Settings{}, map[string]string{AnnotationOutboundIPRangeExclusions: "foobar"},
 			`invalid IP range "foobar" in annotation openservicemesh.io/outbound-ip-range-exclusion-list on pod test/web-1`},
-		{"bad inclusion", rules.ProfileOSMv1, meshSettings{}, map[string]string{AnnotationOutboundIPRangeInclusions: "3.3.3.3/33"},
+		{"bad inclusion", rules.ProfileOSMv1, Settings{}, map[string]string{AnnotationOutboundIPRangeInclusions: "3.3.3.3/33"},
 			`invalid IP range "3.3.3.3/33" in annotation openservicemesh.io/outbound-ip-range-inclusion-list on pod test/web-1`},
-		{"empty entry", rules.ProfileOSMv0, meshSettings{}, map[string]string{AnnotationOutboundPortExclusions: "80,,90"},
+		{"empty entry", rules.ProfileOSMv0, Settings{}, map[string]string{AnnotationOutboundPortExclusions: "80,,90"},
 			`in annotation openservicemesh.io/outbound-port-exclusion-list on pod test/web-1`},
-		{"inclusion annotation on v0", rules.ProfileOSMv0, meshSettings{Source: "MeshConfig osm-system/osm-mesh-config"}, map[string]string{AnnotationOutboundIPRangeInclusions: "3.3.3.3/32"},
+		{"inclusion annotation on v0", rules.ProfileOSMv0, Settings{Source: "MeshConfig osm-system/osm-mesh-config"}, map[string]string{AnnotationOutboundIPRangeInclusions: "3.3.3.3/32"},
 			`pod test/web-1, in its annotations: profile osm-v0 has no outbound IP range inclusions`},
-		{"inclusion in the MeshConfig on v0", rules.ProfileOSMv0, meshSettings{Source: "MeshConfig osm-system/osm-mesh-config", OutboundIPInclusions: []string{"3.3.3.3/32"}}, nil,
+		{"inclusion in the MeshConfig on v0", rules.ProfileOSMv0, Settings{Source: "MeshConfig osm-system/osm-mesh-config", OutboundIPInclusions: []string{"3.3.3.3/32"}}, nil,
 			`pod test/web-1 with MeshConfig osm-system/osm-mesh-config: profile osm-v0 has no outbound IP range inclusions`},
-		{"interfaces on v0", rules.ProfileOSMv0, meshSettings{Source: "MeshConfig x", Interfaces: []string{"eth1"}}, nil,
+		{"interfaces on v0", rules.ProfileOSMv0, Settings{Source: "MeshConfig x", Interfaces: []string{"eth1"}}, nil,
 			`profile osm-v0 has no network interface exclusions`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := podConfig(tt.profile, tt.mesh, pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
+			_, err := PodConfig(tt.profile, tt.mesh, meshtest.Pod(func(p *object.Pod) { p.Metadata.Annotations = tt.annotations }), nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}

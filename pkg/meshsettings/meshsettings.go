@@ -1,11 +1,18 @@
-package cni
+// Package meshsettings reads OSM's mesh-wide traffic settings (the
+// MeshConfig, else OSM v0.8's osm-config ConfigMap, else OSM's defaults),
+// merges them with a pod's exclusion annotations as OSM's injector did,
+// picks the rule generation the cluster shows and reads osm-edge's
+// interception mode. The CNI plugin computes a pod's rules from it at ADD,
+// and the admission webhook renders from it the record it writes on an
+// osm-edge pod in interceptionMode none: one piece of code, so the record
+// is exactly what the plugin would have computed.
+package meshsettings
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -31,13 +38,17 @@ const (
 	keyInboundPortExclusions     = "inbound_port_exclusion_list"
 )
 
-// meshSettings are the mesh-wide settings, validated, and where they came
+// Settings are the mesh-wide settings, validated, and where they came
 // from.
-type meshSettings struct {
+type Settings struct {
+	// Source names the object read, for messages ("MeshConfig
+	// osm-system/osm-mesh-config (config.openservicemesh.io/v1alpha2)").
 	Source string
 	// Origin is what the settings were read from, and its signs of the
 	// mesh's generation (generation.go).
-	Origin               meshOrigin
+	Origin Origin
+	// InterceptionMode is osm-edge's spec.traffic.interceptionMode as
+	// written ("" for OSM, which has no such field).
 	InterceptionMode     string
 	LocalDNSProxy        bool
 	OutboundIPExclusions []string
@@ -48,40 +59,42 @@ type meshSettings struct {
 	LocalProxyMode       rules.LocalProxyMode
 }
 
-// meshReader is the part of the Kubernetes client that reads the mesh
-// configuration; tests give a fake.
-type meshReader interface {
+// Reader is the part of a Kubernetes client that reads the mesh
+// configuration: the node agent's for the plugin, pkg/kube's for the
+// webhook. A missing object is an error matching object.ErrNotFound.
+type Reader interface {
 	GetMeshConfig(ctx context.Context, namespace, name string) (*object.MeshConfig, error)
 	GetConfigMap(ctx context.Context, namespace, name string) (*object.ConfigMap, error)
 }
 
-// gatherMeshSettings reads the MeshConfig, else the osm-config ConfigMap,
-// else takes OSM's defaults. Only "not found" falls through: any other
-// failure is an error, because guessing would install the wrong rules.
-func gatherMeshSettings(ctx context.Context, r meshReader, conf *NetConf) (meshSettings, error) {
-	mc, err := r.GetMeshConfig(ctx, conf.MeshNamespace, conf.MeshConfigName)
+// Gather reads the MeshConfig meshConfigName in namespace, else the
+// osm-config ConfigMap there, else takes OSM's defaults. Only "not found"
+// falls through: any other failure is an error, because guessing would
+// install the wrong rules.
+func Gather(ctx context.Context, r Reader, namespace, meshConfigName string) (Settings, error) {
+	mc, err := r.GetMeshConfig(ctx, namespace, meshConfigName)
 	if err == nil {
-		return fromMeshConfig(mc, conf.MeshNamespace+"/"+conf.MeshConfigName)
+		return fromMeshConfig(mc, namespace+"/"+meshConfigName)
 	}
 	if !errors.Is(err, object.ErrNotFound) {
-		return meshSettings{}, err
+		return Settings{}, err
 	}
-	cm, err := r.GetConfigMap(ctx, conf.MeshNamespace, OSMConfigMapName)
+	cm, err := r.GetConfigMap(ctx, namespace, OSMConfigMapName)
 	if err == nil {
-		return fromConfigMap(cm, conf.MeshNamespace+"/"+OSMConfigMapName)
+		return fromConfigMap(cm, namespace+"/"+OSMConfigMapName)
 	}
 	if !errors.Is(err, object.ErrNotFound) {
-		return meshSettings{}, err
+		return Settings{}, err
 	}
-	return meshSettings{Source: "defaults (no MeshConfig " + conf.MeshNamespace + "/" + conf.MeshConfigName + " nor ConfigMap " + conf.MeshNamespace + "/" + OSMConfigMapName + ")",
-		Origin: meshOrigin{kind: originDefaults}, LocalProxyMode: rules.LocalProxyLocalhost}, nil
+	return Settings{Source: "defaults (no MeshConfig " + namespace + "/" + meshConfigName + " nor ConfigMap " + namespace + "/" + OSMConfigMapName + ")",
+		Origin: Origin{kind: originDefaults}, LocalProxyMode: rules.LocalProxyLocalhost}, nil
 }
 
-func fromMeshConfig(mc *object.MeshConfig, name string) (meshSettings, error) {
+func fromMeshConfig(mc *object.MeshConfig, name string) (Settings, error) {
 	t := mc.Spec.Traffic
-	s := meshSettings{
+	s := Settings{
 		Source: "MeshConfig " + name + " (" + mc.APIVersion + ")",
-		Origin: meshOrigin{kind: originMeshConfig, name: name, apiVersion: mc.APIVersion,
+		Origin: Origin{kind: originMeshConfig, name: name, apiVersion: mc.APIVersion,
 			interceptionMode: t.InterceptionMode != "", useHTTPSIngress: len(t.UseHTTPSIngress) > 0,
 			localDNSProxy: mc.Spec.Sidecar.LocalDNSProxy.Enable},
 		InterceptionMode: t.InterceptionMode,
@@ -128,8 +141,8 @@ func jsonPorts(raw []json.RawMessage) ([]uint16, error) {
 	return ports, nil
 }
 
-func fromConfigMap(cm *object.ConfigMap, name string) (meshSettings, error) {
-	s := meshSettings{Source: "ConfigMap " + name, Origin: meshOrigin{kind: originConfigMap, name: name}, LocalProxyMode: rules.LocalProxyLocalhost}
+func fromConfigMap(cm *object.ConfigMap, name string) (Settings, error) {
+	s := Settings{Source: "ConfigMap " + name, Origin: Origin{kind: originConfigMap, name: name}, LocalProxyMode: rules.LocalProxyLocalhost}
 	where := func(key string) string { return " in ConfigMap " + name + " key " + key }
 	var err error
 	if s.OutboundIPExclusions, err = rules.ParseCIDRList(cm.Data[keyOutboundIPRangeExclusions]); err != nil {
@@ -142,57 +155,4 @@ func fromConfigMap(cm *object.ConfigMap, name string) (meshSettings, error) {
 		return s, fmt.Errorf("%w%s", err, where(keyInboundPortExclusions))
 	}
 	return s, nil
-}
-
-// podConfig merges the mesh-wide settings with the pod's annotations as
-// OSM's injector did (ports: global then pod; IP ranges: pod then global;
-// interfaces: global only) and validates the result for the profile.
-func podConfig(profile rules.Profile, mesh meshSettings, pod *object.Pod, podIPs []netip.Addr) (rules.Config, error) {
-	ref := pod.Metadata.Namespace + "/" + pod.Metadata.Name
-	var outPorts, inPorts []uint16
-	var ipExcl, ipIncl []string
-	for _, a := range []struct {
-		key   string
-		ports *[]uint16
-		cidrs *[]string
-	}{
-		{AnnotationOutboundPortExclusions, &outPorts, nil},
-		{AnnotationInboundPortExclusions, &inPorts, nil},
-		{AnnotationOutboundIPRangeExclusions, nil, &ipExcl},
-		{AnnotationOutboundIPRangeInclusions, nil, &ipIncl},
-	} {
-		var err error
-		if a.ports != nil {
-			*a.ports, err = rules.ParsePortList(pod.Metadata.Annotations[a.key])
-		} else {
-			*a.cidrs, err = rules.ParseCIDRList(pod.Metadata.Annotations[a.key])
-		}
-		if err != nil {
-			return rules.Config{}, fmt.Errorf("%w in annotation %s on pod %s", err, a.key, ref)
-		}
-	}
-	// The pod's own settings alone first, so that what the profile cannot
-	// express is blamed on the annotation that asked for it, not on the
-	// mesh-wide settings it is merged with.
-	own := rules.DefaultConfig(profile)
-	own.OutboundPortExclusions, own.InboundPortExclusions = outPorts, inPorts
-	own.OutboundIPRangeExclusions, own.OutboundIPRangeInclusions = ipExcl, ipIncl
-	if err := own.Validate(); err != nil {
-		return rules.Config{}, fmt.Errorf("pod %s, in its annotations: %w", ref, err)
-	}
-	cfg := rules.DefaultConfig(profile)
-	cfg.OutboundPortExclusions = rules.MergePorts(mesh.OutboundPorts, outPorts)
-	cfg.InboundPortExclusions = rules.MergePorts(mesh.InboundPorts, inPorts)
-	cfg.OutboundIPRangeExclusions = rules.MergeCIDRs(ipExcl, mesh.OutboundIPExclusions)
-	cfg.OutboundIPRangeInclusions = rules.MergeCIDRs(ipIncl, mesh.OutboundIPInclusions)
-	cfg.NetworkInterfaceExclusions = mesh.Interfaces
-	if mesh.LocalProxyMode != "" {
-		cfg.LocalProxyMode = mesh.LocalProxyMode
-	}
-	cfg.PodIPs = podIPs
-	cfg.LocalDNSProxy = mesh.LocalDNSProxy
-	if err := cfg.Validate(); err != nil {
-		return rules.Config{}, fmt.Errorf("pod %s with %s: %w", ref, mesh.Source, err)
-	}
-	return cfg, nil
 }

@@ -1,4 +1,4 @@
-package cni
+package meshsettings
 
 import (
 	"strings"
@@ -16,9 +16,9 @@ const (
 	originConfigMap
 )
 
-// meshOrigin is what the mesh-wide settings were read from, with the
-// signs of the mesh's generation that object carries.
-type meshOrigin struct {
+// Origin is what the mesh-wide settings were read from, with the signs
+// of the mesh's generation that object carries; Gather fills it.
+type Origin struct {
 	kind             originKind
 	name, apiVersion string
 	// Fields present in the MeshConfig: interceptionMode and
@@ -26,30 +26,32 @@ type meshOrigin struct {
 	interceptionMode, localDNSProxy, useHTTPSIngress bool
 }
 
-// pipySidecar is osm-edge's sidecar container: OSM's is envoy.
-const pipySidecar = "sidecar"
+// PipySidecar is osm-edge's sidecar container: OSM's is envoy.
+const PipySidecar = "sidecar"
 
-// profileChoice is the rule generation a pod gets, and why, for the log
+// ProfileChoice is the rule generation a pod gets, and why, for the log
 // line and the Event.
-type profileChoice struct {
-	profile rules.Profile
-	// reason says what the cluster showed; for a configured profile, ""
-	// unless the cluster shows another generation (mismatch).
-	reason   string
-	mismatch bool
+type ProfileChoice struct {
+	Profile rules.Profile
+	// Reason says what the cluster showed; for a configured profile, ""
+	// unless the cluster shows another generation (Mismatch).
+	Reason string
+	// Mismatch is set when the configured profile is not the generation
+	// the cluster shows.
+	Mismatch bool
 }
 
-// chooseProfile is the configured profile, or with profile auto (an empty
+// ChooseProfile is the configured profile, or with profile auto (an empty
 // configured one) the generation the cluster shows.
-func chooseProfile(configured rules.Profile, mesh meshSettings, pod *object.Pod) profileChoice {
+func ChooseProfile(configured rules.Profile, mesh Settings, pod *object.Pod) ProfileChoice {
 	shown, why := clusterGeneration(mesh.Origin, pod)
 	if configured == "" {
-		return profileChoice{profile: shown, reason: "auto: " + why}
+		return ProfileChoice{Profile: shown, Reason: "auto: " + why}
 	}
 	if configured != shown {
-		return profileChoice{profile: configured, reason: "the cluster shows " + why + ", which is profile " + string(shown), mismatch: true}
+		return ProfileChoice{Profile: configured, Reason: "the cluster shows " + why + ", which is profile " + string(shown), Mismatch: true}
 	}
-	return profileChoice{profile: configured}
+	return ProfileChoice{Profile: configured}
 }
 
 // clusterGeneration reads the mesh's generation from the object its
@@ -61,7 +63,7 @@ func chooseProfile(configured rules.Profile, mesh meshSettings, pod *object.Pod)
 //   - the osm-config ConfigMap: OSM v0.8 or older;
 //   - nothing at all: osm-edge's Pipy sidecar means v1 (osm-edge never
 //     had another generation), else the guide's v0 chains.
-func clusterGeneration(o meshOrigin, pod *object.Pod) (rules.Profile, string) {
+func clusterGeneration(o Origin, pod *object.Pod) (rules.Profile, string) {
 	switch o.kind {
 	case originMeshConfig:
 		switch {
@@ -77,8 +79,8 @@ func clusterGeneration(o meshOrigin, pod *object.Pod) (rules.Profile, string) {
 		return rules.ProfileOSMv0, "OSM v0.8 or older (ConfigMap " + o.name + ")"
 	}
 	for _, c := range pod.Spec.Containers {
-		if c.Name == pipySidecar {
-			return rules.ProfileOSMv1, "osm-edge (no mesh settings; the pod's sidecar container is " + pipySidecar + ")"
+		if c.Name == PipySidecar {
+			return rules.ProfileOSMv1, "osm-edge (no mesh settings; the pod's sidecar container is " + PipySidecar + ")"
 		}
 	}
 	return rules.ProfileOSMv0, "no mesh settings and an Envoy sidecar: the troubleshooting guide's chains"

@@ -1,15 +1,15 @@
-package cni
+package meshsettings
 
 import "fmt"
 
 // osm-edge's spec.traffic.interceptionMode values.
 const (
-	interceptionIptables = "iptables"
-	interceptionEBPF     = "ebpf"
-	interceptionNone     = "none"
+	InterceptionIptables = "iptables"
+	InterceptionEBPF     = "ebpf"
+	InterceptionNone     = "none"
 )
 
-// interceptionSkip reads osm-edge's interception mode: the reason mesh-cni
+// InterceptionSkip reads osm-edge's interception mode: the reason mesh-cni
 // leaves the pod alone, "" when it installs the rules, or an error for a
 // value it does not know. OSM's MeshConfig has no such field.
 //   - none (osm-edge v1.3.3+), or no field: nothing else intercepts; the
@@ -19,13 +19,13 @@ const (
 //     out) gets the rules, so it is never left unprotected.
 //   - ebpf: osm-edge's own interceptor redirects; rules on top would send
 //     the traffic round twice.
-func interceptionSkip(mesh meshSettings) (string, error) {
+func InterceptionSkip(mesh Settings) (string, error) {
 	switch mesh.InterceptionMode {
-	case "", interceptionNone, interceptionIptables:
+	case "", InterceptionNone, InterceptionIptables:
 		return "", nil
-	case interceptionEBPF:
-		return fmt.Sprintf("%s spec.traffic.interceptionMode is %s: osm-edge's eBPF interceptor redirects this pod's traffic", mesh.Source, interceptionEBPF), nil
+	case InterceptionEBPF:
+		return fmt.Sprintf("%s spec.traffic.interceptionMode is %s: osm-edge's eBPF interceptor redirects this pod's traffic", mesh.Source, InterceptionEBPF), nil
 	}
 	return "", fmt.Errorf("invalid interception mode %q in %s field spec.traffic.interceptionMode (want %s, %s or %s)",
-		mesh.InterceptionMode, mesh.Source, interceptionNone, interceptionIptables, interceptionEBPF)
+		mesh.InterceptionMode, mesh.Source, InterceptionNone, InterceptionIptables, InterceptionEBPF)
 }
