@@ -60,12 +60,23 @@ func planPod(ctx context.Context, api meshsettings.Reader, conf *NetConf, pod *o
 	if err != nil {
 		return plan{}, err
 	}
-	if pl, ok, err := recordedPlan(pod, ips); ok || err != nil {
-		return pl, err
-	}
 	mesh, err := meshsettings.Gather(ctx, api, conf.MeshNamespace, conf.MeshConfigName)
 	if err != nil {
 		return plan{}, err
+	}
+	// The mesh's own interception comes first, even for a pod that
+	// carries a record: under osm-edge's eBPF interceptor, rules on top
+	// would send its traffic round twice. The agent answers from its
+	// cache, so asking costs no API read.
+	skip, err := meshsettings.InterceptionSkip(mesh)
+	if err != nil {
+		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
+	}
+	if skip != "" {
+		return plan{source: mesh.Source, skip: skip}, nil
+	}
+	if pl, ok, err := recordedPlan(pod, ips); ok || err != nil {
+		return pl, err
 	}
 	d, err := meshsettings.Decide(mesh, conf.profile, pod, ips)
 	if err != nil {

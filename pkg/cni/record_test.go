@@ -2,7 +2,6 @@ package cni
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -29,12 +28,14 @@ func recordedScript(t *testing.T, name string) string {
 
 // TestRecordedCommand: a pod whose osm-init the webhook took out gets the
 // recorded command's rules, whatever generation wrote it and whatever the
-// configured profile, without reading the mesh settings; $POD_IP is the
-// pod's address; a record OSM never wrote fails the pod, naming the
-// annotation and the token.
+// configured profile or the MeshConfig's lists say; $POD_IP is the pod's
+// address; a record OSM never wrote fails the pod, naming the annotation
+// and the token; under osm-edge's eBPF interception a record installs
+// nothing.
 func TestRecordedCommand(t *testing.T) {
-	// The settings must not be read: a record is the whole rule set.
-	mesh := &meshtest.Fake{MCErr: errors.New("the MeshConfig was read")}
+	// The MeshConfig's own exclusions must not show in the rules: the
+	// record is the whole rule set.
+	mesh := &meshtest.Fake{MC: meshtest.MeshConfig(t, "v1alpha2", `{"traffic":{"outboundPortExclusionList":[4242]}}`)}
 	for _, tt := range []struct {
 		name, record, profile string
 		want                  rules.Profile
@@ -62,6 +63,16 @@ func TestRecordedCommand(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ebpf interception wins", func(t *testing.T) {
+		ebpf := &meshtest.Fake{MC: meshtest.MeshConfig(t, "v1alpha2", `{"traffic":{"interceptionMode":"ebpf"}}`)}
+		p := pod(func(p *object.Pod) {
+			p.Metadata.Annotations = map[string]string{AnnotationOSMInitCommand: recordedScript(t, "osm-edge-dns")}
+		})
+		pl, err := planPod(context.Background(), ebpf, confWithPrev(t, ""), p)
+		if err != nil || pl.skip == "" || len(pl.sets) != 0 {
+			t.Errorf("plan %+v, %v; want no rules under eBPF interception", pl, err)
+		}
+	})
 	t.Run("forged", func(t *testing.T) {
 		p := pod(func(p *object.Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationOSMInitCommand: "iptables -t nat -N PROXY_INBOUND && iptables -t nat -A OUTPUT -p tcp -j MASQUERADE"}
