@@ -26,6 +26,8 @@ type Binaries struct {
 	PauseBin string
 	// OSMDir holds OSM's osm-injector and, in crds/, the CRDs it waits for.
 	OSMDir string
+	// HelmBin is Helm, for charts/mesh-cni's tests.
+	HelmBin string
 }
 
 // Kube returns the path of one of the Kubernetes binaries.
@@ -65,8 +67,8 @@ func runBuildScript() (Binaries, error) {
 			kv[k] = v
 		}
 	}
-	b := Binaries{CacheDir: kv["CACHE_DIR"], KubeBinDir: kv["KUBE_BIN_DIR"], CNIBinDir: kv["CNI_BIN_DIR"], PauseBin: kv["PAUSE_BIN"], OSMDir: kv["OSM_DIR"]}
-	if b.KubeBinDir == "" || b.CNIBinDir == "" || b.PauseBin == "" || b.OSMDir == "" {
+	b := Binaries{CacheDir: kv["CACHE_DIR"], KubeBinDir: kv["KUBE_BIN_DIR"], CNIBinDir: kv["CNI_BIN_DIR"], PauseBin: kv["PAUSE_BIN"], OSMDir: kv["OSM_DIR"], HelmBin: kv["HELM_BIN"]}
+	if b.KubeBinDir == "" || b.CNIBinDir == "" || b.PauseBin == "" || b.OSMDir == "" || b.HelmBin == "" {
 		return Binaries{}, fmt.Errorf("%s printed no binary locations: %q", script, stdout.String())
 	}
 	return b, nil

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # build.sh: builds (once) and caches the third-party binaries the integration and
 # e2e suites run: Kubernetes v1.33.13 server binaries, the CNI reference plugins,
-# the static pause binary, and OSM v1.2.4's injector with its CRDs. Idempotent; concurrent runs serialise on a flock.
+# the static pause binary, OSM v1.2.4's injector with its CRDs, and Helm v3.22.0
+# (charts/mesh-cni's tests). Idempotent; concurrent runs serialise on a flock.
 #
 # Usage: test/tools/build.sh   (env: MESH_CNI_CACHE, default ~/.cache/mesh-cni-e2e)
 # On success the last lines are KEY=VALUE pairs (test/cluster parses them):
-#   KUBE_BIN_DIR=... CNI_BIN_DIR=... PAUSE_BIN=... OSM_DIR=... CACHE_DIR=...
+#   KUBE_BIN_DIR=... CNI_BIN_DIR=... PAUSE_BIN=... OSM_DIR=... HELM_BIN=... CACHE_DIR=...
 # kubectl: the one on PATH, else one built into KUBE_BIN_DIR.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ K8S=v1.33.13          # v1.32.x cannot be built: the proxy refuses some staging 
 STAGING=v0.33.13
 CNI_PLUGINS=v1.9.1
 OSM=v1.2.4            # the last release; the proxy resolves this exact version only
+HELM=v3.22.0
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 CNI_CMDS=(main/bridge ipam/host-local main/loopback meta/portmap)
 APT_PKGS=(etcd-server etcd-client containerd runc containernetworking-plugins busybox-static openssl iptables iproute2 gcc libc6-dev)
@@ -23,6 +25,7 @@ KUBE_DIR=$CACHE/kubernetes-$K8S
 CNI_DIR=$CACHE/cni-plugins-$CNI_PLUGINS
 PAUSE_DIR=$CACHE/pause
 OSM_DIR=$CACHE/osm-$OSM
+HELM_DIR=$CACHE/helm-$HELM
 
 log() { echo "build.sh: $*" >&2; }
 die() { echo "build.sh: FAILED: $*" >&2; exit 1; }
@@ -162,11 +165,28 @@ build_osm() {
   log "osm-injector $OSM built in $((SECONDS - t0))s"
 }
 
+# Helm, for charts/mesh-cni's tests (lint, template, install on the e2e
+# node). Its module builds with go install at an exact version.
+build_helm() {
+  stamped "$HELM_DIR" "$HELM" && return 0
+  local t0=$SECONDS
+  log "building helm $HELM - cold this takes a minute or two"
+  rm -rf "$HELM_DIR/bin.tmp" && mkdir -p "$HELM_DIR/bin.tmp"
+  (cd "$CACHE" && GOWORK=off GOBIN="$HELM_DIR/bin.tmp" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v3/cmd/helm@$HELM") || die "go install helm $HELM"
+  [ -x "$HELM_DIR/bin.tmp/helm" ] || die "missing helm after build"
+  rm -rf "$HELM_DIR/bin" && mv "$HELM_DIR/bin.tmp" "$HELM_DIR/bin"
+  echo "$HELM" >"$HELM_DIR/stamp"
+  log "helm $HELM built in $((SECONDS - t0))s"
+}
+
 case "${1:-all}" in
-  all) ensure_apt; build_cni; build_pause; build_kube; build_kubectl; build_osm ;;
+  all) ensure_apt; build_cni; build_pause; build_kube; build_kubectl; build_osm; build_helm ;;
   kube) build_kube ;;
   osm) build_osm ;;
-  *) die "usage: $0 [all|kube|osm]" ;;
+  helm) build_helm ;;
+  *) die "usage: $0 [all|kube|osm|helm]" ;;
 esac
 
 echo "CACHE_DIR=$CACHE"
@@ -174,3 +194,4 @@ echo "KUBE_BIN_DIR=$KUBE_DIR/bin"
 echo "CNI_BIN_DIR=$CNI_DIR/bin"
 echo "PAUSE_BIN=$PAUSE_DIR/pause"
 echo "OSM_DIR=$OSM_DIR/bin"
+echo "HELM_BIN=$HELM_DIR/bin/helm"
