@@ -161,8 +161,8 @@ func TestConfigMapPluginSettingsAreAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(e, &m); err != nil || len(m) != 10 || m["agentSocket"] != agent.DefaultSocket || m["runDir"] != settings.DefaultRunDir {
-		t.Errorf("entry %s has %d keys, want type, agentSocket, runDir and all 7 settings", e, len(m))
+	if err := json.Unmarshal(e, &m); err != nil || len(m) != 11 || m["agentSocket"] != agent.DefaultSocket || m["runDir"] != settings.DefaultRunDir {
+		t.Errorf("entry %s has %d keys, want type, agentSocket, runDir and all 8 settings", e, len(m))
 	}
 	if v := cm.Data["skip-cleanup"]; v != "false" {
 		t.Errorf("skip-cleanup = %q, want \"false\" so that delete -k cleans nodes", v)

@@ -47,18 +47,52 @@ func EnsureBinaries() (Binaries, error) {
 }
 
 func runBuildScript() (Binaries, error) {
-	root, err := RepoRoot()
+	kv, err := buildScript("all")
 	if err != nil {
 		return Binaries{}, err
 	}
+	b := Binaries{CacheDir: kv["CACHE_DIR"], KubeBinDir: kv["KUBE_BIN_DIR"], CNIBinDir: kv["CNI_BIN_DIR"], PauseBin: kv["PAUSE_BIN"], OSMDir: kv["OSM_DIR"], HelmBin: kv["HELM_BIN"]}
+	if b.KubeBinDir == "" || b.CNIBinDir == "" || b.PauseBin == "" || b.OSMDir == "" || b.HelmBin == "" {
+		return Binaries{}, fmt.Errorf("test/tools/build.sh all printed no binary locations: %v", kv)
+	}
+	return b, nil
+}
+
+var (
+	helmOnce sync.Once
+	helmBin  string
+	helmErr  error
+)
+
+// EnsureHelm builds (once, into the tools cache) only Helm, for tests that
+// need no node, and returns its path.
+func EnsureHelm() (string, error) {
+	helmOnce.Do(func() {
+		var kv map[string]string
+		if kv, helmErr = buildScript("helm"); helmErr == nil {
+			if helmBin = kv["HELM_BIN"]; helmBin == "" {
+				helmErr = fmt.Errorf("test/tools/build.sh helm printed no HELM_BIN: %v", kv)
+			}
+		}
+	})
+	return helmBin, helmErr
+}
+
+// buildScript runs test/tools/build.sh for target and returns the KEY=VALUE
+// lines it printed.
+func buildScript(target string) (map[string]string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
 	script := filepath.Join(root, "test", "tools", "build.sh")
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("bash", script, "all")
+	cmd := exec.Command("bash", script, target)
 	cmd.Stdout = &stdout
 	// A cold build runs for minutes: let people see its progress live.
 	cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
 	if err := cmd.Run(); err != nil {
-		return Binaries{}, fmt.Errorf("running %s: %w\n%s", script, err, tail(stderr.String(), 40))
+		return nil, fmt.Errorf("running %s %s: %w\n%s", script, target, err, tail(stderr.String(), 40))
 	}
 	kv := map[string]string{}
 	sc := bufio.NewScanner(&stdout)
@@ -67,11 +101,7 @@ func runBuildScript() (Binaries, error) {
 			kv[k] = v
 		}
 	}
-	b := Binaries{CacheDir: kv["CACHE_DIR"], KubeBinDir: kv["KUBE_BIN_DIR"], CNIBinDir: kv["CNI_BIN_DIR"], PauseBin: kv["PAUSE_BIN"], OSMDir: kv["OSM_DIR"], HelmBin: kv["HELM_BIN"]}
-	if b.KubeBinDir == "" || b.CNIBinDir == "" || b.PauseBin == "" || b.OSMDir == "" || b.HelmBin == "" {
-		return Binaries{}, fmt.Errorf("%s printed no binary locations: %q", script, stdout.String())
-	}
-	return b, nil
+	return kv, nil
 }
 
 // RepoRoot finds the mesh-cni checkout: from this source file when it is

@@ -15,6 +15,7 @@ STAGING=v0.33.13
 CNI_PLUGINS=v1.9.1
 OSM=v1.2.4            # the last release; the proxy resolves this exact version only
 HELM=v3.22.0
+HELM_KUBE=1.37        # Helm's release build: 1.<minor of its k8s.io/client-go, v0.37>
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 CNI_CMDS=(main/bridge ipam/host-local main/loopback meta/portmap)
 APT_PKGS=(etcd-server etcd-client containerd runc containernetworking-plugins busybox-static openssl iptables iproute2 gcc libc6-dev)
@@ -167,17 +168,22 @@ build_osm() {
 
 # Helm, for charts/mesh-cni's tests (lint, template, install on the e2e
 # node). Its module builds with go install at an exact version.
+# The -X flags are those of Helm's own release build: its version, and the
+# Kubernetes version `helm template` and `helm lint` assume (1.<client-go
+# minor>; without them v1.20, which the chart's kubeVersion refuses).
 build_helm() {
-  stamped "$HELM_DIR" "$HELM" && return 0
-  local t0=$SECONDS
+  local stamp="$HELM kube$HELM_KUBE" t0=$SECONDS v=helm.sh/helm/v3
+  stamped "$HELM_DIR" "$stamp" && return 0
   log "building helm $HELM - cold this takes a minute or two"
   rm -rf "$HELM_DIR/bin.tmp" && mkdir -p "$HELM_DIR/bin.tmp"
   (cd "$CACHE" && GOWORK=off GOBIN="$HELM_DIR/bin.tmp" CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-    "helm.sh/helm/v3/cmd/helm@$HELM") || die "go install helm $HELM"
+    -ldflags "-s -w -X $v/internal/version.version=$HELM -X $v/internal/version.gitTreeState=clean
+      -X $v/pkg/chartutil.k8sVersionMajor=${HELM_KUBE%.*} -X $v/pkg/chartutil.k8sVersionMinor=${HELM_KUBE#*.}
+      -X $v/pkg/lint/rules.k8sVersionMajor=${HELM_KUBE%.*} -X $v/pkg/lint/rules.k8sVersionMinor=${HELM_KUBE#*.}" \
+    "$v/cmd/helm@$HELM") || die "go install helm $HELM"
   [ -x "$HELM_DIR/bin.tmp/helm" ] || die "missing helm after build"
   rm -rf "$HELM_DIR/bin" && mv "$HELM_DIR/bin.tmp" "$HELM_DIR/bin"
-  echo "$HELM" >"$HELM_DIR/stamp"
+  echo "$stamp" >"$HELM_DIR/stamp"
   log "helm $HELM built in $((SECONDS - t0))s"
 }
 
