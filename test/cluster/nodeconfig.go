@@ -28,6 +28,9 @@ var (
 	containerdState   = filepath.Join(nodeRunDir, "containerd")
 	ipamDir           = filepath.Join(nodeRunDir, "ipam")
 	kubeletRoot       = filepath.Join(NodeStateDir, "kubelet")
+	// KubeletRoot is the local node's kubelet --root-dir: pods' volumes
+	// are under it, as on a node's /var/lib/kubelet.
+	KubeletRoot = kubeletRoot
 )
 
 // cniConflist is the primary network: the bridge plugin, host-local IPAM and

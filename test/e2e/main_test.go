@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,8 @@ type suite struct {
 // TestE2E runs the whole suite in order on one cluster: the DaemonSet rollout,
 // traffic through meshed pods, every exclusion source, scope, failures,
 // events, osm-edge's DNS proxy and interception modes, both troubleshooting
-// guides, and uninstall/reinstall.
+// guides, uninstall/reinstall, and the Helm chart's install, upgrade and
+// uninstall.
 func TestE2E(t *testing.T) {
 	start := time.Now()
 	e := newEnv(t)
@@ -69,6 +72,8 @@ func TestE2E(t *testing.T) {
 		// (and prune osm-edge's fields) until the step ends.
 		{"OSM v1.2.4's injector", s.testOSMInjector, false},
 		{"uninstall and reinstall", s.testUninstallReinstall, false},
+		// Last: it replaces deploy/ with the chart and uninstalls it.
+		{"helm install, upgrade, uninstall", s.testHelm, false},
 	}
 	for _, st := range steps {
 		t0 := time.Now()
@@ -102,6 +107,12 @@ func (s *suite) startFixtures(t *testing.T) {
 // cleanUp removes what the suite created on a cluster it did not start (the
 // local node is torn down whole).
 func (s *suite) cleanUp(t *testing.T) {
+	// The Helm step uninstalls its release itself, unless it failed first.
+	uninstall := exec.Command(s.helmBin, "uninstall", "mesh-cni", "-n", "mesh-cni", "--ignore-not-found", "--wait")
+	uninstall.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
+	if out, err := uninstall.CombinedOutput(); err != nil {
+		t.Errorf("cleaning up: helm uninstall: %v\n%s", err, out)
+	}
 	for _, args := range [][]string{
 		{"delete", "namespace", nsApps, nsTest, nsMesh, "--ignore-not-found", "--wait=true", "--timeout=120s"},
 		{"delete", "pod", "-n", "kube-system", "e2e-kube-system", "--ignore-not-found"},

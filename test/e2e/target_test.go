@@ -42,6 +42,9 @@ type env struct {
 	// external: the suite did not start the cluster, so it removes what it
 	// created itself.
 	external bool
+	// helmBin is build.sh's Helm (on a cluster the suite did not start,
+	// the one on PATH); kubeletRoot is the node's kubelet --root-dir.
+	helmBin, kubeletRoot string
 }
 
 // newEnv starts the local node (or connects to the cluster of
@@ -67,6 +70,10 @@ func newEnv(t *testing.T) *env {
 		if e.kubectlBin, err = exec.LookPath("kubectl"); err != nil {
 			t.Fatalf("no kubectl on PATH: %v", err)
 		}
+		if e.helmBin, err = exec.LookPath("helm"); err != nil {
+			t.Fatalf("no helm on PATH (test/tools/build.sh helm builds one): %v", err)
+		}
+		e.kubeletRoot = "/var/lib/kubelet"
 		return e
 	}
 	if os.Geteuid() != 0 {
@@ -80,6 +87,7 @@ func newEnv(t *testing.T) *env {
 	node := cluster.StartNode(t)
 	t.Logf("local node up in %.1fs (KUBECONFIG=%s)", time.Since(start).Seconds(), node.AdminKubeconfig)
 	e.kubeconfig = node.AdminKubeconfig
+	e.helmBin, e.kubeletRoot = bins.HelmBin, cluster.KubeletRoot
 	e.load = func(t *testing.T, tar string) { node.ImportImage(t, tar) }
 	// As test/cluster does: the installed kubectl, else build.sh's.
 	e.path += string(os.PathListSeparator) + bins.KubeBinDir
