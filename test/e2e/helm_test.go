@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,26 +133,12 @@ func (s *suite) waitMountedSkipCleanup(t *testing.T, value string) {
 // chain.
 func (s *suite) chainExcludes(t *testing.T) []string {
 	t.Helper()
-	files, err := s.shell("ls "+conflists, true)
-	if err != nil {
-		t.Fatalf("listing %s on the node: %v: %s", conflists, err, files)
-	}
-	var conf struct {
-		Plugins []struct {
-			Type              string
-			ExcludeNamespaces []string `json:"excludeNamespaces"`
-		}
-	}
-	raw := s.nodeFile(t, strings.Fields(files)[0])
-	if err := json.Unmarshal([]byte(raw), &conf); err != nil {
-		t.Fatalf("parsing the node's conflist: %v\n%s", err, raw)
-	}
-	for _, p := range conf.Plugins {
+	for _, p := range s.chain(t) {
 		if p.Type == "mesh-cni" {
 			return p.ExcludeNamespaces
 		}
 	}
-	t.Fatalf("no mesh-cni entry in the node's chain:\n%s", raw)
+	t.Fatalf("no mesh-cni entry in the node's chain %v", s.chainTypes(t))
 	return nil
 }
 

@@ -60,21 +60,34 @@ func (s *suite) deploy(t *testing.T) {
 	t.Logf("DaemonSet mesh-cni Ready (%d/%d) %.1fs after kubectl apply", ds.Status.NumberReady, ds.Status.DesiredNumberScheduled, time.Since(start).Seconds())
 }
 
-// chainTypes returns the plugin types of the node's CNI chain, in order.
-func (s *suite) chainTypes(t *testing.T) []string {
+// chainPlugin is an entry of the node's CNI chain, as far as the suite
+// reads it.
+type chainPlugin struct {
+	Type              string
+	ExcludeNamespaces []string `json:"excludeNamespaces"`
+}
+
+// chain returns the entries of the node's CNI chain, in order.
+func (s *suite) chain(t *testing.T) []chainPlugin {
 	t.Helper()
 	files, err := s.shell("ls "+conflists, true)
 	if err != nil {
 		t.Fatalf("listing %s on the node: %v: %s", conflists, err, files)
 	}
 	first := strings.Fields(files)[0]
-	var conf struct{ Plugins []struct{ Type string } }
+	var conf struct{ Plugins []chainPlugin }
 	raw := s.nodeFile(t, first)
 	if err := json.Unmarshal([]byte(raw), &conf); err != nil {
 		t.Fatalf("parsing %s: %v\n%s", first, err, raw)
 	}
+	return conf.Plugins
+}
+
+// chainTypes returns the plugin types of the node's CNI chain, in order.
+func (s *suite) chainTypes(t *testing.T) []string {
+	t.Helper()
 	var types []string
-	for _, p := range conf.Plugins {
+	for _, p := range s.chain(t) {
 		types = append(types, p.Type)
 	}
 	return types
