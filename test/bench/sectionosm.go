@@ -23,8 +23,9 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 	p := func(format string, args ...any) { fmt.Fprintf(sb, format, args...) }
 	n := len(o.meshCNI.ready.d)
 	p("## 5. Pod start-up with OSM's injector: plain pods, osm-init, mesh-cni\n\n")
-	p("The node of section 4, brought up afresh, with mesh-cni's plugin installed the same way (its binary, its conflist entry, "+
-		"a node agent for the node in the benchmark's process). OSM v1.2.4's real `osm-injector` (built by test/tools/build.sh "+
+	p("A single-node Kubernetes on this machine, test/cluster's as in section 4, brought up afresh for this measurement, with "+
+		"mesh-cni's plugin installed as there (its binary in /opt/cni/bin, its entry appended to the conflist, a node agent for "+
+		"the node in the benchmark's process with deploy/'s ServiceAccount and RBAC). OSM v1.2.4's real `osm-injector` (built by test/tools/build.sh "+
 		"from the Go module proxy) runs as a host process against the node, with OSM's CRDs and a MeshConfig naming the "+
 		"benchmark's images: the sidecar is meshapp run as `envoy`, and `initContainerImage` is the image of busybox's sh and "+
 		"the host's iptables-restore (nft backend), in which OSM's osm-init runs its own `iptables-restore --noflush` script. "+
@@ -33,14 +34,14 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		"OSM alone. The same application pod (one container, `app`, as its author writes it) is created in batches of %d with "+
 		"one `kubectl apply`, into three namespaces taking turns, %d batches each; a pod's time is from the start of "+
 		"`kubectl apply` to its Ready=True seen on a watch:\n\n", withoutMeshCNILabel, o.pods, o.rounds)
-	p("- **%s**: a namespace OSM does not monitor, and mesh-cni taken out of the conflist: no mesh at all. Containers: %s.\n",
+	p("- **%s**: a namespace OSM does not monitor, and mesh-cni taken out of the conflist: no mesh at all. Containers: `%s`.\n",
 		o.plain.label, o.plain.containers)
 	p("- **%s**: a namespace OSM monitors and injects and mesh-cni's webhook is not called for; OSM's `osm-init` "+
 		"(NET_ADMIN, uid 0) runs OSM's script. mesh-cni is in the chain and steps aside: its RedirectionSkipped event was on "+
-		"%d of the %d measured pods. Containers: %s.\n", o.osmInit.label, o.skipped, len(o.osmInit.ready.d), o.osmInit.containers)
+		"%d of the %d measured pods. Containers: `%s`.\n", o.osmInit.label, o.skipped, len(o.osmInit.ready.d), o.osmInit.containers)
 	p("- **%s**: a namespace both webhooks are called for: mesh-cni's takes `osm-init` out and records its script "+
 		"(annotation `%s`), which the plugin installs at the sandbox's ADD: its RedirectionConfigured event was on %d of the "+
-		"%d measured pods once their batch was Ready. Containers: %s.\n\n", o.meshCNI.label, osmRecord, o.configured, n, o.meshCNI.containers)
+		"%d measured pods once their batch was Ready. Containers: `%s`.\n\n", o.meshCNI.label, osmRecord, o.configured, n, o.meshCNI.containers)
 	p("Every admitted pod of every batch was checked to be what its contender says: plain pods unchanged, osm-init's injected " +
 		"with osm-init and no record, mesh-cni's injected without osm-init and with the record. One unmeasured pod of each " +
 		"came first.\n\n")
