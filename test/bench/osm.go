@@ -87,10 +87,12 @@ spec:
 	cmd.Env = append(os.Environ(), "INJECTOR_POD_NAME=osm-injector", "OSM_DEFAULT_HEALTHCHECK_CONTAINER_IMAGE="+meshappImage)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	must(t, "starting osm-injector", cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		node.TryKubectl("delete", "mutatingwebhookconfiguration", osmWebhookConfig, "--ignore-not-found")
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		logFile.Close()
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
@@ -98,6 +100,13 @@ spec:
 		}
 	})
 	for start := time.Now(); ; time.Sleep(time.Second) {
+		select {
+		case err := <-exited:
+			exited <- err
+			data, _ := os.ReadFile(logPath)
+			t.Fatalf("osm-injector exited before serving (%v); its ports 9090 and 9091 are fixed, is another one running?\n%s", err, lastLines(string(data), 40))
+		default:
+		}
 		resp, err := http.Get("http://127.0.0.1:9091/healthz")
 		if err == nil {
 			resp.Body.Close()
