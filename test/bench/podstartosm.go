@@ -18,9 +18,10 @@ type osmStartResult struct {
 	// plain, osmInit and meshCNI are the contenders, in the report's order.
 	plain, osmInit, meshCNI *osmContender
 	// configured counts mesh-cni's RedirectionConfigured events on the
-	// measured mesh-cni pods; skipped its RedirectionSkipped events (it
-	// steps aside for a pod with osm-init) on the measured osm-init pods.
-	configured, skipped int
+	// measured mesh-cni pods; onOSMInit mesh-cni's events of any reason on
+	// the measured osm-init pods, for which it installs nothing and writes
+	// none (a pod with osm-init is out of its scope).
+	configured, onOSMInit int
 }
 
 // osmContender is one way of starting the same application pod.
@@ -93,7 +94,9 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			case r.meshCNI:
 				r.configured += countEvents(t, node, c.namespace, cni.ReasonConfigured, prefix)
 			case r.osmInit:
-				r.skipped += countEvents(t, node, c.namespace, cni.ReasonSkipped, prefix)
+				for _, reason := range []string{cni.ReasonConfigured, cni.ReasonFailed, cni.ReasonSkipped} {
+					r.onOSMInit += countEvents(t, node, c.namespace, reason, prefix)
+				}
 			}
 			deleteBatch(t, node, c.namespace)
 		}
