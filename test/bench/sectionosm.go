@@ -67,9 +67,9 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 			ms(summarize(c.node.d).med), ms(summarize(c.ready.d).med))
 	}
 	p("\nSo, per pod, admission by OSM's injector costs about %s (kubectl apply's median run for osm-init's batches, which "+
-		"OSM's injector alone admits, less plain pods', over %d pods) and by mesh-cni's webhook about %s more (mesh-cni's "+
-		"batches less osm-init's). The node's part, stored to Ready, of mesh-cni's pods against plain pods': %s; of "+
-		"osm-init's: %s.\n\n", ms(o.admissionCost(o.plain, o.osmInit)), o.pods, ms(o.admissionCost(o.osmInit, o.meshCNI)),
+		"OSM's injector alone admits, less plain pods', over %d pods), and mesh-cni's webhook %s (mesh-cni's batches "+
+		"against osm-init's). The node's part, stored to Ready, of mesh-cni's pods against plain pods': %s; of "+
+		"osm-init's: %s.\n\n", ms(o.admissionCost(o.plain, o.osmInit)), o.pods, signedMS(o.admissionCost(o.osmInit, o.meshCNI)),
 		relative(o.meshCNI.node, o.plain.node), relative(o.osmInit.node, o.plain.node))
 }
 
@@ -77,6 +77,14 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 // batches than for from's (medians).
 func (o *osmStartResult) admissionCost(from, to *osmContender) time.Duration {
 	return (summarize(to.apply.d).med - summarize(from.apply.d).med) / time.Duration(max(o.pods, 1))
+}
+
+// signedMS is d with its sign, "+15.00 ms" or "-3.10 ms".
+func signedMS(d time.Duration) string {
+	if d < 0 {
+		return "-" + ms(-d)
+	}
+	return "+" + ms(d)
 }
 
 // relative is a's median against b's, as "+3.1% (2417 ms against 2475 ms)".
@@ -103,11 +111,11 @@ func osmWhy(o *osmStartResult) string {
 	return fmt.Sprintf("pod start-up with OSM's injector: mesh-cni's median is %s above plain pods' (%+.1f%%). "+
 		"Admission, apply to stored: %s. kubectl apply ran %s a batch against %s for plain pods, which neither webhook "+
 		"is called for: OSM's injector adds about %s a pod (osm-init's batches, which only it admits, less plain pods'; per pod it issues the sidecar's "+
-		"certificate and writes its bootstrap Secret), mesh-cni's webhook about %s more. The node's part, stored to Ready: %s, "+
-		"though mesh-cni's pod starts %s where the plain pod starts %s, and runs mesh-cni in its sandbox's chain (osm-init's "+
-		"pods: %s). The target compares with pods that no webhook is called for, so OSM's own admission is in the gap.",
+		"certificate and writes its bootstrap Secret), mesh-cni's webhook %s a pod (mesh-cni's batches against osm-init's). "+
+		"The node's part, stored to Ready: %s; mesh-cni's pod starts %s where the plain pod starts %s, and runs mesh-cni in "+
+		"its sandbox's chain (osm-init's pods: %s). The target compares with pods that no webhook is called for, so OSM's own admission is in the gap.",
 		ms(diff), 100*o.abovePlain(), relative(o.meshCNI.seen, o.plain.seen), ms(summarize(o.meshCNI.apply.d).med),
-		ms(summarize(o.plain.apply.d).med), ms(o.admissionCost(o.plain, o.osmInit)), ms(o.admissionCost(o.osmInit, o.meshCNI)),
+		ms(summarize(o.plain.apply.d).med), ms(o.admissionCost(o.plain, o.osmInit)), signedMS(o.admissionCost(o.osmInit, o.meshCNI)),
 		relative(o.meshCNI.node, o.plain.node), quoteContainers(o.meshCNI.containers), quoteContainers(o.plain.containers),
 		relative(o.osmInit.node, o.plain.node))
 }
