@@ -13,10 +13,12 @@ import (
 // Images the pod start-up test builds locally; nothing is pulled.
 const (
 	// meshappImage holds test/e2e/meshapp as /meshapp: the app and the
-	// sidecar stand-in.
+	// sidecar stand-in, also as the `envoy` OSM's injector runs from PATH.
 	meshappImage = "mesh-cni.local/bench-meshapp:1"
-	// osmInitImage is an osm-init stand-in: busybox's sh and the host's
-	// iptables (nft backend, as OSM's image) with its libraries.
+	// osmInitImage is an osm-init image: busybox's sh and the host's
+	// iptables and iptables-restore (nft backend, as OSM's image) with
+	// their libraries: the stand-in's command chain and OSM's own
+	// `iptables-restore --noflush` script both run in it.
 	osmInitImage = "mesh-cni.local/bench-osm-init:1"
 )
 
@@ -26,7 +28,7 @@ const xtablesLibDir = "/usr/lib/x86_64-linux-gnu/xtables"
 // buildImages writes the two images' tarballs into dir.
 func buildImages(t *phase, b *binaries, dir string) (tars []string) {
 	appRoot, initRoot := filepath.Join(dir, "meshapp-root"), filepath.Join(dir, "osm-init-root")
-	must(t, "meshapp image", copyInto(appRoot, b.meshapp, "/meshapp"))
+	must(t, "meshapp image", buildMeshappRoot(appRoot, b.meshapp))
 	must(t, "osm-init image", buildOSMInitRoot(initRoot))
 	for _, img := range []struct{ ref, root, file string }{
 		{meshappImage, appRoot, "meshapp.tar"}, {osmInitImage, initRoot, "osm-init.tar"},
@@ -44,8 +46,30 @@ func buildImages(t *phase, b *binaries, dir string) (tars []string) {
 	return tars
 }
 
-// buildOSMInitRoot lays out /bin/sh (busybox-static), iptables ->
-// xtables-nft-multi, every library ldd names for it and its extensions,
+// buildMeshappRoot lays out /meshapp, busybox's sh and /bin/envoy, which
+// OSM's injected sidecar runs (`envoy --config-path ...`) and which starts
+// meshapp's sidecar instead.
+func buildMeshappRoot(root, meshapp string) error {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return fmt.Errorf("the meshapp image needs busybox-static: %w", err)
+	}
+	for src, dst := range map[string]string{meshapp: "/meshapp", busybox: "/bin/busybox"} {
+		if err := copyInto(root, src, dst); err != nil {
+			return err
+		}
+	}
+	if err := os.Symlink("busybox", filepath.Join(root, "bin", "sh")); err != nil {
+		return fmt.Errorf("meshapp image: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "envoy"), []byte("#!/bin/sh\nexec /meshapp sidecar\n"), 0o755); err != nil {
+		return fmt.Errorf("meshapp image: %w", err)
+	}
+	return nil
+}
+
+// buildOSMInitRoot lays out /bin/sh (busybox-static), iptables and
+// iptables-restore -> xtables-nft-multi, every library ldd names for it and its extensions,
 // and the files iptables reads (protocols, passwd for the uid 1500 match).
 func buildOSMInitRoot(root string) error {
 	multi, err := exec.LookPath("xtables-nft-multi")
@@ -83,7 +107,8 @@ func buildOSMInitRoot(root string) error {
 			return err
 		}
 	}
-	links := map[string]string{"/bin/sh": "busybox", "/usr/sbin/iptables": "xtables-nft-multi"}
+	links := map[string]string{"/bin/sh": "busybox", "/usr/sbin/iptables": "xtables-nft-multi",
+		"/usr/sbin/iptables-restore": "xtables-nft-multi"}
 	for link, target := range links {
 		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
 			return fmt.Errorf("osm-init image: %w", err)

@@ -40,6 +40,11 @@ type podVariant struct {
 	batch   *series
 }
 
+// podBatch is the variant's pods in podStartNamespace.
+func (v podVariant) podBatch() podBatch {
+	return podBatch{podStartNamespace, v.name, func(name string) string { return podYAML(name, !v.meshCNI) }}
+}
+
 // measurePodStart brings up the node, installs mesh-cni's binary and
 // conflist entry directly with a node agent in this process (no
 // DaemonSet, so the installer's own start-up is not in the figures), and
@@ -62,25 +67,26 @@ func measurePodStart(t *phase, b *binaries, pods, rounds int) *podStartResult {
 		meshedBatch: series{name: "batch, mesh-cni"}, osmInitBatch: series{name: "batch, osm-init container"}}
 	variants := []podVariant{{"mesh", true, &r.meshed, &r.meshedBatch}, {"osminit", false, &r.osmInit, &r.osmInitBatch}}
 	node.Kubectl(t, "create", "namespace", podStartNamespace)
-	waitDefaultSA(t, node)
+	waitDefaultSA(t, node, podStartNamespace)
 	// One unmeasured pod of each kind: the first container of an image
 	// pays for unpacking it.
 	for _, v := range variants {
 		setConflist(t, node, plain, meshed, v.meshCNI)
-		runBatch(t, node, v, "warm", 1)
+		runBatch(t, node, v.podBatch(), "warm", 1)
+		deleteBatch(t, node, podStartNamespace)
 	}
 	for round := 0; round < rounds; round++ {
 		for i := range variants {
 			t.checkInterrupt()
 			v := variants[(round+i)%len(variants)]
 			setConflist(t, node, plain, meshed, v.meshCNI)
-			times, batch := runBatch(t, node, v, fmt.Sprintf("r%d", round), pods)
-			v.pods.d = append(v.pods.d, times...)
-			v.batch.d = append(v.batch.d, batch)
+			bt := runBatch(t, node, v.podBatch(), fmt.Sprintf("r%d", round), pods)
+			v.pods.d = append(v.pods.d, bt.ready...)
+			v.batch.d = append(v.batch.d, bt.last)
 			if v.meshCNI {
-				r.events += countConfigured(t, node, fmt.Sprintf("%s-r%d-", v.name, round))
+				r.events += countEvents(t, node, podStartNamespace, cni.ReasonConfigured, fmt.Sprintf("%s-r%d-", v.name, round))
 			}
-			deleteBatch(t, node)
+			deleteBatch(t, node, podStartNamespace)
 		}
 	}
 	t.Logf("pod start medians: mesh-cni %s, osm-init container %s", ms(summarize(r.meshed.d).med), ms(summarize(r.osmInit.d).med))
@@ -127,53 +133,68 @@ func setConflist(t *phase, node *cluster.Node, plain, meshed []byte, withMesh bo
 }
 
 // waitDefaultSA waits for the controller-manager to create the default
-// ServiceAccount that pod admission needs.
-func waitDefaultSA(t *phase, node *cluster.Node) {
+// ServiceAccount that pod admission needs in namespace.
+func waitDefaultSA(t *phase, node *cluster.Node, namespace string) {
 	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
-		if _, err := node.TryKubectl("get", "serviceaccount", "default", "-n", podStartNamespace); err == nil {
+		if _, err := node.TryKubectl("get", "serviceaccount", "default", "-n", namespace); err == nil {
 			return
 		}
 		if time.Since(start) > time.Minute {
-			t.Fatalf("no default ServiceAccount in %s after a minute", podStartNamespace)
+			t.Fatalf("no default ServiceAccount in %s after a minute", namespace)
 		}
 	}
 }
 
-// runBatch applies count pods of the variant at once and returns each
-// pod's time from the start of `kubectl apply` to Ready, and the batch's.
-func runBatch(t *phase, node *cluster.Node, v podVariant, tag string, count int) ([]time.Duration, time.Duration) {
-	names := make([]string, count)
+// podBatch is what one `kubectl apply` of pods creates.
+type podBatch struct {
+	// namespace holds the pods; prefix starts their names.
+	namespace, prefix string
+	// manifest is the YAML of the pod named name.
+	manifest func(name string) string
+}
+
+// batchTimes are one batch's figures, each from the start of `kubectl
+// apply`.
+type batchTimes struct {
+	names []string
+	// ready is each pod's time to Ready; seen to its first event on the
+	// watch (admitted and stored), in names' order.
+	ready, seen []time.Duration
+	// last is the batch's last Ready; apply how long kubectl apply ran.
+	last, apply time.Duration
+}
+
+// runBatch applies count pods of b at once and returns their times.
+func runBatch(t *phase, node *cluster.Node, b podBatch, tag string, count int) batchTimes {
+	bt := batchTimes{names: make([]string, count)}
 	docs := make([]string, count)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s-%s-%02d", v.name, tag, i)
-		docs[i] = podYAML(names[i], !v.meshCNI)
+	for i := range bt.names {
+		bt.names[i] = fmt.Sprintf("%s-%s-%02d", b.prefix, tag, i)
+		docs[i] = b.manifest(bt.names[i])
 	}
 	file := filepath.Join(t.TempDir(), "pods.yaml")
 	must(t, "writing the pods", os.WriteFile(file, []byte(strings.Join(docs, "---\n")), 0o644))
-	w, err := watchReady(node.AdminKubeconfig, podStartNamespace)
+	w, err := watchReady(node.AdminKubeconfig, b.namespace)
 	must(t, "watching pods", err)
 	defer w.stop()
 	start := time.Now()
 	if _, err := node.TryKubectl("apply", "-f", file); err != nil {
-		t.Fatalf("creating %s pods: %v", v.name, err)
+		t.Fatalf("creating %s pods: %v", b.prefix, err)
 	}
-	readyAt, err := w.wait(t.Context(), names, 5*time.Minute)
+	bt.apply = time.Since(start)
+	readyAt, err := w.wait(t.Context(), bt.names, 5*time.Minute)
 	if err != nil {
-		out, _ := node.TryKubectl("get", "pods,events", "-n", podStartNamespace, "-o", "wide")
-		t.Fatalf("%s batch %s: %v\n%s", v.name, tag, err, out)
+		out, _ := node.TryKubectl("get", "pods,events", "-n", b.namespace, "-o", "wide")
+		t.Fatalf("%s batch %s: %v\n%s", b.prefix, tag, err, out)
 	}
-	var times []time.Duration
-	var last time.Duration
-	for _, n := range names {
+	for _, n := range bt.names {
 		d := readyAt[n].Sub(start)
-		times = append(times, d)
-		last = max(last, d)
+		bt.ready = append(bt.ready, d)
+		bt.seen = append(bt.seen, w.firstSeen(n).Sub(start))
+		bt.last = max(bt.last, d)
 	}
-	t.Logf("%s batch %s: %d pods Ready, last after %s", v.name, tag, count, ms(last))
-	if tag == "warm" {
-		deleteBatch(t, node)
-	}
-	return times, last
+	t.Logf("%s batch %s: %d pods Ready, last after %s (kubectl apply %s)", b.prefix, tag, count, ms(bt.last), ms(bt.apply))
+	return bt
 }
 
 // podYAML is a pod shaped like an OSM-injected one: the osm-proxy-uuid
@@ -208,10 +229,10 @@ spec:
 `, name, podStartNamespace, fakeUUID(name), init, meshappImage, meshappImage)
 }
 
-// countConfigured counts mesh-cni's RedirectionConfigured events on the
+// countEvents counts mesh-cni's events of reason in namespace on the
 // pods whose names start with prefix.
-func countConfigured(t *phase, node *cluster.Node, prefix string) int {
-	out, err := node.TryKubectl("get", "events", "-n", podStartNamespace, "--field-selector", "reason="+cni.ReasonConfigured,
+func countEvents(t *phase, node *cluster.Node, namespace, reason, prefix string) int {
+	out, err := node.TryKubectl("get", "events", "-n", namespace, "--field-selector", "reason="+reason,
 		"-o", "jsonpath={range .items[*]}{.involvedObject.name}{\"\\n\"}{end}")
 	must(t, "listing mesh-cni's events", err)
 	n := 0
@@ -225,8 +246,8 @@ func countConfigured(t *phase, node *cluster.Node, prefix string) int {
 
 // deleteBatch deletes the namespace's pods and waits until they are gone,
 // so the next batch starts on an idle node.
-func deleteBatch(t *phase, node *cluster.Node) {
-	if _, err := node.TryKubectl("delete", "pods", "--all", "-n", podStartNamespace, "--wait=true", "--timeout=180s"); err != nil {
+func deleteBatch(t *phase, node *cluster.Node, namespace string) {
+	if _, err := node.TryKubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=180s"); err != nil {
 		t.Fatalf("deleting the batch: %v", err)
 	}
 }

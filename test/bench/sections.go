@@ -158,7 +158,7 @@ func writePodStart(sb *strings.Builder, r *results) {
 
 func writeFootprint(sb *strings.Builder, r *results) {
 	p := func(format string, args ...any) { fmt.Fprintf(sb, format, args...) }
-	p("## 5. Footprint\n\n| | |\n|---|---|\n")
+	p("## 6. Footprint\n\n| | |\n|---|---|\n")
 	p("| mesh-cni binary (static, `-trimpath -s -w`, as the Makefile builds it) | %s |\n", mib(r.binarySize))
 	var rss []int64
 	for _, a := range r.add {

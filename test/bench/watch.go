@@ -12,10 +12,12 @@ import (
 )
 
 // readyWatch watches a namespace's pods and notes when each first is
-// Ready, as seen by an API client: the moment `kubectl wait` would return.
+// Ready, as seen by an API client: the moment `kubectl wait` would return;
+// and when each was first seen at all: once it was admitted and stored.
 type readyWatch struct {
 	mu      sync.Mutex
 	readyAt map[string]time.Time
+	seenAt  map[string]time.Time
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -48,7 +50,7 @@ func watchReady(kubeconfig, namespace string) (*readyWatch, error) {
 		cancel()
 		return nil, fmt.Errorf("watching pods in %s: %s", namespace, resp.Status)
 	}
-	w := &readyWatch{readyAt: map[string]time.Time{}, cancel: cancel, done: make(chan error, 1)}
+	w := &readyWatch{readyAt: map[string]time.Time{}, seenAt: map[string]time.Time{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		defer resp.Body.Close()
 		dec := json.NewDecoder(resp.Body)
@@ -66,6 +68,11 @@ func watchReady(kubeconfig, namespace string) (*readyWatch, error) {
 				return
 			}
 			now := time.Now()
+			w.mu.Lock()
+			if _, seen := w.seenAt[ev.Object.Metadata.Name]; !seen {
+				w.seenAt[ev.Object.Metadata.Name] = now
+			}
+			w.mu.Unlock()
 			for _, c := range ev.Object.Status.Conditions {
 				if c.Type == "Ready" && c.Status == "True" {
 					w.mu.Lock()
@@ -111,6 +118,13 @@ func (w *readyWatch) wait(ctx context.Context, names []string, timeout time.Dura
 			return nil, fmt.Errorf("%d pods not Ready within %s: %v", len(missing), timeout, missing)
 		}
 	}
+}
+
+// firstSeen is when the watch first saw the pod name (zero: never).
+func (w *readyWatch) firstSeen(name string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seenAt[name]
 }
 
 // stop closes the watch.

@@ -52,6 +52,9 @@ func writeWhy(sb *strings.Builder, r *results) {
 		}
 		lines = append(lines, l)
 	}
+	if l := osmWhy(r.podStartOSM); l != "" {
+		lines = append(lines, l)
+	}
 	if len(lines) == 0 {
 		return
 	}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/test/cluster"
+)
+
+// osmStartResult is issue 12's benchmark: `kubectl apply` to Ready on a
+// real node with OSM v1.2.4's real injector, three contenders taking
+// turns.
+type osmStartResult struct {
+	pods, rounds int
+	// plain, osmInit and meshCNI are the contenders, in the report's order.
+	plain, osmInit, meshCNI *osmContender
+	// configured counts mesh-cni's RedirectionConfigured events on the
+	// measured mesh-cni pods; onOSMInit mesh-cni's events of any reason on
+	// the measured osm-init pods, for which it installs nothing and writes
+	// none (a pod with osm-init is out of its scope).
+	configured, onOSMInit int
+}
+
+// osmContender is one way of starting the same application pod.
+type osmContender struct {
+	// label names it in tables; prefix starts its pods' names.
+	label, prefix, namespace string
+	// inChain: mesh-cni is in the node's CNI chain for its batches.
+	inChain bool
+	// shape says what is wrong with an admitted pod ("" when it is what
+	// the contender claims to be).
+	shape func(p listedPod) string
+	// containers are the containers of its admitted pods, as
+	// "init: osm-init; app, envoy".
+	containers string
+	// ready is each pod's apply to Ready, batch each batch's apply to its
+	// last Ready, seen each pod's apply to its first watch event (admitted
+	// and stored), node each pod's seen to Ready, apply each batch's
+	// kubectl apply run.
+	ready, batch, seen, node, apply series
+}
+
+// measurePodStartOSM brings up the node with mesh-cni's plugin installed
+// directly (as measurePodStart does), OSM's injector as a host process and
+// mesh-cni's webhook from deploy/, and takes turns between batches of the
+// same application pod in three namespaces: one OSM does not monitor, with
+// mesh-cni out of the chain (no mesh at all); one OSM monitors and
+// mesh-cni's webhook does not (OSM's osm-init; mesh-cni in the chain
+// steps aside); one both do (no osm-init; mesh-cni installs the recorded
+// script). Every admitted pod is checked to be what its contender claims.
+func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult {
+	// StartNode holds the machine-wide node lock until the phase ends.
+	node := cluster.StartNode(t)
+	for _, tar := range buildImages(t, b, t.TempDir()) {
+		node.ImportImage(t, tar)
+	}
+	plainConf, meshedConf := nodeConflists(t, b, node)
+	startOSMInjector(t, node)
+	deployMeshCNIWebhook(t, b, node)
+	r := &osmStartResult{pods: pods, rounds: rounds,
+		plain:   &osmContender{label: "plain pods (no mesh)", prefix: "plain", namespace: "bench-plain", shape: plainShape},
+		osmInit: &osmContender{label: "OSM, osm-init", prefix: "osminit", namespace: "bench-osm-init", inChain: true, shape: osmInitShape},
+		meshCNI: &osmContender{label: "OSM, mesh-cni + webhook", prefix: "meshcni", namespace: "bench-mesh-cni", inChain: true, shape: meshCNIShape},
+	}
+	contenders := []*osmContender{r.plain, r.osmInit, r.meshCNI}
+	node.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n%s---\n%s",
+		r.plain.namespace, osmNamespaceYAML(r.osmInit.namespace, true), osmNamespaceYAML(r.meshCNI.namespace, false)))
+	for _, c := range contenders {
+		c.setSeriesNames()
+		waitDefaultSA(t, node, c.namespace)
+	}
+	// One unmeasured pod of each: the first container of an image pays
+	// for unpacking it, and the first admission for the webhooks' warm-up.
+	for _, c := range contenders {
+		setConflist(t, node, plainConf, meshedConf, c.inChain)
+		bt := runBatch(t, node, c.podBatch(), "warm", 1)
+		c.containers = c.check(t, node, bt.names)
+		deleteBatch(t, node, c.namespace)
+	}
+	for round := 0; round < rounds; round++ {
+		for i := range contenders {
+			t.checkInterrupt()
+			c := contenders[(round+i)%len(contenders)]
+			setConflist(t, node, plainConf, meshedConf, c.inChain)
+			tag := fmt.Sprintf("r%d", round)
+			bt := runBatch(t, node, c.podBatch(), tag, pods)
+			c.check(t, node, bt.names)
+			c.record(bt)
+			prefix := fmt.Sprintf("%s-%s-", c.prefix, tag)
+			switch c {
+			case r.meshCNI:
+				r.configured += countEvents(t, node, c.namespace, cni.ReasonConfigured, prefix)
+			case r.osmInit:
+				for _, reason := range []string{cni.ReasonConfigured, cni.ReasonFailed, cni.ReasonSkipped} {
+					r.onOSMInit += countEvents(t, node, c.namespace, reason, prefix)
+				}
+			}
+			deleteBatch(t, node, c.namespace)
+		}
+	}
+	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s",
+		ms(summarize(r.plain.ready.d).med), ms(summarize(r.osmInit.ready.d).med), ms(summarize(r.meshCNI.ready.d).med))
+	return r
+}
+
+func (c *osmContender) setSeriesNames() {
+	c.ready.name = "pod start, " + c.label
+	c.batch.name = "batch, " + c.label
+	c.seen.name = "admitted and stored, " + c.label
+	c.node.name = "stored to Ready, " + c.label
+	c.apply.name = "kubectl apply, " + c.label
+}
+
+// podBatch is the contender's pods: the application as its author writes
+// it, the same in every namespace.
+func (c *osmContender) podBatch() podBatch {
+	return podBatch{c.namespace, c.prefix, func(name string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  namespace: %s
+  labels: {app: bench}
+spec:
+  terminationGracePeriodSeconds: 0
+  enableServiceLinks: false
+  automountServiceAccountToken: false
+  containers:
+  - {name: app, image: %s, imagePullPolicy: Never, command: ["/meshapp", "serve", "8080"]}
+`, name, c.namespace, meshappImage)
+	}}
+}
+
+func (c *osmContender) record(bt batchTimes) {
+	c.ready.d = append(c.ready.d, bt.ready...)
+	c.seen.d = append(c.seen.d, bt.seen...)
+	for i := range bt.ready {
+		c.node.d = append(c.node.d, bt.ready[i]-bt.seen[i])
+	}
+	c.batch.d = append(c.batch.d, bt.last)
+	c.apply.d = append(c.apply.d, bt.apply)
+}
+
+// listedPod is the part of a stored pod the shape checks read.
+type listedPod struct {
+	Metadata struct {
+		Name        string
+		Labels      map[string]string
+		Annotations map[string]string
+	}
+	Spec struct {
+		InitContainers []struct{ Name string }
+		Containers     []struct{ Name string }
+	}
+}
+
+// containerList is the pod's containers, as "init: osm-init; app, envoy".
+func (p listedPod) containerList() string {
+	var inits, main []string
+	for _, c := range p.Spec.InitContainers {
+		inits = append(inits, c.Name)
+	}
+	for _, c := range p.Spec.Containers {
+		main = append(main, c.Name)
+	}
+	if len(inits) == 0 {
+		return strings.Join(main, ", ")
+	}
+	return "init: " + strings.Join(inits, ", ") + "; " + strings.Join(main, ", ")
+}
+
+func (p listedPod) has(name string, init bool) bool {
+	list := p.Spec.Containers
+	if init {
+		list = p.Spec.InitContainers
+	}
+	return slices.ContainsFunc(list, func(c struct{ Name string }) bool { return c.Name == name })
+}
+
+func plainShape(p listedPod) string {
+	if p.containerList() != "app" || p.Metadata.Labels["osm-proxy-uuid"] != "" {
+		return "a plain pod was changed at admission: " + p.containerList()
+	}
+	return ""
+}
+
+func osmInitShape(p listedPod) string {
+	switch {
+	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.has("envoy", false):
+		return "OSM's injector did not inject it"
+	case !p.has("osm-init", true) || p.Metadata.Annotations[osmRecord] != "":
+		return "mesh-cni's webhook changed it"
+	}
+	return ""
+}
+
+func meshCNIShape(p listedPod) string {
+	switch {
+	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.has("envoy", false):
+		return "OSM's injector did not inject it"
+	case p.has("osm-init", true) || !strings.Contains(p.Metadata.Annotations[osmRecord], "iptables-restore"):
+		return "mesh-cni's webhook did not take osm-init out and record its script"
+	}
+	return ""
+}
+
+// check ends the phase unless every pod named is what the contender
+// claims, and returns their containers (the same for all).
+func (c *osmContender) check(t *phase, node *cluster.Node, names []string) string {
+	var list struct{ Items []listedPod }
+	must(t, "decoding the pods", json.Unmarshal([]byte(node.Kubectl(t, "get", "pods", "-n", c.namespace, "-o", "json")), &list))
+	containers := ""
+	seen := 0
+	for _, p := range list.Items {
+		if !slices.Contains(names, p.Metadata.Name) {
+			continue
+		}
+		seen++
+		if why := c.shape(p); why != "" {
+			t.Fatalf("%s: pod %s/%s (%s): %s", c.label, c.namespace, p.Metadata.Name, p.containerList(), why)
+		}
+		if containers != "" && containers != p.containerList() {
+			t.Fatalf("%s: pods differ: %s and %s", c.label, containers, p.containerList())
+		}
+		containers = p.containerList()
+	}
+	if seen != len(names) {
+		t.Fatalf("%s: %d of the batch's %d pods listed", c.label, seen, len(names))
+	}
+	return containers
+}
