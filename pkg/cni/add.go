@@ -49,24 +49,29 @@ type plan struct {
 	skip   string
 }
 
-// planPod reads the mesh settings, picks the profile, merges the pod's
-// annotations and builds the rule sets, for ADD and CHECK alike.
+// planPod builds the pod's rule sets, for ADD and CHECK alike: from the
+// osm-init command mesh-cni's webhook recorded on it, or else from the
+// mesh settings merged with the pod's annotations, in the profile the
+// configuration or the cluster says.
 func planPod(ctx context.Context, api meshReader, conf *NetConf, pod *object.Pod) (plan, error) {
+	ref := pod.Metadata.Namespace + "/" + pod.Metadata.Name
+	ips, err := podIPs(conf.PrevResult)
+	if err != nil {
+		return plan{}, err
+	}
+	if pl, ok, err := recordedPlan(pod, ips); ok || err != nil {
+		return pl, err
+	}
 	mesh, err := gatherMeshSettings(ctx, api, conf)
 	if err != nil {
 		return plan{}, err
 	}
-	ref := pod.Metadata.Namespace + "/" + pod.Metadata.Name
 	skip, err := interceptionSkip(mesh)
 	if err != nil {
 		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
 	}
 	if skip != "" {
 		return plan{source: mesh.Source, skip: skip}, nil
-	}
-	ips, err := podIPs(conf.PrevResult)
-	if err != nil {
-		return plan{}, err
 	}
 	choice := chooseProfile(conf.profile, mesh, pod)
 	cfg, err := podConfig(choice.profile, mesh, pod, ips)
