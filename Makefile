@@ -53,6 +53,7 @@ unit:
 # test can fail the run with "context deadline exceeded" (seen in CI here).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLists$$' -fuzztime 200000x ./pkg/rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOSMInit$$' -fuzztime 80000x ./pkg/rules/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/rules/

@@ -39,6 +39,11 @@ MeshConfig and pod annotations):
   --ipv6                         render the IPv6 (ip6tables) rules instead of IPv4
 
 A bad value exits with status 2 and names the flag and the value.
+
+As a plugin, mesh-cni reads osm-edge's MeshConfig spec.traffic.interceptionMode:
+none (what osm-edge users set for mesh-cni) or no field: it installs the rules;
+ebpf: osm-edge's own interceptor redirects and mesh-cni installs nothing;
+iptables: osm-edge's osm-init does it and mesh-cni steps aside for such pods.
 `
 
 // errUsage marks errors that deserve exit status 2.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/test/shared"
 )
 
 // upstreamCases is ../shared/reference/osm-upstream-cases.json: the
@@ -32,21 +34,8 @@ type upstreamCases struct {
 	} `json:"unexpressible"`
 }
 
-// sharedDir is the project's shared/ folder: beside the repository, as CI
-// lays it, or where MESH_CNI_SHARED says.
-func sharedDir(t *testing.T) string {
-	if d := os.Getenv("MESH_CNI_SHARED"); d != "" {
-		return d
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(filepath.Dir(root), "shared")
-}
-
 func loadUpstreamCases(t *testing.T) upstreamCases {
-	path := filepath.Join(sharedDir(t), "reference", "osm-upstream-cases.json")
+	path := filepath.Join(shared.Dir(t), "reference", "osm-upstream-cases.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("the upstream oracle is missing (set MESH_CNI_SHARED to the shared/ folder): %v", err)
