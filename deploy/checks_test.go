@@ -19,12 +19,15 @@ func TestKustomizeObjects(t *testing.T) {
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.Kind+"/"+o.Metadata.Name)
-		if o.Kind != "Namespace" && o.Kind != "ClusterRole" && o.Kind != "ClusterRoleBinding" && o.Metadata.Namespace != "mesh-cni" {
+		if !clusterScoped[o.Kind] && o.Metadata.Namespace != "mesh-cni" {
 			t.Errorf("%s/%s is in namespace %q, want mesh-cni", o.Kind, o.Metadata.Name, o.Metadata.Namespace)
 		}
 	}
 	sort.Strings(got)
-	want := "ClusterRole/mesh-cni ClusterRoleBinding/mesh-cni ConfigMap/mesh-cni-config DaemonSet/mesh-cni Namespace/mesh-cni ServiceAccount/mesh-cni"
+	want := "ClusterRole/mesh-cni ClusterRole/mesh-cni-webhook ClusterRoleBinding/mesh-cni ClusterRoleBinding/mesh-cni-webhook ConfigMap/mesh-cni-config " +
+		"DaemonSet/mesh-cni Deployment/mesh-cni-webhook MutatingWebhookConfiguration/osm-webhook-osm-mesh-cni Namespace/mesh-cni " +
+		"PodDisruptionBudget/mesh-cni-webhook Role/mesh-cni-webhook RoleBinding/mesh-cni-webhook Service/mesh-cni-webhook " +
+		"ServiceAccount/mesh-cni ServiceAccount/mesh-cni-webhook"
 	if strings.Join(got, " ") != want {
 		t.Errorf("objects %v, want %s", got, want)
 	}

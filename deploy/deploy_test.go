@@ -24,6 +24,8 @@ type object struct {
 	} `json:"rules"`
 	Data map[string]string `json:"data"`
 	Spec daemonSetSpec     `json:"spec"`
+	// Raw is the rendered document, for checks that decode it whole.
+	Raw []byte `json:"-"`
 }
 
 type daemonSetSpec struct {
@@ -112,6 +114,7 @@ func render(t *testing.T) []object {
 		if o.APIVersion == "" || o.Kind == "" || o.Metadata.Name == "" {
 			t.Fatalf("rendered object without apiVersion, kind or name:\n%s", doc)
 		}
+		o.Raw = doc
 		objs = append(objs, o)
 	}
 	return objs

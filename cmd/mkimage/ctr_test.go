@@ -15,7 +15,7 @@ import (
 // TestCtrImportsTheTarball loads the tarball into a private containerd (its
 // own root, state and socket under a temp dir), the way
 // `ctr -n k8s.io images import` loads it on a node, and mounts the
-// unpacked image to see exactly the two binaries at its root.
+// unpacked image to see exactly the three binaries at its root.
 func TestCtrImportsTheTarball(t *testing.T) {
 	for _, bin := range []string{"containerd", "ctr"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -28,7 +28,7 @@ func TestCtrImportsTheTarball(t *testing.T) {
 	if err := os.WriteFile(plugin, []byte("#!/bin/true\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := run([]string{"-o", tarPath, "-plugin", plugin, "-installer", plugin}, io.Discard); err != nil {
+	if err := run([]string{"-o", tarPath, "-plugin", plugin, "-installer", plugin, "-webhook", plugin}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	sock := startContainerd(t, dir)
@@ -63,7 +63,7 @@ func TestCtrImportsTheTarball(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %v", e.Name(), info.Mode()))
 	}
 	sort.Strings(got)
-	if want := "installer -rwxr-xr-x,mesh-cni -rwxr-xr-x"; strings.Join(got, ",") != want {
+	if want := "installer -rwxr-xr-x,mesh-cni -rwxr-xr-x,webhook -rwxr-xr-x"; strings.Join(got, ",") != want {
 		t.Errorf("image root holds %v, want %s", got, want)
 	}
 }

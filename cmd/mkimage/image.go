@@ -53,7 +53,7 @@ func buildImage(files []file, entrypoint, arch string) (v1.Image, error) {
 	cf.Config.Entrypoint = []string{entrypoint}
 	cf.Config.Labels = map[string]string{
 		"org.opencontainers.image.source":      "https://github.com/mesh-cni/mesh-cni",
-		"org.opencontainers.image.description": "mesh-cni: the chained CNI plugin (/mesh-cni) and its installer (/installer)",
+		"org.opencontainers.image.description": "mesh-cni: the chained CNI plugin (/mesh-cni), its installer (/installer) and the admission webhook (/webhook)",
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

@@ -75,29 +75,32 @@ func names(m map[string][]byte) string {
 	return strings.Join(out, ",")
 }
 
-func TestImageHoldsExactlyTheTwoBinaries(t *testing.T) {
+func TestImageHoldsExactlyTheThreeBinaries(t *testing.T) {
 	dir := t.TempDir()
-	plugin, installer := filepath.Join(dir, "p"), filepath.Join(dir, "i")
+	plugin, installer, webhook := filepath.Join(dir, "p"), filepath.Join(dir, "i"), filepath.Join(dir, "w")
 	if err := os.WriteFile(plugin, []byte("plugin bytes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(installer, []byte("installer bytes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(webhook, []byte("webhook bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var digests []string
 	for i, out := range []string{filepath.Join(dir, "a.tar"), filepath.Join(dir, "b.tar")} {
 		var log bytes.Buffer
-		if err := run([]string{"-o", out, "-plugin", plugin, "-installer", installer, "-arch", "amd64"}, &log); err != nil {
+		if err := run([]string{"-o", out, "-plugin", plugin, "-installer", installer, "-webhook", webhook, "-arch", "amd64"}, &log); err != nil {
 			t.Fatal(err)
 		}
 		files, modes, cf := layerFiles(t, out)
-		if names(files) != "installer,mesh-cni" {
-			t.Fatalf("layer holds %s, want exactly installer,mesh-cni", names(files))
+		if names(files) != "installer,mesh-cni,webhook" {
+			t.Fatalf("layer holds %s, want exactly installer,mesh-cni,webhook", names(files))
 		}
-		if string(files["mesh-cni"]) != "plugin bytes" || string(files["installer"]) != "installer bytes" {
+		if string(files["mesh-cni"]) != "plugin bytes" || string(files["installer"]) != "installer bytes" || string(files["webhook"]) != "webhook bytes" {
 			t.Errorf("layer contents differ from the binaries")
 		}
-		if modes["mesh-cni"] != 0o755 || modes["installer"] != 0o755 {
+		if modes["mesh-cni"] != 0o755 || modes["installer"] != 0o755 || modes["webhook"] != 0o755 {
 			t.Errorf("modes %v, want 0755", modes)
 		}
 		if !slices.Equal(cf.Config.Entrypoint, []string{"/installer"}) || cf.OS != "linux" || cf.Architecture != "amd64" {
@@ -111,7 +114,7 @@ func TestImageHoldsExactlyTheTwoBinaries(t *testing.T) {
 }
 
 // TestBuildsStaticBinaries runs the command as a user would, from the
-// module root, and checks that both binaries in the layer are static: the
+// module root, and checks that the binaries in the layer are static: the
 // image has no dynamic loader or libc.
 func TestBuildsStaticBinaries(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "mesh-cni-image.tar")
@@ -121,7 +124,7 @@ func TestBuildsStaticBinaries(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	files, _, _ := layerFiles(t, out)
-	if names(files) != "installer,mesh-cni" {
+	if names(files) != "installer,mesh-cni,webhook" {
 		t.Fatalf("layer holds %s", names(files))
 	}
 	for name, data := range files {
@@ -147,8 +150,8 @@ func TestRejectsBadInput(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"missing binary", []string{"-o", filepath.Join(dir, "x.tar"), "-plugin", filepath.Join(dir, "nope"), "-installer", filepath.Join(dir, "nope")}, "nope"},
-		{"bad tag", []string{"-o", filepath.Join(dir, "x.tar"), "-plugin", "image.go", "-installer", "image.go", "-tag", "UPPER:case:x"}, "UPPER"},
+		{"missing binary", []string{"-o", filepath.Join(dir, "x.tar"), "-plugin", filepath.Join(dir, "nope"), "-installer", filepath.Join(dir, "nope"), "-webhook", filepath.Join(dir, "nope")}, "nope"},
+		{"bad tag", []string{"-o", filepath.Join(dir, "x.tar"), "-plugin", "image.go", "-installer", "image.go", "-webhook", "image.go", "-tag", "UPPER:case:x"}, "UPPER"},
 		{"stray argument", []string{"build"}, "unexpected arguments"},
 	}
 	for _, tc := range tests {

@@ -1,12 +1,13 @@
 // Command mkimage writes mesh-cni's container image as a tarball without
-// Docker or a registry: a scratch image holding only the two static
-// binaries, /mesh-cni (the plugin) and /installer (the DaemonSet's
-// process), the same image the Dockerfile builds. Load it with
+// Docker or a registry: a scratch image holding only the three static
+// binaries, /mesh-cni (the plugin), /installer (the DaemonSet's process)
+// and /webhook (the admission webhook's Deployment), the same image the
+// Dockerfile builds. Load it with
 // `kind load image-archive`, `ctr -n k8s.io images import` or `docker load`.
 //
 // Run from the module root: `go run ./cmd/mkimage -o mesh-cni-image.tar`
-// builds both binaries (CGO_ENABLED=0) and writes the tarball; --plugin and
-// --installer take prebuilt binaries instead.
+// builds the binaries (CGO_ENABLED=0) and writes the tarball; --plugin,
+// --installer and --webhook take prebuilt binaries instead.
 package main
 
 import (
@@ -33,6 +34,7 @@ func run(args []string, out io.Writer) error {
 	tag := fs.String("tag", "ghcr.io/mesh-cni/mesh-cni:dev", "the image's name and tag, as deploy/ names it")
 	plugin := fs.String("plugin", "", "a prebuilt static mesh-cni binary; empty: build ./cmd/mesh-cni")
 	installer := fs.String("installer", "", "a prebuilt static installer binary; empty: build ./cmd/installer")
+	webhook := fs.String("webhook", "", "a prebuilt static webhook binary; empty: build ./cmd/webhook")
 	arch := fs.String("arch", runtime.GOARCH, "the image's architecture (GOARCH for the builds)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,7 +42,7 @@ func run(args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if *plugin == "" || *installer == "" {
+	if *plugin == "" || *installer == "" || *webhook == "" {
 		dir, err := os.MkdirTemp("", "mkimage")
 		if err != nil {
 			return err
@@ -49,7 +51,7 @@ func run(args []string, out io.Writer) error {
 		for _, b := range []struct {
 			path *string
 			pkg  string
-		}{{plugin, "./cmd/mesh-cni"}, {installer, "./cmd/installer"}} {
+		}{{plugin, "./cmd/mesh-cni"}, {installer, "./cmd/installer"}, {webhook, "./cmd/webhook"}} {
 			if *b.path != "" {
 				continue
 			}
@@ -59,7 +61,7 @@ func run(args []string, out io.Writer) error {
 			}
 		}
 	}
-	img, err := buildImage([]file{{*plugin, "mesh-cni"}, {*installer, "installer"}}, "/installer", *arch)
+	img, err := buildImage([]file{{*plugin, "mesh-cni"}, {*installer, "installer"}, {*webhook, "webhook"}}, "/installer", *arch)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type APIError struct {
 	// resource is served and only the object is missing, unlike a 404 for
 	// a path the server does not serve at all.
 	ObjectMissing bool
+	// Reason is the Status reason, e.g. AlreadyExists; empty when the
+	// answer was no Status.
+	Reason string
 }
 
 func (e *APIError) Error() string {
@@ -115,6 +118,11 @@ func (c *Client) SetToken(token string) {
 // do sends one request, retrying transient failures while ctx allows, and
 // decodes a successful JSON answer into out (when out is not nil).
 func (c *Client) do(ctx context.Context, method, path string, body any, out any, retries int) error {
+	return c.send(ctx, method, path, "application/json", body, out, retries)
+}
+
+// send is do with the body's content type, which a PATCH names.
+func (c *Client) send(ctx context.Context, method, path, contentType string, body any, out any, retries int) error {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -124,7 +132,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any,
 	}
 	wait := c.Backoff
 	for attempt := 0; ; attempt++ {
-		err := c.once(ctx, method, path, payload, out)
+		err := c.once(ctx, method, path, contentType, payload, out)
 		if err == nil || attempt >= retries || !IsTransient(err) || ctx.Err() != nil {
 			return err
 		}
@@ -137,7 +145,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any,
 	}
 }
 
-func (c *Client) once(ctx context.Context, method, path string, payload []byte, out any) error {
+func (c *Client) once(ctx context.Context, method, path, contentType string, payload []byte, out any) error {
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
@@ -147,7 +155,7 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		return err
 	}
 	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -189,24 +197,25 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 
 // newAPIError describes a failed answer from its status code and body.
 func newAPIError(method, path string, code int, data []byte) *APIError {
-	msg, kind := statusMessage(data)
-	return &APIError{Method: method, Path: path, Code: code, Message: msg, ObjectMissing: code == http.StatusNotFound && kind != ""}
+	msg, kind, reason := statusMessage(data)
+	return &APIError{Method: method, Path: path, Code: code, Message: msg, ObjectMissing: code == http.StatusNotFound && kind != "", Reason: reason}
 }
 
-// statusMessage extracts a metav1.Status message and the kind it names,
-// or the body's start.
-func statusMessage(data []byte) (msg, kind string) {
+// statusMessage extracts a metav1.Status message, the kind it names and
+// its reason, or the body's start.
+func statusMessage(data []byte) (msg, kind, reason string) {
 	var st struct {
 		Message string `json:"message"`
+		Reason  string `json:"reason"`
 		Details struct {
 			Kind string `json:"kind"`
 		} `json:"details"`
 	}
 	if json.Unmarshal(data, &st) == nil && st.Message != "" {
-		return st.Message, st.Details.Kind
+		return st.Message, st.Details.Kind, st.Reason
 	}
 	if len(data) > 200 {
 		data = data[:200]
 	}
-	return string(bytes.TrimSpace(data)), ""
+	return string(bytes.TrimSpace(data)), "", ""
 }

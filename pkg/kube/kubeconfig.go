@@ -1,6 +1,7 @@
 // Package kube is mesh-cni's lean Kubernetes client: it reads a kubeconfig
-// and does exactly the few requests the plugin needs (GET a pod, a
-// MeshConfig, a ConfigMap; POST an Event) over net/http. The plugin is
+// and does exactly the few requests mesh-cni needs (GET a pod, a
+// MeshConfig, a ConfigMap; POST an Event; for the admission webhook, GET,
+// create and JSON-patch objects of its own types) over net/http. The plugin is
 // exec'd for every pod, so it avoids client-go's clientset, whose package
 // initialisation alone costs more than the whole skip path may.
 package kube

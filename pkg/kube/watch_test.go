@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/mesh-cni/mesh-cni/test/cluster"
 )
 
 // handlerServer is an apiServer answering with h, for requests whose query
@@ -159,13 +157,7 @@ func TestSetToken(t *testing.T) {
 
 // TestWatchAPIServer lists and watches pods on a real kube-apiserver.
 func TestWatchAPIServer(t *testing.T) {
-	cp := cluster.StartControlPlane(t)
-	cfg, err := LoadKubeconfig(cp.AdminKubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewClient(cfg)
-	defer c.Close()
+	cp, c := adminClient(t)
 	cp.Kubectl(t, "create", "namespace", "demo")
 	cp.Apply(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: before, namespace: demo}\nspec: {nodeName: n1, containers: [{name: app, image: app}]}\n")
 	cp.Apply(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere, namespace: demo}\nspec: {nodeName: n2, containers: [{name: app, image: app}]}\n")

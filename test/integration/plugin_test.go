@@ -54,6 +54,7 @@ func TestPlugin(t *testing.T) {
 	t.Run("annotations", w.testAnnotations)
 	t.Run("osm-v1 inclusions", w.testV1Inclusions)
 	t.Run("osm-edge", w.testOSMEdge)
+	t.Run("recorded osm-init command", w.testRecordedCommand)
 	t.Run("out of scope", w.testOutOfScope)
 	t.Run("bad annotation", w.testBadAnnotation)
 	t.Run("prevResult unchanged", w.testPrevResultUnchanged)
