@@ -267,6 +267,7 @@ func (s *suite) scratchRules(t *testing.T, script, podIP string) []string {
 // Security refuses them in the baseline namespace).
 func (s *suite) testOSMInjector(t *testing.T) {
 	a, b := s.ip[s.plainA.Name], s.ip[s.plainB.Name]
+	s.must(t, "rollout", "status", "-n", "mesh-cni", "deployment/"+meshCNIWebhook, "--timeout=120s")
 	// The guide's scenarios through OSM's injector: MeshConfig IP ranges
 	// and ports, and the pod annotation.
 	s.startOSMInjector(t, fmt.Sprintf("    outboundIPRangeExclusionList: [%q]\n    outboundPortExclusionList: [7070]", b+"/32"))
