@@ -307,7 +307,9 @@ func (s *suite) testOSMInjector(t *testing.T) {
 		// pod's events gone, describe still shows it.
 		s.must(t, "delete", "events", "-n", nsOSMBaseline, "--field-selector", "involvedObject.name="+name)
 		desc := s.must(t, "describe", "pod", "-n", nsOSMBaseline, name)
-		if !strings.Contains(desc, osmRecord+": iptables-restore --noflush <<EOF") || strings.Contains(desc, "RedirectionConfigured") {
+		// describe prints the annotation's lines indented under its key.
+		if !strings.Contains(desc, osmRecord+":\n") || !strings.Contains(desc, " iptables-restore --noflush <<EOF\n") ||
+			!strings.Contains(desc, " -A OSM_PROXY_OUTBOUND -d "+b+"/32 -j RETURN\n") || strings.Contains(desc, "RedirectionConfigured") {
 			t.Errorf("describe after the events went does not show the record:\n%s", desc)
 		}
 	})
