@@ -24,6 +24,8 @@ type Binaries struct {
 	CNIBinDir string
 	// PauseBin is a static pause binary for the sandbox image.
 	PauseBin string
+	// OSMDir holds OSM's osm-injector and, in crds/, the CRDs it waits for.
+	OSMDir string
 }
 
 // Kube returns the path of one of the Kubernetes binaries.
@@ -63,8 +65,8 @@ func runBuildScript() (Binaries, error) {
 			kv[k] = v
 		}
 	}
-	b := Binaries{CacheDir: kv["CACHE_DIR"], KubeBinDir: kv["KUBE_BIN_DIR"], CNIBinDir: kv["CNI_BIN_DIR"], PauseBin: kv["PAUSE_BIN"]}
-	if b.KubeBinDir == "" || b.CNIBinDir == "" || b.PauseBin == "" {
+	b := Binaries{CacheDir: kv["CACHE_DIR"], KubeBinDir: kv["KUBE_BIN_DIR"], CNIBinDir: kv["CNI_BIN_DIR"], PauseBin: kv["PAUSE_BIN"], OSMDir: kv["OSM_DIR"]}
+	if b.KubeBinDir == "" || b.CNIBinDir == "" || b.PauseBin == "" || b.OSMDir == "" {
 		return Binaries{}, fmt.Errorf("%s printed no binary locations: %q", script, stdout.String())
 	}
 	return b, nil

@@ -52,6 +52,8 @@ func buildImages(t *testing.T, e *env) {
 		// uid 1500 is the proxy's; a name makes `id` and ps readable.
 		"etc/passwd": "root:x:0:0:root:/:/bin/sh\nproxy:x:1500:1500:proxy:/:/bin/sh\n",
 		"etc/group":  "root:x:0:\nproxy:x:1500:\n",
+		// OSM's injector runs its sidecar as `envoy ...` from PATH.
+		"bin/envoy": "#!/bin/sh\nexec /meshapp sidecar\n",
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o755); err != nil {

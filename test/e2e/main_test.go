@@ -64,6 +64,9 @@ func TestE2E(t *testing.T) {
 		{"osm-edge", s.testOSMEdge, false},
 		{"guide-en", func(t *testing.T) { s.runGuide(t, Guides[0]) }, false},
 		{"guide-ja", func(t *testing.T) { s.runGuide(t, Guides[1]) }, false},
+		// After the guides: OSM's CRDs replace the suite's MeshConfig CRD
+		// (and prune osm-edge's fields) until the step ends.
+		{"OSM v1.2.4's injector", s.testOSMInjector, false},
 		{"uninstall and reinstall", s.testUninstallReinstall, false},
 	}
 	for _, st := range steps {

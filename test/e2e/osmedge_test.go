@@ -130,17 +130,7 @@ func (s *suite) podNAT(t *testing.T, p pod) []string {
 	if err != nil {
 		t.Fatalf("iptables-save in the netns of %s/%s: %v\n%s", p.Namespace, p.Name, err, out)
 	}
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		if strings.HasPrefix(l, ":") {
-			l, _, _ = strings.Cut(l, " [")
-		}
-		lines = append(lines, l)
-	}
-	return lines
+	return natLines(out)
 }
 
 // hasLine says whether the listing holds this exact line.
