@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // HoldNode takes the machine-wide node lock that StartNode, BringUpNode and
@@ -20,7 +21,7 @@ func HoldNode(logf func(string, ...any)) (unlock func(), err error) { return loc
 func RunningNode() (*Node, error) {
 	for _, name := range stopOrder {
 		if d := adoptPidfile(filepath.Join(NodeStateDir, name)); d == nil || d.exited() {
-			return nil, fmt.Errorf("no running %s", name)
+			return nil, fmt.Errorf("no %s running", strings.TrimSuffix(filepath.Base(name), ".pid"))
 		}
 	}
 	bins, err := EnsureBinaries()

@@ -37,6 +37,11 @@ func up() error {
 	stop := d.onInterrupt()
 	defer stop()
 	err = d.run(start)
+	if err != nil {
+		// Ctrl-C reaches the commands the demo runs too, which then fail
+		// here a moment before the handler has claimed the signal: let it.
+		time.Sleep(300 * time.Millisecond)
+	}
 	d.mu.Lock()
 	if d.interrupted {
 		d.mu.Unlock()
