@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -72,10 +73,32 @@ func stopHostProcesses() []error {
 	return errs
 }
 
+// killStrays kills what still names the node's directories once its
+// daemons are gone: clients such as a ctr or kubectl a caller started while
+// the node went away, which would otherwise wait on it forever.
+func killStrays(logf func(string, ...any)) {
+	for _, pid := range strayPids() {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			logf("tear-down: killed process %d, a client of the node", pid)
+		}
+	}
+}
+
 // strayHostProcesses lists processes whose command line names the node's
 // state or run directory: after tear-down there must be none.
 func strayHostProcesses() []string {
 	var left []string
+	for _, pid := range strayPids() {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		left = append(left, fmt.Sprintf("process %d: %.200s", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	}
+	return left
+}
+
+// strayPids are the live processes (this one aside) whose command line
+// names NodeStateDir or nodeRunDir.
+func strayPids() []int {
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -83,10 +106,9 @@ func strayHostProcesses() []string {
 			continue
 		}
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		args := strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
-		if strings.Contains(args, NodeStateDir) || strings.Contains(args, nodeRunDir) {
-			left = append(left, fmt.Sprintf("process %d: %.200s", pid, args))
+		if strings.Contains(string(cmdline), NodeStateDir) || strings.Contains(string(cmdline), nodeRunDir) {
+			pids = append(pids, pid)
 		}
 	}
-	return left
+	return pids
 }

@@ -96,6 +96,7 @@ func tearDown(logf func(string, ...any)) error {
 		}
 	}
 	killShims(containerdAddress, logf)
+	killStrays(logf)
 	unmountUnder([]string{NodeStateDir, nodeRunDir}, logf)
 	removeKubepodsCgroups(logf)
 	tearDownLinks(logf)

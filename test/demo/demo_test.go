@@ -72,7 +72,7 @@ func checkSteps(t *testing.T, out string) {
 	expect(t, out, []string{
 		`(?m)^app +2/2 +Running `,
 		`(?m)^    ok: 2/2 Running$`,
-		`(?m)^Annotations: .*\n(.*\n)*?.*mesh-cni\.io/osm-init-command:`,
+		`(?m)^(Annotations:)? +mesh-cni\.io/osm-init-command:$`,
 		`(?m)^ *Normal +RedirectionConfigured `,
 		`(?m)^-A OSM_PROXY_OUT_REDIRECT -p tcp -j REDIRECT --to-ports 15001$`,
 		// The app's connection, on the sidecar with its original destination.

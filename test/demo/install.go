@@ -24,7 +24,8 @@ const (
 func (d *demo) loadImages() error {
 	d.header("The images: mesh-cni's (go run ./cmd/mkimage) and the test app's (test/e2e/meshapp), built here and imported into the node's containerd: nothing is pulled from a registry")
 	t0 := time.Now()
-	dir, err := os.MkdirTemp("", "mesh-cni-demo-images-")
+	// Under the node's state dir: tear-down takes it away after Ctrl-C too.
+	dir, err := os.MkdirTemp(cluster.NodeStateDir, "demo-images-")
 	if err != nil {
 		return err
 	}
@@ -34,6 +35,7 @@ func (d *demo) loadImages() error {
 		return err
 	}
 	for _, tar := range tars {
+		d.halted()
 		if err := d.node.ImportImageFile(tar); err != nil {
 			return err
 		}

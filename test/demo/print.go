@@ -19,6 +19,7 @@ func (d *demo) note(format string, args ...any) {
 // kubectl runs kubectl against the node and returns its stdout; it is a
 // cluster.KubectlFunc.
 func (d *demo) kubectl(stdin []byte, args ...string) (string, error) {
+	d.halted()
 	return d.node.KubectlStdin(stdin, args...)
 }
 

@@ -74,6 +74,7 @@ func (d *demo) run(start time.Time) error {
 	steps := []func() error{d.ensureNode, d.loadImages, d.deploy, d.startOSM, d.createPods,
 		d.showPod, d.showDescribe, d.showNAT, d.showTraffic, d.showExclusion, d.showBadAnnotation}
 	for _, step := range steps {
+		d.halted()
 		if err := step(); err != nil {
 			return err
 		}
@@ -106,6 +107,17 @@ func (d *demo) ensureNode() error {
 	d.node = n
 	d.note("node %s Ready in %.1fs", n.Name, time.Since(t0).Seconds())
 	return nil
+}
+
+// halted blocks for good once an interrupt is being handled: nothing new
+// may start against a node that is being torn down.
+func (d *demo) halted() {
+	d.mu.Lock()
+	stop := d.interrupted
+	d.mu.Unlock()
+	if stop {
+		select {}
+	}
 }
 
 // onInterrupt makes Ctrl-C (or SIGTERM) tear down a node this run started,
