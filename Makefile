@@ -1,10 +1,11 @@
-# The README's two commands: `make demo` (build and show what mesh-cni does)
+# The README's two commands: `make demo` (a local node running mesh-cni, OSM's
+# injector and a meshed pod, and what to look at)
 # and `make test` (every test tier that runs on this machine).
 GO      ?= go
 BIN     := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test unit fuzz bench image clean
+.PHONY: all build demo demo-down test unit fuzz bench image clean
 
 # WITH_TOOLS builds (or finds in its cache) Kubernetes, the CNI plugins and,
 # on a machine with no kubectl, kubectl; then puts that kubectl last on
@@ -18,33 +19,31 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./cmd/...
 
-# A tour of the render CLI on the troubleshooting guide's three scenarios.
-demo: build
-	@echo '# 1. the default rules (the guide: "redirection not working")'
-	$(BIN)/mesh-cni render
-	@echo
-	@echo '# 2. outbound IP range exclusions, as osm-config spells them'
-	$(BIN)/mesh-cni render --outbound-ip-range-exclusion-list "1.1.1.1/32, 2.2.2.2/24"
-	@echo
-	@echo '# 3. outbound port exclusions: global 6379,7070 and the pod annotation 8080'
-	$(BIN)/mesh-cni render --outbound-port-exclusion-list "6379, 7070, 8080"
-	@echo
-	@echo '# the iptables-restore document mesh-cni applies for OSM v1.x, IPv6'
-	$(BIN)/mesh-cni render --profile osm-v1 --format restore --ipv6
-	@echo
-	@echo '# a mistake names the flag and the value (exit status 2)'
-	-$(BIN)/mesh-cni render --outbound-port-exclusion-list "6379, 70000"
+# The main job on this machine (root): test/cluster's single node (started,
+# or reused when an earlier run left it up), mesh-cni from `kubectl apply -k
+# deploy/` as is, OSM v1.2.4's real injector, a meshed pod and what to look
+# at (test/demo). The first run builds Kubernetes into the tools cache (10+
+# minutes, with progress). `make demo-down` stops it all and leaves the host
+# as it found it.
+demo:
+	$(GO) run ./test/demo up
+
+demo-down:
+	$(GO) run ./test/demo down
 
 # Everything: static checks, unit and golden tests, a short fuzz run, kernel
 # tests in network namespaces (root), integration tests against a real
 # kube-apiserver, and the end-to-end suite on a real single node started on
-# this machine. Kernel and cluster tests fail - never skip - when they cannot run.
+# this machine, then `make demo` end to end (test/demo, after the suite has
+# torn its node down: the two never hold the node at once). Kernel and
+# cluster tests fail - never skip - when they cannot run.
 # Packages run one at a time (-p 1): several change host state (the node's
 # /opt/cni, /run/mesh-cni, iptables) and check that they leave it as found.
 test: fuzz
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./test/e2e/
-	$(WITH_TOOLS) && $(GO) test -p 1 -count=1 -timeout 40m ./... && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+	$(GO) vet -tags e2e ./test/e2e/ ./test/demo/
+	$(WITH_TOOLS) && $(GO) test -p 1 -count=1 -timeout 40m ./... && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ && \
+		$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/demo/
 
 unit:
 	$(GO) test -count=1 ./pkg/rules/ ./cmd/...
@@ -71,7 +70,9 @@ bench-report:
 # The end-to-end suite (build tag e2e): a real single node started on this
 # machine (root), `kubectl apply -k deploy/` as is, meshed pods and real
 # traffic, and every command of docs/troubleshooting.md and .ja.md run and
-# checked. test/e2e/kind.sh runs the same suite on kind.
+# checked, then `make demo` end to end (test/demo). test/e2e/kind.sh runs
+# the suite (not the demo) on kind.
 .PHONY: e2e
 e2e:
-	$(WITH_TOOLS) && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+	$(WITH_TOOLS) && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ && \
+		$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/demo/

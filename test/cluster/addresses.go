@@ -8,6 +8,8 @@ const (
 	serviceCIDR = "10.96.0.0/16"
 	podCIDR     = "10.244.0.0/24"
 	podGateway  = "10.244.0.1"
+	// nodeAPIPort is the node's kube-apiserver port, on nodeIP.
+	nodeAPIPort = 6443
 )
 
 var (

@@ -82,5 +82,5 @@ func CheckAgentPermissions(kubectl KubectlFunc, meshNamespace, otherNamespace st
 
 // CheckAgentPermissions is the package function for this control plane.
 func (cp *ControlPlane) CheckAgentPermissions(meshNamespace, otherNamespace string) (int, error) {
-	return CheckAgentPermissions(cp.kubectlStdin, meshNamespace, otherNamespace)
+	return CheckAgentPermissions(cp.KubectlStdin, meshNamespace, otherNamespace)
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// kubectlPath prefers the installed kubectl; build.sh builds one into the
-// cache only where there is none.
-func (cp *ControlPlane) kubectlPath() string {
+// KubectlPath is the kubectl the cluster's helpers run: the installed one,
+// else the one build.sh built into the cache where there was none.
+func (cp *ControlPlane) KubectlPath() string {
 	if _, err := os.Stat("/usr/bin/kubectl"); err == nil {
 		return "/usr/bin/kubectl"
 	}
@@ -26,13 +26,14 @@ func (cp *ControlPlane) kubectlPath() string {
 // TryKubectl runs kubectl with the admin kubeconfig and returns its stdout, or
 // an error carrying its stderr. Use it where failure is the expected outcome.
 func (cp *ControlPlane) TryKubectl(args ...string) (string, error) {
-	return cp.kubectlStdin(nil, args...)
+	return cp.KubectlStdin(nil, args...)
 }
 
-func (cp *ControlPlane) kubectlStdin(stdin []byte, args ...string) (string, error) {
+// KubectlStdin is TryKubectl with stdin (unless nil); it is a KubectlFunc.
+func (cp *ControlPlane) KubectlStdin(stdin []byte, args ...string) (string, error) {
 	// A private discovery cache: ports are reused across runs with different CRDs.
 	full := append([]string{"--kubeconfig=" + cp.AdminKubeconfig, "--cache-dir=" + filepath.Join(cp.Dir, "kubectl-cache"), "--request-timeout=30s"}, args...)
-	cmd := exec.Command(cp.kubectlPath(), full...)
+	cmd := exec.Command(cp.KubectlPath(), full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if stdin != nil {
@@ -59,7 +60,7 @@ func (cp *ControlPlane) Kubectl(t testing.TB, args ...string) string {
 // the test if kubectl fails.
 func (cp *ControlPlane) Apply(t testing.TB, yaml string) {
 	t.Helper()
-	if _, err := cp.kubectlStdin([]byte(yaml), "apply", "-f", "-"); err != nil {
+	if _, err := cp.KubectlStdin([]byte(yaml), "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -117,7 +118,7 @@ func crdVersion(name string, storage bool) string {
 // and both versions are served, so a MeshConfig can be created right after.
 func (cp *ControlPlane) InstallMeshConfigCRD(t testing.TB) {
 	t.Helper()
-	if err := InstallMeshConfigCRDWith(cp.kubectlStdin); err != nil {
+	if err := InstallMeshConfigCRDWith(cp.KubectlStdin); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -95,7 +95,7 @@ func startNode(bins Binaries, outlive bool, logf func(string, ...any)) (*Node, e
 	if err := setUpNodeNetwork(); err != nil {
 		return nil, err
 	}
-	cp, err := startControlPlane(bins, cpConfig{dir: filepath.Join(NodeStateDir, "cp"), bindIP: nodeIP, port: 6443, outlive: outlive, withControllers: true}, logf)
+	cp, err := startControlPlane(bins, cpConfig{dir: filepath.Join(NodeStateDir, "cp"), bindIP: nodeIP, port: nodeAPIPort, outlive: outlive, withControllers: true}, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +162,17 @@ func (n *Node) ctr(args ...string) (string, error) {
 // containerd, for pods with imagePullPolicy: Never.
 func (n *Node) ImportImage(t testing.TB, tarPath string) {
 	t.Helper()
-	if _, err := n.ctr("images", "import", tarPath); err != nil {
-		t.Fatalf("importing image %s: %v", tarPath, err)
+	if err := n.ImportImageFile(tarPath); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// ImportImageFile is ImportImage for callers without a test.
+func (n *Node) ImportImageFile(tarPath string) error {
+	if _, err := n.ctr("images", "import", tarPath); err != nil {
+		return fmt.Errorf("importing image %s: %w", tarPath, err)
+	}
+	return nil
 }
 
 func (n *Node) logTails(logf func(string, ...any)) {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,7 @@ import (
 )
 
 func TestNode(t *testing.T) {
-	hostBefore := hostListing()
+	hostBefore := HostListing()
 	start := time.Now()
 	n := StartNode(t)
 	t.Logf("StartNode took %.1fs", time.Since(start).Seconds())
@@ -78,65 +77,10 @@ spec:
 	if err := TearDownNode(t.Logf); err != nil {
 		t.Fatal(err)
 	}
-	if left := nodeLeftovers(); len(left) > 0 {
+	if left := Leftovers(); len(left) > 0 {
 		t.Errorf("left behind after TearDownNode:\n%s", strings.Join(left, "\n"))
 	}
-	if after := hostListing(); after != hostBefore {
+	if after := HostListing(); after != hostBefore {
 		t.Errorf("host directories not as they were:\nbefore: %s\nafter:  %s", hostBefore, after)
 	}
-}
-
-// hostListing lists the host directories the node and mesh-cni may write.
-func hostListing() string {
-	var b strings.Builder
-	for _, d := range hostDirs {
-		b.WriteString(d + dirListing(d) + " ")
-	}
-	return b.String()
-}
-
-// dirListing names the files of dir, or says it is absent.
-func dirListing(dir string) string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err.Error()
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return "[" + strings.Join(names, " ") + "]"
-}
-
-// nodeLeftovers lists whatever a node made that is still on the machine.
-func nodeLeftovers() []string {
-	var left []string
-	for _, p := range []string{NodeStateDir, nodeRunDir, CNIConfFile} {
-		if _, err := os.Stat(p); err == nil {
-			left = append(left, "file "+p)
-		}
-	}
-	for _, l := range []string{nodeBridge, podBridge} {
-		if linkExists(l) {
-			left = append(left, "link "+l)
-		}
-	}
-	if out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output(); strings.Contains(string(out), podBridge) {
-		left = append(left, "veths on "+podBridge)
-	}
-	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
-		out, _ := exec.Command(bin).Output()
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-HOSTPORT") {
-				left = append(left, bin+": "+line)
-			}
-		}
-	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, NodeStateDir) || strings.Contains(line, nodeRunDir) {
-			left = append(left, "mount "+line)
-		}
-	}
-	return left
 }

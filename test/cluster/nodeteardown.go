@@ -66,7 +66,8 @@ var stopOrder = []string{
 }
 
 // TearDownNode removes everything a node (StartNode or BringUpNode) made,
-// including after a crashed run: its processes (by pidfile), containers,
+// including after a crashed run: its processes and host processes (by
+// pidfile), containers,
 // mounts, cgroups, bridges and veths, iptables chains (KUBE-*, portmap's),
 // its CNI config file, the plugins it put into CNIBinDir (and mesh-cni's
 // binary and kubeconfig if an installer under test left them; files that were
@@ -86,7 +87,7 @@ func tearDown(logf func(string, ...any)) error {
 	start := time.Now()
 	_, statErr := os.Stat(NodeStateDir)
 	existed := statErr == nil || linkExists(nodeBridge) || linkExists(podBridge)
-	var errs []error
+	errs := stopHostProcesses()
 	for _, name := range stopOrder {
 		if d := adoptPidfile(filepath.Join(NodeStateDir, name)); d != nil {
 			if err := d.stop(10 * time.Second); err != nil {
@@ -95,6 +96,7 @@ func tearDown(logf func(string, ...any)) error {
 		}
 	}
 	killShims(containerdAddress, logf)
+	killStrays(logf)
 	unmountUnder([]string{NodeStateDir, nodeRunDir}, logf)
 	removeKubepodsCgroups(logf)
 	tearDownLinks(logf)

@@ -3,25 +3,23 @@
 package e2e
 
 import (
-	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
+	"github.com/mesh-cni/mesh-cni/test/osmhost"
+	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
-// OSM's names, as its injector and chart use them (osm-injection.md).
+// Names of the OSM scenarios.
 const (
-	osmWebhookConfig = "osm-webhook-osm"
-	osmRecord        = "mesh-cni.io/osm-init-command"
+	osmRecord = webhook.CommandAnnotation
 	// mesh-cni's webhook in deploy/.
 	meshCNIWebhook       = "mesh-cni-webhook"
 	meshCNIWebhookConfig = "osm-webhook-osm-mesh-cni"
@@ -31,156 +29,43 @@ const (
 	nsOSMPlain    = "osm-plain"
 )
 
-// osmInjector is OSM v1.2.4's real injector, run on the node as a host
-// process the way osm-injection.md shows.
-type osmInjector struct {
-	cmd *exec.Cmd
-	log bytes.Buffer
-}
-
-// startOSMInjector applies OSM's CRDs and MeshConfig and starts the
-// injector; it is stopped, its webhook configuration removed first, when
-// the test ends, and the suite's own MeshConfig CRD put back.
-func (s *suite) startOSMInjector(t *testing.T, traffic string) *osmInjector {
+// startOSMInjector starts OSM v1.2.4's injector (test/osmhost, as `make
+// demo` does) with these spec.traffic additions; it is stopped, its
+// webhook configuration removed first, when the test ends, and the suite's
+// own MeshConfig CRD put back.
+func (s *suite) startOSMInjector(t *testing.T, traffic string) {
 	t.Helper()
 	bins, err := cluster.EnsureBinaries()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.must(t, "apply", "-f", filepath.Join(bins.OSMDir, "crds"))
-	s.ensureNamespace(t, nsMesh)
-	// The injector names its own pod in its certificates' owner and reads
-	// nothing else of it: a placeholder that never runs.
-	s.apply(t, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: osm-injector, namespace: %s}
-spec:
-  nodeSelector: {mesh-cni.io/never: "true"}
-  containers: [{name: placeholder, image: %s, imagePullPolicy: Never}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: osm-injector, namespace: %[1]s}
-spec:
-  type: ExternalName
-  externalName: localhost
-  ports: [{name: webhook, port: 9090}]
-`, nsMesh, appImage))
-	s.osmMeshConfig(t, traffic)
-	inj := &osmInjector{}
-	inj.cmd = exec.Command(filepath.Join(bins.OSMDir, "osm-injector"), "--kubeconfig", s.kubeconfig,
-		"--mesh-name", "osm", "--osm-namespace", nsMesh, "--webhook-config-name", osmWebhookConfig,
-		"--ca-bundle-secret-name", "osm-ca-bundle", "--certificate-manager", "tresor", "--osm-version", "v1.2.4")
-	inj.cmd.Env = append(os.Environ(), "INJECTOR_POD_NAME=osm-injector", "OSM_DEFAULT_HEALTHCHECK_CONTAINER_IMAGE="+appImage)
-	inj.cmd.Stdout, inj.cmd.Stderr = &inj.log, &inj.log
-	if err := inj.cmd.Start(); err != nil {
-		t.Fatalf("starting osm-injector: %v", err)
+	inj, err := osmhost.Start(s.kubectlFunc, s.kubeconfig, bins.OSMDir, appImage, traffic, false)
+	if err != nil {
+		t.Fatalf("starting OSM's injector: %v", err)
 	}
 	t.Cleanup(func() {
-		// OSM's configuration is failurePolicy Fail and the injector never
-		// removes it: delete it before the injector goes.
-		s.kubectl("delete", "mutatingwebhookconfiguration", osmWebhookConfig, "--ignore-not-found")
-		inj.cmd.Process.Kill()
-		inj.cmd.Wait()
+		if err := inj.Stop(); err != nil {
+			t.Errorf("stopping osm-injector: %v", err)
+		}
 		if t.Failed() {
-			t.Logf("osm-injector's log:\n%s", tail(inj.log.String(), 60))
+			t.Logf("osm-injector's log:\n%s", inj.LogTail(60))
 		}
 		s.kubectl("delete", "-f", filepath.Join(bins.OSMDir, "crds"), "--ignore-not-found")
 		s.installMeshConfigCRD(t)
 	})
-	s.waitOSMInjector(t, inj)
-	return inj
-}
-
-// waitOSMInjector waits until the injector answers /healthz and has
-// written its webhook configuration.
-func (s *suite) waitOSMInjector(t *testing.T, inj *osmInjector) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, err := client.Get("http://127.0.0.1:9091/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if _, cerr := s.kubectl("get", "mutatingwebhookconfiguration", osmWebhookConfig); resp.StatusCode == 200 && cerr == nil {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("osm-injector not serving after 90s (%v)\n%s", err, tail(inj.log.String(), 40))
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// osmMeshConfig writes OSM's MeshConfig with the stand-in images and the
-// given spec.traffic additions (YAML lines, indented by four).
-func (s *suite) osmMeshConfig(t *testing.T, traffic string) {
-	t.Helper()
-	s.apply(t, fmt.Sprintf(`apiVersion: config.openservicemesh.io/v1alpha2
-kind: MeshConfig
-metadata: {name: osm-mesh-config, namespace: %s}
-spec:
-  sidecar:
-    enablePrivilegedInitContainer: false
-    logLevel: error
-    envoyImage: %s
-    initContainerImage: %[2]s
-    localProxyMode: Localhost
-  traffic:
-    enablePermissiveTrafficPolicyMode: true
-    enableEgress: true
-%s
-  certificate:
-    serviceCertValidityDuration: 24h
-    certKeyBitSize: 2048
-`, nsMesh, appImage, traffic))
 }
 
 // osmNamespace makes a namespace OSM monitors and injects, enforcing Pod
 // Security baseline when asked.
 func (s *suite) osmNamespace(t *testing.T, name string, baseline bool) {
 	t.Helper()
-	psa := ""
-	if baseline {
-		psa = "\n    pod-security.kubernetes.io/enforce: baseline"
-	}
-	s.apply(t, fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata:
-  name: %s
-  labels:
-    openservicemesh.io/monitored-by: osm%s
-  annotations:
-    openservicemesh.io/sidecar-injection: enabled
-`, name, psa))
+	s.apply(t, osmhost.MeshNamespace(name, baseline))
 }
 
 // osmAppManifest is an application pod as its author writes it; OSM's
 // injector adds the sidecar (envoy) and osm-init.
 func osmAppManifest(namespace, name string, annotations map[string]string) string {
-	var ann strings.Builder
-	for k, v := range annotations {
-		fmt.Fprintf(&ann, "\n    %s: %q", k, v)
-	}
-	meta := ""
-	if ann.Len() > 0 {
-		meta = "\n  annotations:" + ann.String()
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s%s
-spec:
-  terminationGracePeriodSeconds: 1
-  enableServiceLinks: false
-  containers:
-  - name: app
-    image: %s
-    imagePullPolicy: Never
-    command: ["/meshapp", "serve", "8080", "9090"]
-`, name, namespace, meta, appImage)
+	return osmhost.AppPod(namespace, name, appImage, annotations)
 }
 
 // storedPod is the part of a stored pod the OSM scenarios look at.
@@ -257,7 +142,7 @@ func (s *suite) scratchRules(t *testing.T, script, podIP string) []string {
 	if err != nil {
 		t.Fatalf("running the recorded osm-init script in a scratch netns: %v\n%s", err, out)
 	}
-	return natLines(out)
+	return podcheck.NATLines(out)
 }
 
 // testOSMInjector: the real OSM v1.2.4 injector shapes the pods; with
@@ -333,29 +218,4 @@ func (s *suite) testOSMInjector(t *testing.T) {
 		}
 		s.discard(t, nsOSMPlain, "osm-kept")
 	})
-}
-
-// natLines is iptables-save output in podNAT's form: no comments, no
-// counters.
-func natLines(out string) []string {
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		if strings.HasPrefix(l, ":") {
-			l, _, _ = strings.Cut(l, " [")
-		}
-		lines = append(lines, l)
-	}
-	return lines
-}
-
-// tail is the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
 // The local DNS proxy as the pod sees it: the name meshapp's stand-in
@@ -118,19 +120,15 @@ func (s *suite) resolve(p pod) (string, error) {
 // pod's app container, found by the container's ID in its cgroup.
 func (s *suite) podNAT(t *testing.T, p pod) []string {
 	t.Helper()
-	ref := strings.TrimSpace(s.must(t, "get", "pod", "-n", p.Namespace, p.Name, "-o",
-		`jsonpath={.status.containerStatuses[?(@.name=="app")].containerID}`))
-	_, id, _ := strings.Cut(ref, "://") // containerd://ID
-	if id == "" {
-		t.Fatalf("pod %s/%s: app's container ID is %q", p.Namespace, p.Name, ref)
+	id, err := podcheck.AppContainerID(s.kubectlFunc, p.Namespace, p.Name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	script := `pid=; for f in /proc/[0-9]*/cgroup; do if grep -q "` + id + `" "$f" 2>/dev/null; then pid=${f#/proc/}; pid=${pid%/cgroup}; break; fi; done; ` +
-		`[ -n "$pid" ] || { echo "no process of container ` + id + `" >&2; exit 1; }; nsenter -t "$pid" -n iptables-save -t nat`
-	out, err := s.shell(script, true)
+	out, err := s.shell(podcheck.NATScript(id), true)
 	if err != nil {
 		t.Fatalf("iptables-save in the netns of %s/%s: %v\n%s", p.Namespace, p.Name, err, out)
 	}
-	return natLines(out)
+	return podcheck.NATLines(out)
 }
 
 // hasLine says whether the listing holds this exact line.

@@ -4,12 +4,13 @@ package e2e
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
 // pod describes a test pod: an app serving 8080 and 9090 and, when Sidecar
@@ -122,30 +123,18 @@ func (e *env) podIP(t *testing.T, p pod) string {
 	return ip
 }
 
-// event is the part of a core/v1 Event the suite checks.
-type event struct {
-	Type, Reason, Message string
-	Source                struct{ Component string }
-	InvolvedObject        struct{ UID string }
-}
+// event is podcheck's Event.
+type event = podcheck.Event
 
 // events lists the events of the pod with this reason, of this pod only
 // (not of an earlier pod with the same name).
 func (e *env) events(t *testing.T, p pod, reason string) []event {
 	t.Helper()
-	uid := strings.TrimSpace(e.must(t, "get", "pod", "-n", p.Namespace, p.Name, "-o", "jsonpath={.metadata.uid}"))
-	out := e.must(t, "get", "events", "-n", p.Namespace, "--field-selector", "involvedObject.name="+p.Name+",reason="+reason, "-o", "json")
-	var list struct{ Items []event }
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		t.Fatalf("parsing events of %s/%s: %v", p.Namespace, p.Name, err)
+	evs, err := podcheck.Events(e.kubectlFunc, p.Namespace, p.Name, reason)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var mine []event
-	for _, ev := range list.Items {
-		if ev.InvolvedObject.UID == uid {
-			mine = append(mine, ev)
-		}
-	}
-	return mine
+	return evs
 }
 
 // waitEvent waits for the pod's first event with this reason.
@@ -164,31 +153,21 @@ func (e *env) waitEvent(t *testing.T, p pod, reason string, timeout time.Duratio
 	}
 }
 
-// landing is where a connection ended up, as meshapp reports it.
-type landing struct {
-	// Role is "app", "sidecar-outbound" or "sidecar-inbound".
-	Role string
-	// Dst is the app's port, or the sidecar's SO_ORIGINAL_DST.
-	Dst string
-	// Host is the name of the pod that answered.
-	Host string
-}
+// landing is where a connection ended up (podcheck's Landing, a type of
+// this package so the scenarios' tables stay unkeyed).
+type landing podcheck.Landing
 
-func (l landing) String() string { return l.Role + " " + l.Dst + " " + l.Host }
+func (l landing) String() string { return podcheck.Landing(l).String() }
 
 // dial connects from a container of the pod (as that container's user) to
 // addr and returns who answered.
 func (e *env) dial(t *testing.T, from pod, containerName, addr string) landing {
 	t.Helper()
-	out, err := e.kubectl("exec", "-n", from.Namespace, from.Name, "-c", containerName, "--", "/meshapp", "dial", addr)
+	l, err := podcheck.Dial(e.kubectlFunc, from.Namespace, from.Name, containerName, addr)
 	if err != nil {
-		t.Fatalf("dial %s from %s/%s (%s): %v %s", addr, from.Namespace, from.Name, containerName, err, out)
+		t.Fatal(err)
 	}
-	f := strings.Fields(out)
-	if len(f) != 3 {
-		t.Fatalf("dial %s from %s/%s: unexpected answer %q", addr, from.Namespace, from.Name, out)
-	}
-	return landing{Role: f[0], Dst: f[1], Host: f[2]}
+	return landing(l)
 }
 
 // ensureNamespace creates the namespace unless it exists.

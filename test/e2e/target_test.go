@@ -113,6 +113,12 @@ func (e *env) kubectl(args ...string) (string, error) {
 	return e.kubectlStdin("", args...)
 }
 
+// kubectlFunc is kubectlStdin as a cluster.KubectlFunc, for the shared
+// helpers of test/podcheck and test/osmhost.
+func (e *env) kubectlFunc(stdin []byte, args ...string) (string, error) {
+	return e.kubectlStdin(string(stdin), args...)
+}
+
 func (e *env) kubectlStdin(stdin string, args ...string) (string, error) {
 	cmd := exec.Command(e.kubectlBin, append([]string{"--request-timeout=60s"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig)

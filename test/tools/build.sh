@@ -39,6 +39,36 @@ if ! flock -n 9; then
   flock 9
 fi
 
+# counted LABEL DIR PKG...: go build -v of the packages in the module DIR (the
+# caller's flags in BUILD_FLAGS), with a line every 20 seconds saying how far
+# it is - packages compiled of those it needs, time so far - instead of minutes
+# of silence. Other output (compile errors) goes through.
+counted() {
+  local label=$1 dir=$2 total t0=$SECONDS last=$SECONDS n=0 line rc
+  shift 2
+  total=$(cd "$dir" && GOWORK=off GOFLAGS=-mod=mod go list -deps "$@" 2>/dev/null | grep -c .) || total='?'
+  log "$label: compiling up to $total packages (the standard library's included; those already in Go's build cache are skipped)"
+  set +o pipefail
+  (cd "$dir" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -v "${BUILD_FLAGS[@]}" "$@" 2>&1; echo "exit $?") | while :; do
+    if IFS= read -r -t 5 line; then
+      case $line in
+        'exit '*) rc=${line#exit }; log "$label: $n packages compiled in $((SECONDS - t0))s"; exit "$rc" ;;
+        *' '* | '#'*) echo "$line" >&2 ;;
+        *) n=$((n + 1)) ;;
+      esac
+    elif [ $? -le 128 ]; then
+      exit 1 # the build's output ended without its exit line
+    fi
+    if ((SECONDS - last >= 20)); then
+      log "$label: $n/$total packages compiled, $((SECONDS - t0))s so far"
+      last=$SECONDS
+    fi
+  done
+  rc=${PIPESTATUS[1]}
+  set -o pipefail
+  return "$rc"
+}
+
 # stamped DIR VERSION: the stamp is written last, so a half-done build is redone.
 stamped() { [ -f "$1/stamp" ] && [ "$(cat "$1/stamp")" = "$2" ]; }
 
@@ -94,14 +124,15 @@ ensure_kube_module() {
 build_kube() {
   stamped "$KUBE_DIR" "$K8S" && return 0
   local mod=$KUBE_DIR/module t0=$SECONDS pkgs=() V=k8s.io/component-base/version
+  log "kubernetes $K8S: downloading its modules (a few minutes on a cold module cache)"
   ensure_kube_module "$mod"
   for c in "${KUBE_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   log "building kubernetes $K8S (${KUBE_CMDS[*]}) - cold this takes 10+ minutes"
   rm -rf "$KUBE_DIR/bin.tmp" && mkdir -p "$KUBE_DIR/bin.tmp"
   # One go build for all five so they share compiled packages.
-  (cd "$mod" && GOWORK=off CGO_ENABLED=0 go build -trimpath \
-    -ldflags "-s -w -X $V.gitVersion=$K8S -X $V.gitMajor=1 -X $V.gitMinor=33 -X $V.gitTreeState=clean" \
-    -o "$KUBE_DIR/bin.tmp/" "${pkgs[@]}") || die "go build kubernetes $K8S"
+  BUILD_FLAGS=(-trimpath -ldflags "-s -w -X $V.gitVersion=$K8S -X $V.gitMajor=1 -X $V.gitMinor=33 -X $V.gitTreeState=clean"
+    -o "$KUBE_DIR/bin.tmp/")
+  counted "kubernetes $K8S" "$mod" "${pkgs[@]}" || die "go build kubernetes $K8S"
   for c in "${KUBE_CMDS[@]}"; do [ -x "$KUBE_DIR/bin.tmp/$c" ] || die "missing $c after build"; done
   rm -rf "$KUBE_DIR/bin" && mv "$KUBE_DIR/bin.tmp" "$KUBE_DIR/bin"
   echo "$K8S" >"$KUBE_DIR/stamp"
@@ -156,8 +187,8 @@ build_osm() {
   log "building OSM $OSM's osm-injector - cold this takes about 5 minutes"
   rm -rf "$OSM_DIR/bin.tmp" && mkdir -p "$mod" "$OSM_DIR/bin.tmp"
   printf 'module meshcni.local/osmbuild\n\ngo 1.24.0\n\nrequire github.com/openservicemesh/osm %s\n' "$OSM" >"$mod/go.mod"
-  (cd "$mod" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
-    -o "$OSM_DIR/bin.tmp/osm-injector" github.com/openservicemesh/osm/cmd/osm-injector) || die "go build osm-injector $OSM"
+  BUILD_FLAGS=(-trimpath -ldflags "-s -w" -o "$OSM_DIR/bin.tmp/osm-injector")
+  counted "osm-injector $OSM" "$mod" github.com/openservicemesh/osm/cmd/osm-injector || die "go build osm-injector $OSM"
   src=$(cd "$mod" && GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/openservicemesh/osm) || die "locating the osm module"
   mkdir -p "$OSM_DIR/bin.tmp/crds" && cp "$src"/cmd/osm-bootstrap/crds/*.yaml "$OSM_DIR/bin.tmp/crds/" || die "copying OSM's CRDs"
   chmod u+w "$OSM_DIR/bin.tmp/crds/"*.yaml
