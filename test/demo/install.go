@@ -49,6 +49,13 @@ func (d *demo) loadImages() error {
 func (d *demo) deploy() error {
 	d.header("mesh-cni: kubectl apply -k deploy/ as is: the installer DaemonSet (puts the plugin last in the node's CNI chain, and is its node agent) and the admission webhook that takes osm-init out of OSM-injected pods")
 	t0 := time.Now()
+	// deploy/'s Role for the mesh's objects lives in the mesh's namespace,
+	// which installing OSM creates; the demo installs OSM's injector next.
+	fmt.Printf("$ kubectl create namespace osm-system   # OSM's namespace, as installing OSM makes it\n")
+	if out, err := d.kubectl([]byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: osm-system\n"), "apply", "-f", "-"); err != nil {
+		printBlock(out)
+		return err
+	}
 	fmt.Printf("$ kubectl apply -k deploy/\n")
 	out, err := d.kubectl(nil, "apply", "-k", filepath.Join(d.repo, "deploy"))
 	printBlock(out)
