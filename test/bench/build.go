@@ -15,8 +15,8 @@ type binaries struct {
 	root string
 	// dir is CNI_PATH: mesh-cni, bridge, host-local, loopback.
 	dir string
-	// meshCNI, installer and meshapp are static, stripped builds.
-	meshCNI, installer, meshapp string
+	// meshCNI and installer are static, stripped builds.
+	meshCNI, installer string
 	// emptyGo is a Go program that does nothing, built the same way: the
 	// cost of starting any Go binary here.
 	emptyGo string
@@ -25,7 +25,7 @@ type binaries struct {
 }
 
 // buildBinaries builds mesh-cni and the installer as the Makefile does
-// (static, -trimpath, -s -w), the e2e stand-in app, and links the pinned
+// (static, -trimpath, -s -w), and links the pinned
 // CNI plugins (test/tools/build.sh) next to them.
 func buildBinaries(t *phase) *binaries {
 	root, err := cluster.RepoRoot()
@@ -37,13 +37,13 @@ func buildBinaries(t *phase) *binaries {
 		t.Fatalf("temp dir for binaries: %v", err)
 	}
 	b := &binaries{root: root, dir: dir, meshCNI: filepath.Join(dir, "mesh-cni"),
-		installer: filepath.Join(dir, "installer"), meshapp: filepath.Join(dir, "meshapp"), emptyGo: filepath.Join(dir, "empty-go")}
+		installer: filepath.Join(dir, "installer"), emptyGo: filepath.Join(dir, "empty-go")}
 	src := filepath.Join(dir, "empty.go")
 	if err := os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
 		b.remove()
 		t.Fatalf("writing the empty Go program: %v", err)
 	}
-	for out, pkg := range map[string]string{b.meshCNI: "./cmd/mesh-cni", b.installer: "./cmd/installer", b.meshapp: "./test/e2e/meshapp", b.emptyGo: src} {
+	for out, pkg := range map[string]string{b.meshCNI: "./cmd/mesh-cni", b.installer: "./cmd/installer", b.emptyGo: src} {
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 		if o, err := cmd.CombinedOutput(); err != nil {

@@ -8,64 +8,36 @@ import (
 	"strings"
 
 	"github.com/mesh-cni/mesh-cni/test/cluster"
+	"github.com/mesh-cni/mesh-cni/test/images"
 )
 
-// Images the pod start-up test builds locally; nothing is pulled.
-const (
-	// meshappImage holds test/e2e/meshapp as /meshapp: the app and the
-	// sidecar stand-in, also as the `envoy` OSM's injector runs from PATH.
-	meshappImage = "mesh-cni.local/bench-meshapp:1"
-	// osmInitImage is an osm-init image: busybox's sh and the host's
-	// iptables and iptables-restore (nft backend, as OSM's image) with
-	// their libraries: the stand-in's command chain and OSM's own
-	// `iptables-restore --noflush` script both run in it.
-	osmInitImage = "mesh-cni.local/bench-osm-init:1"
-)
+// osmInitImage is an osm-init image the pod start-up test builds locally
+// (nothing is pulled): busybox's sh and the host's iptables and
+// iptables-restore (nft backend, as OSM's image) with their libraries: the
+// stand-in's command chain and OSM's own `iptables-restore --noflush`
+// script both run in it. Its pods' other image is test/images' App:
+// meshapp as the app, the sidecar stand-in and the `envoy` OSM's injector
+// runs from PATH.
+const osmInitImage = "mesh-cni.local/bench-osm-init:1"
 
 // xtablesLibDir is where iptables loads its match and target extensions.
 const xtablesLibDir = "/usr/lib/x86_64-linux-gnu/xtables"
 
-// buildImages writes the two images' tarballs into dir.
-func buildImages(t *phase, b *binaries, dir string) (tars []string) {
-	appRoot, initRoot := filepath.Join(dir, "meshapp-root"), filepath.Join(dir, "osm-init-root")
-	must(t, "meshapp image", buildMeshappRoot(appRoot, b.meshapp))
-	must(t, "osm-init image", buildOSMInitRoot(initRoot))
-	for _, img := range []struct{ ref, root, file string }{
-		{meshappImage, appRoot, "meshapp.tar"}, {osmInitImage, initRoot, "osm-init.tar"},
-	} {
-		path := filepath.Join(dir, img.file)
-		f, err := os.Create(path)
-		must(t, "image "+img.ref, err)
-		err = cluster.WriteImageTar(f, img.ref, img.root, nil, nil)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		must(t, "image "+img.ref, err)
-		tars = append(tars, path)
+// buildImages writes the App image's and the osm-init image's tarballs
+// into dir.
+func buildImages(t *phase, b *binaries, dir string) []string {
+	appTar, err := images.BuildApp(b.root, dir)
+	must(t, "meshapp image", err)
+	root, initTar := filepath.Join(dir, "osm-init-root"), filepath.Join(dir, "osm-init.tar")
+	must(t, "osm-init image", buildOSMInitRoot(root))
+	f, err := os.Create(initTar)
+	must(t, "image "+osmInitImage, err)
+	err = cluster.WriteImageTar(f, osmInitImage, root, nil, nil)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return tars
-}
-
-// buildMeshappRoot lays out /meshapp, busybox's sh and /bin/envoy, which
-// OSM's injected sidecar runs (`envoy --config-path ...`) and which starts
-// meshapp's sidecar instead.
-func buildMeshappRoot(root, meshapp string) error {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		return fmt.Errorf("the meshapp image needs busybox-static: %w", err)
-	}
-	for src, dst := range map[string]string{meshapp: "/meshapp", busybox: "/bin/busybox"} {
-		if err := copyInto(root, src, dst); err != nil {
-			return err
-		}
-	}
-	if err := os.Symlink("busybox", filepath.Join(root, "bin", "sh")); err != nil {
-		return fmt.Errorf("meshapp image: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "envoy"), []byte("#!/bin/sh\nexec /meshapp sidecar\n"), 0o755); err != nil {
-		return fmt.Errorf("meshapp image: %w", err)
-	}
-	return nil
+	must(t, "image "+osmInitImage, err)
+	return []string{appTar, initTar}
 }
 
 // buildOSMInitRoot lays out /bin/sh (busybox-static), iptables and

@@ -13,6 +13,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
+	"github.com/mesh-cni/mesh-cni/test/images"
 )
 
 // podStartNamespace holds the pod start-up test's pods.
@@ -226,7 +227,7 @@ spec:
 %s  containers:
   - {name: app, image: %s, imagePullPolicy: Never, command: ["/meshapp", "serve", "8080"]}
   - {name: envoy, image: %s, imagePullPolicy: Never, command: ["/meshapp", "sidecar"], securityContext: {runAsUser: 1500}}
-`, name, podStartNamespace, fakeUUID(name), init, meshappImage, meshappImage)
+`, name, podStartNamespace, fakeUUID(name), init, images.App, images.App)
 }
 
 // countEvents counts mesh-cni's events of reason in namespace on the

@@ -7,7 +7,10 @@ import (
 	"strings"
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
+	"github.com/mesh-cni/mesh-cni/test/images"
+	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
 // osmStartResult is issue 12's benchmark: `kubectl apply` to Ready on a
@@ -32,7 +35,7 @@ type osmContender struct {
 	inChain bool
 	// shape says what is wrong with an admitted pod ("" when it is what
 	// the contender claims to be).
-	shape func(p listedPod) string
+	shape func(p podcheck.Pod) string
 	// containers are the containers of its admitted pods, as
 	// "init: osm-init; app, envoy".
 	containers string
@@ -130,7 +133,7 @@ spec:
   automountServiceAccountToken: false
   containers:
   - {name: app, image: %s, imagePullPolicy: Never, command: ["/meshapp", "serve", "8080"]}
-`, name, c.namespace, meshappImage)
+`, name, c.namespace, images.App)
 	}}
 }
 
@@ -144,64 +147,28 @@ func (c *osmContender) record(bt batchTimes) {
 	c.apply.d = append(c.apply.d, bt.apply)
 }
 
-// listedPod is the part of a stored pod the shape checks read.
-type listedPod struct {
-	Metadata struct {
-		Name        string
-		Labels      map[string]string
-		Annotations map[string]string
-	}
-	Spec struct {
-		InitContainers []struct{ Name string }
-		Containers     []struct{ Name string }
-	}
-}
-
-// containerList is the pod's containers, as "init: osm-init; app, envoy".
-func (p listedPod) containerList() string {
-	var inits, main []string
-	for _, c := range p.Spec.InitContainers {
-		inits = append(inits, c.Name)
-	}
-	for _, c := range p.Spec.Containers {
-		main = append(main, c.Name)
-	}
-	if len(inits) == 0 {
-		return strings.Join(main, ", ")
-	}
-	return "init: " + strings.Join(inits, ", ") + "; " + strings.Join(main, ", ")
-}
-
-func (p listedPod) has(name string, init bool) bool {
-	list := p.Spec.Containers
-	if init {
-		list = p.Spec.InitContainers
-	}
-	return slices.ContainsFunc(list, func(c struct{ Name string }) bool { return c.Name == name })
-}
-
-func plainShape(p listedPod) string {
-	if p.containerList() != "app" || p.Metadata.Labels["osm-proxy-uuid"] != "" {
-		return "a plain pod was changed at admission: " + p.containerList()
+func plainShape(p podcheck.Pod) string {
+	if p.ContainerList() != "app" || p.Metadata.Labels["osm-proxy-uuid"] != "" {
+		return "a plain pod was changed at admission: " + p.ContainerList()
 	}
 	return ""
 }
 
-func osmInitShape(p listedPod) string {
+func osmInitShape(p podcheck.Pod) string {
 	switch {
-	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.has("envoy", false):
+	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.HasContainer("envoy"):
 		return "OSM's injector did not inject it"
-	case !p.has("osm-init", true) || p.Metadata.Annotations[osmRecord] != "":
+	case !p.HasInit("osm-init") || p.Metadata.Annotations[webhook.CommandAnnotation] != "":
 		return "mesh-cni's webhook changed it"
 	}
 	return ""
 }
 
-func meshCNIShape(p listedPod) string {
+func meshCNIShape(p podcheck.Pod) string {
 	switch {
-	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.has("envoy", false):
+	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.HasContainer("envoy"):
 		return "OSM's injector did not inject it"
-	case p.has("osm-init", true) || !strings.Contains(p.Metadata.Annotations[osmRecord], "iptables-restore"):
+	case p.HasInit("osm-init") || !strings.Contains(p.Metadata.Annotations[webhook.CommandAnnotation], "iptables-restore"):
 		return "mesh-cni's webhook did not take osm-init out and record its script"
 	}
 	return ""
@@ -210,7 +177,7 @@ func meshCNIShape(p listedPod) string {
 // check ends the phase unless every pod named is what the contender
 // claims, and returns their containers (the same for all).
 func (c *osmContender) check(t *phase, node *cluster.Node, names []string) string {
-	var list struct{ Items []listedPod }
+	var list struct{ Items []podcheck.Pod }
 	must(t, "decoding the pods", json.Unmarshal([]byte(node.Kubectl(t, "get", "pods", "-n", c.namespace, "-o", "json")), &list))
 	containers := ""
 	seen := 0
@@ -220,12 +187,12 @@ func (c *osmContender) check(t *phase, node *cluster.Node, names []string) strin
 		}
 		seen++
 		if why := c.shape(p); why != "" {
-			t.Fatalf("%s: pod %s/%s (%s): %s", c.label, c.namespace, p.Metadata.Name, p.containerList(), why)
+			t.Fatalf("%s: pod %s/%s (%s): %s", c.label, c.namespace, p.Metadata.Name, p.ContainerList(), why)
 		}
-		if containers != "" && containers != p.containerList() {
-			t.Fatalf("%s: pods differ: %s and %s", c.label, containers, p.containerList())
+		if containers != "" && containers != p.ContainerList() {
+			t.Fatalf("%s: pods differ: %s and %s", c.label, containers, p.ContainerList())
 		}
-		containers = p.containerList()
+		containers = p.ContainerList()
 	}
 	if seen != len(names) {
 		t.Fatalf("%s: %d of the batch's %d pods listed", c.label, seen, len(names))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 )
 
 // abovePlain is how far mesh-cni's median pod start is above plain pods',
@@ -46,7 +47,7 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		len(o.osmInit.ready.d), o.osmInit.containers)
 	p("- **%s**: a namespace both webhooks are called for: mesh-cni's takes `osm-init` out and records its script "+
 		"(annotation `%s`), which the plugin installs at the sandbox's ADD: its RedirectionConfigured event was on %d of the "+
-		"%d measured pods once their batch was Ready. Containers: `%s`.\n\n", o.meshCNI.label, osmRecord, o.configured, n, o.meshCNI.containers)
+		"%d measured pods once their batch was Ready. Containers: `%s`.\n\n", o.meshCNI.label, webhook.CommandAnnotation, o.configured, n, o.meshCNI.containers)
 	p("Every admitted pod of every batch was checked to be what its contender says: plain pods unchanged, osm-init's injected " +
 		"with osm-init and no record, mesh-cni's injected without osm-init and with the record. One unmeasured pod of each " +
 		"came first.\n\n")

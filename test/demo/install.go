@@ -12,12 +12,8 @@ import (
 	"github.com/mesh-cni/mesh-cni/test/osmhost"
 )
 
-const (
-	// appImageRef is the test application's image (test/images).
-	appImageRef = images.App
-	// meshCNIWebhookConfig is deploy/'s MutatingWebhookConfiguration.
-	meshCNIWebhookConfig = "osm-webhook-osm-mesh-cni"
-)
+// appImageRef is the test application's image (test/images).
+const appImageRef = images.App
 
 // loadImages builds the two images and imports them into the node's
 // containerd (the same function the e2e suite calls).
@@ -40,7 +36,7 @@ func (d *demo) loadImages() error {
 			return err
 		}
 	}
-	d.note("ghcr.io/mesh-cni/mesh-cni:dev and %s built and imported in %.1fs", appImageRef, time.Since(t0).Seconds())
+	d.note("%s and %s built and imported in %.1fs", images.MeshCNI, appImageRef, time.Since(t0).Seconds())
 	return nil
 }
 
@@ -62,7 +58,7 @@ func (d *demo) deploy() error {
 	if err != nil {
 		return err
 	}
-	for _, obj := range []string{"daemonset/mesh-cni", "deployment/mesh-cni-webhook"} {
+	for _, obj := range []string{"daemonset/mesh-cni", "deployment/" + osmhost.MeshCNIWebhook} {
 		if _, err := d.show("rollout", "status", "-n", "mesh-cni", obj, "--timeout=180s"); err != nil {
 			logs, _ := d.kubectl(nil, "logs", "-n", "mesh-cni", obj, "--tail=40")
 			return fmt.Errorf("%s did not roll out: %w\n%s", obj, err, logs)
@@ -71,9 +67,9 @@ func (d *demo) deploy() error {
 	// The server writes its CA into the configuration; until then the API
 	// server cannot call it (failurePolicy Ignore: pods would keep osm-init).
 	if err := poll(60*time.Second, func() error {
-		ca, err := d.kubectl(nil, "get", "mutatingwebhookconfiguration", meshCNIWebhookConfig, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}")
+		ca, err := d.kubectl(nil, "get", "mutatingwebhookconfiguration", osmhost.MeshCNIWebhookConfig, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}")
 		if err == nil && strings.TrimSpace(ca) == "" {
-			err = fmt.Errorf("%s has no caBundle yet", meshCNIWebhookConfig)
+			err = fmt.Errorf("%s has no caBundle yet", osmhost.MeshCNIWebhookConfig)
 		}
 		return err
 	}); err != nil {
@@ -92,7 +88,7 @@ func (d *demo) startOSM() error {
 		return nil
 	}
 	t0 := time.Now()
-	inj, err := osmhost.Start(d.kubectl, d.node.AdminKubeconfig, d.bins.OSMDir, appImageRef, "", true)
+	inj, err := osmhost.Start(d.kubectl, osmhost.Options{Kubeconfig: d.node.AdminKubeconfig, OSMDir: d.bins.OSMDir, AppImage: appImageRef, Outlive: true})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ var demoPods = []demoPod{
 // keeping those an earlier run created.
 func (d *demo) createPods() error {
 	d.header("The pods: a namespace the mesh monitors, enforcing Pod Security baseline (which refuses osm-init's NET_ADMIN), and pods written as their author writes them; OSM's injector adds envoy and osm-init, mesh-cni's webhook takes osm-init out")
-	if _, err := d.showStdin(osmhost.MeshNamespace(nsDemo, true), "apply", "-f", "-"); err != nil {
+	if _, err := d.showStdin(osmhost.MeshNamespace(nsDemo, osmhost.Baseline), "apply", "-f", "-"); err != nil {
 		return err
 	}
 	fmt.Printf("    the pod %s/%s, before OSM's injector:\n", nsDemo, podApp)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,10 +18,8 @@ import (
 
 // Names of the OSM scenarios.
 const (
-	osmRecord = webhook.CommandAnnotation
-	// mesh-cni's webhook in deploy/.
-	meshCNIWebhook       = "mesh-cni-webhook"
-	meshCNIWebhookConfig = "osm-webhook-osm-mesh-cni"
+	osmRecord      = webhook.CommandAnnotation
+	meshCNIWebhook = osmhost.MeshCNIWebhook
 	// Namespaces of the OSM scenarios: one enforcing Pod Security
 	// baseline, one without Pod Security.
 	nsOSMBaseline = "osm-baseline"
@@ -39,7 +36,7 @@ func (s *suite) startOSMInjector(t *testing.T, traffic string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inj, err := osmhost.Start(s.kubectlFunc, s.kubeconfig, bins.OSMDir, appImage, traffic, false)
+	inj, err := osmhost.Start(s.kubectlFunc, osmhost.Options{Kubeconfig: s.kubeconfig, OSMDir: bins.OSMDir, AppImage: appImage, Traffic: traffic})
 	if err != nil {
 		t.Fatalf("starting OSM's injector: %v", err)
 	}
@@ -59,7 +56,11 @@ func (s *suite) startOSMInjector(t *testing.T, traffic string) {
 // Security baseline when asked.
 func (s *suite) osmNamespace(t *testing.T, name string, baseline bool) {
 	t.Helper()
-	s.apply(t, osmhost.MeshNamespace(name, baseline))
+	if baseline {
+		s.apply(t, osmhost.MeshNamespace(name, osmhost.Baseline))
+	} else {
+		s.apply(t, osmhost.MeshNamespace(name))
+	}
 }
 
 // osmAppManifest is an application pod as its author writes it; OSM's
@@ -68,61 +69,21 @@ func osmAppManifest(namespace, name string, annotations map[string]string) strin
 	return osmhost.AppPod(namespace, name, appImage, annotations)
 }
 
-// storedPod is the part of a stored pod the OSM scenarios look at.
-type storedPod struct {
-	Metadata struct {
-		Annotations map[string]string `json:"annotations"`
-		Labels      map[string]string `json:"labels"`
-	} `json:"metadata"`
-	Spec struct {
-		InitContainers []podContainer `json:"initContainers"`
-		Containers     []podContainer `json:"containers"`
-	} `json:"spec"`
-}
-
-type podContainer struct {
-	Name            string   `json:"name"`
-	Command         []string `json:"command"`
-	Args            []string `json:"args"`
-	SecurityContext *struct {
-		Privileged   *bool `json:"privileged"`
-		Capabilities *struct {
-			Add []string `json:"add"`
-		} `json:"capabilities"`
-	} `json:"securityContext"`
-}
-
-func (s *suite) storedPod(t *testing.T, namespace, name string) storedPod {
+func (s *suite) storedPod(t *testing.T, namespace, name string) podcheck.Pod {
 	t.Helper()
-	var p storedPod
-	if err := json.Unmarshal([]byte(s.must(t, "get", "pod", "-n", namespace, name, "-o", "json")), &p); err != nil {
+	p, err := podcheck.GetPod(s.kubectlFunc, namespace, name)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// privileged names the containers that ask for NET_ADMIN or privilege.
-func (p storedPod) privileged() []string {
-	var out []string
-	for _, c := range append(append([]podContainer{}, p.Spec.InitContainers...), p.Spec.Containers...) {
-		sc := c.SecurityContext
-		if sc == nil {
-			continue
-		}
-		if (sc.Privileged != nil && *sc.Privileged) || (sc.Capabilities != nil && strings.Contains(strings.Join(sc.Capabilities.Add, ","), "NET_ADMIN")) {
-			out = append(out, c.Name)
-		}
+// waitWebhook waits until mesh-cni's webhook is rolled out.
+func (s *suite) waitWebhook(t *testing.T) {
+	t.Helper()
+	if err := osmhost.WaitMeshCNIWebhook(s.kubectlFunc, 120*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-func (p storedPod) hasInit(name string) bool {
-	for _, c := range p.Spec.InitContainers {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // scratchRules runs an osm-init script on the node in a fresh network
@@ -152,7 +113,7 @@ func (s *suite) scratchRules(t *testing.T, script, podIP string) []string {
 // Security refuses them in the baseline namespace).
 func (s *suite) testOSMInjector(t *testing.T) {
 	a, b := s.ip[s.plainA.Name], s.ip[s.plainB.Name]
-	s.must(t, "rollout", "status", "-n", "mesh-cni", "deployment/"+meshCNIWebhook, "--timeout=120s")
+	s.waitWebhook(t)
 	// The guide's scenarios through OSM's injector: MeshConfig IP ranges
 	// and ports, and the pod annotation.
 	s.startOSMInjector(t, fmt.Sprintf("    outboundIPRangeExclusionList: [%q]\n    outboundPortExclusionList: [7070]", b+"/32"))
@@ -165,8 +126,8 @@ func (s *suite) testOSMInjector(t *testing.T) {
 		p := pod{Name: name, Namespace: nsOSMBaseline, Sidecar: "envoy"}
 		s.waitReady(t, p)
 		st := s.storedPod(t, nsOSMBaseline, name)
-		if st.hasInit("osm-init") || len(st.privileged()) > 0 {
-			t.Errorf("pod keeps osm-init (%v) or privileged containers %v", st.hasInit("osm-init"), st.privileged())
+		if st.HasInit("osm-init") || len(st.Privileged()) > 0 {
+			t.Errorf("pod keeps osm-init (%v) or privileged containers %v", st.HasInit("osm-init"), st.Privileged())
 		}
 		if st.Metadata.Labels["osm-proxy-uuid"] == "" {
 			t.Errorf("OSM's injector did not inject the pod: labels %v", st.Metadata.Labels)
@@ -203,7 +164,7 @@ func (s *suite) testOSMInjector(t *testing.T) {
 		s.must(t, "scale", "-n", "mesh-cni", "deployment/"+meshCNIWebhook, "--replicas=0")
 		t.Cleanup(func() {
 			s.must(t, "scale", "-n", "mesh-cni", "deployment/"+meshCNIWebhook, "--replicas=2")
-			s.must(t, "rollout", "status", "-n", "mesh-cni", "deployment/"+meshCNIWebhook, "--timeout=120s")
+			s.waitWebhook(t)
 		})
 		s.must(t, "wait", "-n", "mesh-cni", "--for=delete", "pod", "-l", "app="+meshCNIWebhook, "--timeout=60s")
 		out, err := s.kubectlStdin(osmAppManifest(nsOSMBaseline, "osm-refused", nil), "create", "-f", "-")
@@ -213,8 +174,8 @@ func (s *suite) testOSMInjector(t *testing.T) {
 		}
 		s.create(t, osmAppManifest(nsOSMPlain, "osm-kept", nil))
 		st := s.storedPod(t, nsOSMPlain, "osm-kept")
-		if !st.hasInit("osm-init") || st.Metadata.Annotations[osmRecord] != "" {
-			t.Errorf("without the webhook the pod must keep osm-init and carry no record: osm-init %v, annotations %v", st.hasInit("osm-init"), st.Metadata.Annotations)
+		if !st.HasInit("osm-init") || st.Metadata.Annotations[osmRecord] != "" {
+			t.Errorf("without the webhook the pod must keep osm-init and carry no record: osm-init %v, annotations %v", st.HasInit("osm-init"), st.Metadata.Annotations)
 		}
 		s.discard(t, nsOSMPlain, "osm-kept")
 	})

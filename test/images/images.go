@@ -1,7 +1,7 @@
 // Package images builds, without a registry or a container builder, the two
-// images the e2e suite and `make demo` load onto a node: mesh-cni's (from
-// cmd/mkimage, as the README says) and App, the test application
-// (test/e2e/meshapp) with a busybox shell.
+// images the e2e suite, `make demo` and the benchmark load onto a node:
+// mesh-cni's (from cmd/mkimage, as the README says) and App, the test
+// application (test/e2e/meshapp) with a busybox shell.
 package images
 
 import (
@@ -18,6 +18,9 @@ import (
 // stand-in; pods use it with imagePullPolicy: Never.
 const App = "mesh-cni.local/meshapp:e2e"
 
+// MeshCNI is mesh-cni's image as deploy/ names it.
+const MeshCNI = "ghcr.io/mesh-cni/mesh-cni:dev"
+
 // busyboxApplets are what the osm-init stand-in and people debugging a pod
 // need from busybox.
 var busyboxApplets = []string{"sh", "true", "sleep", "cat", "ls", "ip", "id"}
@@ -26,20 +29,32 @@ var busyboxApplets = []string{"sh", "true", "sleep", "cat", "ls", "ip", "id"}
 // into dir (which must exist) and returns their paths, to load with `ctr
 // images import` or `kind load image-archive`. repo is the checkout.
 func Build(repo, dir string) ([]string, error) {
-	meshTar := filepath.Join(dir, "mesh-cni-image.tar")
-	mk := exec.Command("go", "run", "./cmd/mkimage", "-o", meshTar)
-	mk.Dir = repo
-	if out, err := mk.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go run ./cmd/mkimage: %w\n%s", err, out)
+	meshTar, err := BuildMeshCNI(repo, dir, "", "")
+	if err != nil {
+		return nil, err
 	}
-	appTar, err := buildApp(repo, dir)
+	appTar, err := BuildApp(repo, dir)
 	if err != nil {
 		return nil, err
 	}
 	return []string{meshTar, appTar}, nil
 }
 
-func buildApp(repo, dir string) (string, error) {
+// BuildMeshCNI writes the MeshCNI image (go run ./cmd/mkimage) into dir and
+// returns its path. plugin and installer are prebuilt static binaries to
+// put in it, or "" for mkimage to build them.
+func BuildMeshCNI(repo, dir, plugin, installer string) (string, error) {
+	meshTar := filepath.Join(dir, "mesh-cni-image.tar")
+	mk := exec.Command("go", "run", "./cmd/mkimage", "-o", meshTar, "-tag", MeshCNI, "-plugin", plugin, "-installer", installer)
+	mk.Dir = repo
+	if out, err := mk.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go run ./cmd/mkimage: %w\n%s", err, out)
+	}
+	return meshTar, nil
+}
+
+// BuildApp writes the App image into dir and returns its path.
+func BuildApp(repo, dir string) (string, error) {
 	root := filepath.Join(dir, "app-root")
 	if err := os.RemoveAll(root); err != nil {
 		return "", fmt.Errorf("cleaning %s: %w", root, err)

@@ -32,10 +32,11 @@ spec:
 `, Namespace, appImage)
 }
 
-// MeshConfig is OSM's MeshConfig with appImage as the sidecar and init
-// images, osm-init unprivileged (NET_ADMIN only, as OSM's default) and the
-// given spec.traffic additions (YAML lines, indented by four).
-func MeshConfig(appImage, traffic string) string {
+// MeshConfig is OSM's MeshConfig with appImage as the sidecar image and
+// initImage as osm-init's, osm-init unprivileged (NET_ADMIN only, as OSM's
+// default) and the given spec.traffic additions (YAML lines, indented by
+// four).
+func MeshConfig(appImage, initImage, traffic string) string {
 	return fmt.Sprintf(`apiVersion: config.openservicemesh.io/v1alpha2
 kind: MeshConfig
 metadata: {name: osm-mesh-config, namespace: %s}
@@ -44,7 +45,7 @@ spec:
     enablePrivilegedInitContainer: false
     logLevel: error
     envoyImage: %s
-    initContainerImage: %[2]s
+    initContainerImage: %s
     localProxyMode: Localhost
   traffic:
     enablePermissiveTrafficPolicyMode: true
@@ -53,15 +54,19 @@ spec:
   certificate:
     serviceCertValidityDuration: 24h
     certKeyBitSize: 2048
-`, Namespace, appImage, traffic)
+`, Namespace, appImage, initImage, traffic)
 }
 
-// MeshNamespace is a namespace the mesh monitors and OSM injects, enforcing
-// Pod Security baseline when asked (which refuses osm-init's NET_ADMIN).
-func MeshNamespace(name string, baseline bool) string {
-	psa := ""
-	if baseline {
-		psa = "\n    pod-security.kubernetes.io/enforce: baseline"
+// Baseline is the label of a namespace enforcing Pod Security baseline,
+// which refuses osm-init's NET_ADMIN.
+const Baseline = "pod-security.kubernetes.io/enforce: baseline"
+
+// MeshNamespace is a namespace the mesh monitors and OSM injects, with
+// these further labels (each a YAML "key: value", such as Baseline).
+func MeshNamespace(name string, labels ...string) string {
+	var extra strings.Builder
+	for _, l := range labels {
+		extra.WriteString("\n    " + l)
 	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Namespace
@@ -71,7 +76,7 @@ metadata:
     openservicemesh.io/monitored-by: %s%s
   annotations:
     openservicemesh.io/sidecar-injection: enabled
-`, name, MeshName, psa)
+`, name, MeshName, extra.String())
 }
 
 // AppPod is an application pod as its author writes it (meshapp serving

@@ -37,24 +37,49 @@ type Injector struct {
 	kubectl cluster.KubectlFunc
 }
 
-// Start applies OSM's CRDs (from osmDir/crds), its namespace, the
-// placeholder pod and Service and the MeshConfig (spec.traffic additions
-// as YAML lines indented by four), starts the injector with kubeconfig and
-// waits until it serves and has written its webhook configuration. With
-// outlive the injector survives the caller; TearDownNode stops it either way.
-func Start(kubectl cluster.KubectlFunc, kubeconfig, osmDir, appImage, traffic string, outlive bool) (*Injector, error) {
-	if _, err := kubectl(nil, "apply", "-f", filepath.Join(osmDir, "crds")); err != nil {
+// Options say how Start sets OSM up and runs its injector.
+type Options struct {
+	// Kubeconfig is the injector's (an admin's) kubeconfig.
+	Kubeconfig string
+	// OSMDir is test/tools/build.sh's OSM build (cluster.Binaries.OSMDir).
+	OSMDir string
+	// AppImage is the sidecar's image, and the placeholder pod's.
+	AppImage string
+	// InitImage is osm-init's image; AppImage when empty.
+	InitImage string
+	// Traffic are spec.traffic additions to the MeshConfig, as YAML lines
+	// indented by four.
+	Traffic string
+	// Outlive: the injector survives the caller; TearDownNode stops it
+	// either way.
+	Outlive bool
+}
+
+// meshConfig is the MeshConfig Start applies.
+func (o Options) meshConfig() string {
+	initImage := o.InitImage
+	if initImage == "" {
+		initImage = o.AppImage
+	}
+	return MeshConfig(o.AppImage, initImage, o.Traffic)
+}
+
+// Start applies OSM's CRDs (from OSMDir/crds), its namespace, the
+// placeholder pod and Service and the MeshConfig, starts the injector and
+// waits until it serves and has written its webhook configuration.
+func Start(kubectl cluster.KubectlFunc, o Options) (*Injector, error) {
+	if _, err := kubectl(nil, "apply", "-f", filepath.Join(o.OSMDir, "crds")); err != nil {
 		return nil, err
 	}
-	if _, err := kubectl([]byte(setupManifests(appImage)), "apply", "-f", "-"); err != nil {
+	if _, err := kubectl([]byte(setupManifests(o.AppImage)), "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
-	if _, err := kubectl([]byte(MeshConfig(appImage, traffic)), "apply", "-f", "-"); err != nil {
+	if _, err := kubectl([]byte(o.meshConfig()), "apply", "-f", "-"); err != nil {
 		return nil, err
 	}
-	proc, err := cluster.StartHostProcess(processName, outlive,
-		[]string{"INJECTOR_POD_NAME=osm-injector", "OSM_DEFAULT_HEALTHCHECK_CONTAINER_IMAGE=" + appImage},
-		filepath.Join(osmDir, "osm-injector"), "--kubeconfig", kubeconfig,
+	proc, err := cluster.StartHostProcess(processName, o.Outlive,
+		[]string{"INJECTOR_POD_NAME=osm-injector", "OSM_DEFAULT_HEALTHCHECK_CONTAINER_IMAGE=" + o.AppImage},
+		filepath.Join(o.OSMDir, "osm-injector"), "--kubeconfig", o.Kubeconfig,
 		"--mesh-name", MeshName, "--osm-namespace", Namespace, "--webhook-config-name", WebhookConfig,
 		"--ca-bundle-secret-name", "osm-ca-bundle", "--certificate-manager", "tresor", "--osm-version", "v1.2.4")
 	if err != nil {

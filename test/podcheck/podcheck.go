@@ -1,7 +1,8 @@
-// Package podcheck looks at a meshed pod from outside, as the e2e suite and
-// `make demo` show it: where a connection from one of its containers lands
-// (test/e2e/meshapp's answer), the nat table of its network namespace seen
-// from the node, and its events. Every function runs kubectl through a
+// Package podcheck looks at a meshed pod from outside, as the e2e suite,
+// `make demo` and the benchmark check it: where a connection from one of
+// its containers lands (test/e2e/meshapp's answer), the nat table of its
+// network namespace seen from the node, its events, and what admission
+// made of it (Pod). Every function runs kubectl through a
 // cluster.KubectlFunc, so it works on any cluster.
 package podcheck
 
