@@ -140,11 +140,30 @@ func (in *Installer) startAgent(ctx context.Context) (stop func()) {
 		return nil
 	})
 	in.log.Info("the node agent watches this node's pods", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
+	repaired := in.startRepair(life, log)
 	return func() {
 		in.agent.stop()
 		cancel()
 		<-stored
+		<-repaired
 	}
+}
+
+// startRepair runs the repair of this node's pods whose validation failed
+// until life ends; the returned channel closes then. It acts only while
+// the install is ready (complete, the agent answering and synced): a pod
+// deleted earlier would be made again without rules.
+func (in *Installer) startRepair(life context.Context, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	// config.validate accepted the name.
+	mode, _ := server.ParseRepairMode(in.cfg.Repair)
+	r := &server.Repairer{API: in.api.client, Node: in.cfg.NodeName, Mode: mode, Log: log,
+		Ready: func() bool { ok, _ := in.status.Ready(); return ok }}
+	go func() {
+		defer close(done)
+		r.Run(life, in.cfg.RepairInterval)
+	}()
+	return done
 }
 
 // skipCleanup says why not to uninstall, or "" to uninstall. The file is
