@@ -141,11 +141,18 @@ func (in *Installer) startAgent(ctx context.Context) (stop func()) {
 	})
 	in.log.Info("the node agent watches this node's pods", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
 	repaired := in.startRepair(life, log)
+	untainted := make(chan struct{})
+	u := &untainter{api: in.api.client, node: in.cfg.NodeName, log: in.log, ready: in.ready}
+	go func() {
+		defer close(untainted)
+		u.run(life, untaintInterval, in.cfg.Resync)
+	}()
 	return func() {
 		in.agent.stop()
 		cancel()
 		<-stored
 		<-repaired
+		<-untainted
 	}
 }
 
@@ -157,14 +164,25 @@ func (in *Installer) startRepair(life context.Context, log *slog.Logger) <-chan 
 	done := make(chan struct{})
 	// config.validate accepted the name.
 	mode, _ := server.ParseRepairMode(in.cfg.Repair)
-	r := &server.Repairer{API: in.api.client, Node: in.cfg.NodeName, Mode: mode, Log: log,
-		Ready: func() bool { ok, _ := in.status.Ready(); return ok }}
+	r := &server.Repairer{API: in.api.client, Node: in.cfg.NodeName, Mode: mode, Log: log, Ready: in.ready}
 	go func() {
 		defer close(done)
 		r.Run(life, in.cfg.RepairInterval)
 	}()
 	return done
 }
+
+// ready says whether the install is complete, its agent answering and
+// its watch synced: what /readyz says.
+func (in *Installer) ready() bool {
+	ok, _ := in.status.Ready()
+	return ok
+}
+
+// untaintInterval is how often the node is checked for NotReadyTaint
+// until the install is ready and the taint gone (then every --resync-interval):
+// a pod waits for the taint's removal at most this long after readiness.
+const untaintInterval = 2 * time.Second
 
 // skipCleanup says why not to uninstall, or "" to uninstall. The file is
 // read now, not at start, so that an operator can flip it in the ConfigMap
