@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
 	"github.com/mesh-cni/mesh-cni/pkg/validate"
@@ -136,7 +137,11 @@ func TestValidateWithRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := v.peerPackets(t)
+			start := time.Now()
 			code, out := v.validate(t, probe.UID, "--profile", string(cfg.Profile))
+			// Reported, not asserted: the process's whole run, nsenter and
+			// setpriv included.
+			t.Logf("%s: exit %d after %s", name, code, time.Since(start).Round(time.Millisecond))
 			if code != 0 {
 				t.Fatalf("validate with the %s rules: exit %d: %s", name, code, out)
 			}
