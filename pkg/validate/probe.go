@@ -42,9 +42,12 @@ const OtherUID = 65534
 // validation container runs as (the rules match the socket's owner), the
 // listener the rules redirect to, and the address dialed.
 type Probe struct {
-	UID    uint32
+	// UID is the validation container's runAsUser.
+	UID uint32
+	// Listen is where the rules send the probe's connection.
 	Listen netip.AddrPort
-	Dial   netip.AddrPort
+	// Dial is where the probe connects: what SO_ORIGINAL_DST must say.
+	Dial netip.AddrPort
 }
 
 // ProbeFor says how a pod with cfg's rules proves them, or why it cannot:

@@ -91,8 +91,11 @@ func (p *repairPod) failedValidation() bool {
 // Repairer repairs the pods of its node whose validation failed: their
 // sandbox was made while mesh-cni was not in the node's CNI chain.
 type Repairer struct {
-	API  *kube.Client
+	// API lists, deletes and labels pods, and records the events.
+	API *kube.Client
+	// Node is this node's name: only its pods are looked at.
 	Node string
+	// Mode is what is done with a pod whose validation failed.
 	Mode RepairMode
 	// Ready says whether this node's install is complete: only then can a
 	// pod made again get its rules, so only then does Repairer act.
