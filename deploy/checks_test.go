@@ -48,7 +48,9 @@ func TestKustomizeObjects(t *testing.T) {
 // (TestMeshRoleIsMinimal).
 func TestClusterRoleIsMinimal(t *testing.T) {
 	role := find(t, render(t), "ClusterRole", "mesh-cni")
-	want := "/events:create /events:patch /pods:get /pods:list /pods:watch"
+	// delete and patch of pods: repair; get and patch of nodes: the taint
+	// (rbac.yaml says why).
+	want := "/events:create /events:patch /nodes:get /nodes:patch /pods:delete /pods:get /pods:list /pods:patch /pods:watch"
 	if got := strings.Join(permissions(role), " "); got != want {
 		t.Errorf("ClusterRole grants %s, want exactly %s", got, want)
 	}

@@ -35,7 +35,7 @@ func decode(t *testing.T, objs []object, kind, name string, out any) {
 func webhookDefaults(t *testing.T) serve.Config {
 	t.Helper()
 	cfg, err := serve.Parse(nil, func(k string) string {
-		return map[string]string{"MESH_CNI_WEBHOOK_NAMESPACE": "mesh-cni"}[k]
+		return map[string]string{"MESH_CNI_WEBHOOK_NAMESPACE": "mesh-cni", "MESH_CNI_WEBHOOK_VALIDATOR_IMAGE": "ghcr.io/mesh-cni/mesh-cni:dev"}[k]
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +91,17 @@ func TestWebhookDeploymentSecurity(t *testing.T) {
 			t.Errorf("probe %+v, want HTTPS %s on %s", probe, path, port)
 		}
 	}
-	var ns string
+	var ns, validatorImage string
 	for _, e := range c.Env {
 		if e.Name == "MESH_CNI_WEBHOOK_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
 			ns = e.ValueFrom.FieldRef.FieldPath
 		}
+		if e.Name == "MESH_CNI_WEBHOOK_VALIDATOR_IMAGE" {
+			validatorImage = e.Value
+		}
+	}
+	if validatorImage != c.Image {
+		t.Errorf("MESH_CNI_WEBHOOK_VALIDATOR_IMAGE %q, want the webhook's own image %q", validatorImage, c.Image)
 	}
 	if ns != "metadata.namespace" {
 		t.Error("MESH_CNI_WEBHOOK_NAMESPACE must come from metadata.namespace")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/validate"
 )
 
 const usage = `mesh-cni: a chained CNI plugin that installs OSM's traffic-redirection rules
@@ -16,6 +17,9 @@ in each meshed pod's network namespace. Run with CNI_COMMAND set, it speaks the
 CNI protocol; run by hand, it has these commands:
 
   mesh-cni render [flags]   print the rules for a configuration
+  mesh-cni validate [flags] in a meshed pod's first init container: exit 0
+                            when the pod's TCP is redirected by its rules, 42
+                            when it is not (the node agent repairs such pods)
   mesh-cni help             this text
 
 Flags of render (lists are comma separated, spaces allowed, as in OSM's
@@ -38,6 +42,12 @@ MeshConfig and pod annotations):
   --pod-ip IP                    the pod's address, for PodIP mode
   --ipv6                         render the IPv6 (ip6tables) rules instead of IPv4
 
+Flags of validate:
+  --profile osm-v0|osm-v1.0|osm-v1  the rule generation of the pod's record
+                                  (default osm-v1); the container's uid must
+                                  be the one the webhook gives it for it
+  --timeout D                     give up after D (default 5s)
+
 A bad value exits with status 2 and names the flag and the value.
 
 As a plugin, mesh-cni reads osm-edge's MeshConfig spec.traffic.interceptionMode:
@@ -58,6 +68,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "render":
 		err = render(args[1:], stdout)
+	case "validate":
+		err = runValidate(args[1:], stdout)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -72,6 +84,9 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mesh-cni %s\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		if errors.Is(err, errUsage) {
 			return 2
+		}
+		if errors.Is(err, validate.ErrNotRedirected) {
+			return validate.NotRedirectedExitCode
 		}
 		return 1
 	}

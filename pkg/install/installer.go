@@ -140,12 +140,49 @@ func (in *Installer) startAgent(ctx context.Context) (stop func()) {
 		return nil
 	})
 	in.log.Info("the node agent watches this node's pods", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
+	repaired := in.startRepair(life, log)
+	untainted := make(chan struct{})
+	u := &untainter{api: in.api.client, node: in.cfg.NodeName, log: in.log, ready: in.ready}
+	go func() {
+		defer close(untainted)
+		u.run(life, untaintInterval, in.cfg.Resync)
+	}()
 	return func() {
 		in.agent.stop()
 		cancel()
 		<-stored
+		<-repaired
+		<-untainted
 	}
 }
+
+// startRepair runs the repair of this node's pods whose validation failed
+// until life ends; the returned channel closes then. It acts only while
+// the install is ready (complete, the agent answering and synced): a pod
+// deleted earlier would be made again without rules.
+func (in *Installer) startRepair(life context.Context, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	// config.validate accepted the name.
+	mode, _ := server.ParseRepairMode(in.cfg.Repair)
+	r := &server.Repairer{API: in.api.client, Node: in.cfg.NodeName, Mode: mode, Log: log, Ready: in.ready}
+	go func() {
+		defer close(done)
+		r.Run(life, in.cfg.RepairInterval)
+	}()
+	return done
+}
+
+// ready says whether the install is complete, its agent answering and
+// its watch synced: what /readyz says.
+func (in *Installer) ready() bool {
+	ok, _ := in.status.Ready()
+	return ok
+}
+
+// untaintInterval is how often the node is checked for NotReadyTaint
+// until the install is ready and the taint gone (then every --resync-interval):
+// a pod waits for the taint's removal at most this long after readiness.
+const untaintInterval = 2 * time.Second
 
 // skipCleanup says why not to uninstall, or "" to uninstall. The file is
 // read now, not at start, so that an operator can flip it in the ConfigMap

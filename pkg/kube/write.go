@@ -55,3 +55,14 @@ func IsAlreadyExists(err error) bool {
 	var apiErr *APIError
 	return errors.As(err, &apiErr) && apiErr.Code == http.StatusConflict && apiErr.Reason == "AlreadyExists"
 }
+
+// Delete deletes the object at path with the given DeleteOptions body
+// (e.g. its preconditions; nil for none). A precondition that no longer
+// holds makes the API answer 409 Conflict; an object already gone, 404
+// (ErrNotFound).
+func (c *Client) Delete(ctx context.Context, path string, opts any) error {
+	if err := c.do(ctx, "DELETE", path, opts, nil, c.Retries); err != nil {
+		return fmt.Errorf("deleting %s: %w", path, err)
+	}
+	return nil
+}

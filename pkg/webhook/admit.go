@@ -66,6 +66,9 @@ type Mutator struct {
 	// WithoutInit, when set, records pods injected without osm-init
 	// (EdgeRecorder.Record); nil leaves such pods unchanged.
 	WithoutInit RecordWithoutInit
+	// Validator, when set, adds the validation init container to every
+	// pod given a record; nil adds none.
+	Validator *Validator
 }
 
 // Admit answers one request: always allowed, with a JSON patch when the
@@ -96,6 +99,9 @@ const (
 	doneInit    = "took osm-init out of the pod and recorded its command"
 	doneRecord  = "recorded on the pod the rules mesh-cni computes for it (no osm-init)"
 	doneReplace = "replaced the pod's record with the rules mesh-cni computes for it (no osm-init)"
+	// doneValidator is appended, or alone when only the container was
+	// missing.
+	doneValidator = "added the validation init container"
 )
 
 // Patch returns the JSON patch for req: empty for every pod that is not
@@ -139,7 +145,25 @@ func (m *Mutator) patch(req *admissionv1.AdmissionRequest) ([]kube.PatchOp, stri
 		{Op: "test", Path: at + "/command", Value: initCommand},
 		{Op: "remove", Path: at},
 	}
-	return append(ops, annotate(&pod, script)), doneInit, nil
+	ops, done := m.withValidator(&pod, script, append(ops, annotate(&pod, script)), doneInit)
+	return ops, done, nil
+}
+
+// withValidator appends to ops, the patch giving pod its record script,
+// the validation container's, and says so in done. A pod the validator
+// cannot check is logged and goes without: its record is what matters.
+func (m *Mutator) withValidator(pod *corev1.Pod, script string, ops []kube.PatchOp, done string) ([]kube.PatchOp, string) {
+	more, err := m.Validator.ops(pod, script)
+	if err != nil {
+		m.Log.Warn("admitting the pod without validation", "namespace", pod.Namespace, "name", pod.Name, "generate_name", pod.GenerateName, "error", err.Error())
+	}
+	switch {
+	case len(more) == 0:
+		return ops, done
+	case done == "":
+		return more, doneValidator
+	}
+	return append(ops, more...), done + "; " + doneValidator
 }
 
 // withoutInit asks the extension point about an injected pod without
@@ -154,14 +178,17 @@ func (m *Mutator) withoutInit(pod *corev1.Pod) ([]kube.PatchOp, string, error) {
 	if err != nil || !ok {
 		return nil, "", err
 	}
-	old, had := pod.Annotations[CommandAnnotation]
-	switch {
+	var ops []kube.PatchOp
+	var done string
+	switch old, had := pod.Annotations[CommandAnnotation]; {
 	case had && old == script:
-		return nil, "", nil
 	case had:
-		return []kube.PatchOp{annotate(pod, script)}, doneReplace, nil
+		ops, done = []kube.PatchOp{annotate(pod, script)}, doneReplace
+	default:
+		ops, done = []kube.PatchOp{annotate(pod, script)}, doneRecord
 	}
-	return []kube.PatchOp{annotate(pod, script)}, doneRecord, nil
+	ops, done = m.withValidator(pod, script, ops, done)
+	return ops, done, nil
 }
 
 // injected says whether OSM's (or osm-edge's) injector made the pod: its

@@ -21,7 +21,8 @@ type agentPermission struct {
 
 // agentPermissions are what the agent may and may not do with the mesh in
 // meshNamespace, where there is also otherNamespace: its two objects by
-// name, its node's pods and events; not another ConfigMap or MeshConfig of
+// name, its node's pods and events, the repair of pods and the removal of
+// its node's taint; not another ConfigMap or MeshConfig of
 // the mesh's namespace, nor the mesh's objects elsewhere, nor secrets.
 func agentPermissions(meshNamespace, otherNamespace string) []agentPermission {
 	var ps []agentPermission
@@ -47,8 +48,16 @@ func agentPermissions(meshNamespace, otherNamespace string) []agentPermission {
 		agentPermission{"patch", "meshconfigs.config.openservicemesh.io/osm-mesh-config", meshNamespace, false},
 		agentPermission{"delete", "events", otherNamespace, false},
 		agentPermission{"create", "pods", otherNamespace, false},
-		agentPermission{"patch", "pods", otherNamespace, false},
+		agentPermission{"update", "pods", otherNamespace, false},
 		agentPermission{"create", "pods/exec", otherNamespace, false},
+		// Repair: delete (with preconditions) or label pods whose
+		// validation failed; the taint: its own node's.
+		agentPermission{"delete", "pods", otherNamespace, true},
+		agentPermission{"patch", "pods", otherNamespace, true},
+		agentPermission{"get", "nodes", "", true},
+		agentPermission{"patch", "nodes", "", true},
+		agentPermission{"delete", "nodes", "", false},
+		agentPermission{"update", "nodes", "", false},
 	)
 }
 

@@ -132,6 +132,13 @@ func (s *suite) testOSMInjector(t *testing.T) {
 		if st.Metadata.Labels["osm-proxy-uuid"] == "" {
 			t.Errorf("OSM's injector did not inject the pod: labels %v", st.Metadata.Labels)
 		}
+		// mesh-cni's validation container ran first, on the real node,
+		// as the proxy's uid without privilege, and found the rules.
+		ran := s.must(t, "get", "pod", "-n", nsOSMBaseline, name, "-o", "jsonpath={.status.initContainerStatuses[0].name} {.status.initContainerStatuses[0].state.terminated.exitCode}")
+		if ran != "mesh-cni-validation 0" {
+			t.Errorf("first init container and exit code: %q, want mesh-cni-validation 0", ran)
+		}
+		t.Logf("validation: %s", strings.TrimSpace(s.must(t, "logs", "-n", nsOSMBaseline, name, "-c", "mesh-cni-validation")))
 		record := st.Metadata.Annotations[osmRecord]
 		for _, want := range []string{"iptables-restore --noflush <<EOF\n", "-A OSM_PROXY_OUTBOUND -d " + b + "/32 -j RETURN\n", "--dports 7070,9090 -j RETURN\n"} {
 			if !strings.Contains(record, want) {

@@ -12,7 +12,8 @@ import (
 
 // testLeastPrivilege: the installer's service account, as `kubectl apply
 // -k deploy/` made it, may read the mesh's osm-config and osm-mesh-config
-// by name, its node's pods, and write events; nothing else. With only
+// by name, its node's pods, write events, repair pods (delete, patch)
+// and untaint its node (get, patch nodes); nothing else. With only
 // that, the agent's watches of both mesh objects went live during the
 // scenarios before (the MeshConfig created after the meshed pods, changed
 // and deleted) and none was refused.

@@ -32,6 +32,10 @@ type Config struct {
 	Resync            time.Duration
 	LogLevel          string
 	LogFormat         string
+	// Repair is what the node agent does with this node's pods whose
+	// validation container found no rules: delete, label or off.
+	Repair         string
+	RepairInterval time.Duration
 }
 
 // setting describes one flag and its environment variable.
@@ -62,6 +66,8 @@ func (c *Config) settings() []setting {
 		{"fight-threshold", "MESH_CNI_FIGHT_THRESHOLD", "5", "warn when the chain entry had to be re-added more than this many times within --fight-window", intVar(&c.FightThreshold)},
 		{"fight-window", "MESH_CNI_FIGHT_WINDOW", "60s", "see --fight-threshold", durVar(&c.FightWindow)},
 		{"resync-interval", "MESH_CNI_RESYNC_INTERVAL", "30s", "check everything this often even without file events", durVar(&c.Resync)},
+		{"repair", "MESH_CNI_REPAIR", "delete", "what to do with this node's pods whose mesh-cni-validation init container exited 42 (no rules: the sandbox was made while mesh-cni was not in the chain), while the install is complete: delete (with preconditions and a Warning event, so their controller makes them again; pods without a controller are labelled instead), label (mesh-cni.io/uninitialized=true and an event) or off", str(&c.Repair)},
+		{"repair-interval", "MESH_CNI_REPAIR_INTERVAL", "10s", "how often this node's pods are checked for failed validation", durVar(&c.RepairInterval)},
 		{"log-level", "MESH_CNI_LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"log-format", "MESH_CNI_LOG_FORMAT", "json", "json or text", str(&c.LogFormat)},
 	}
@@ -132,6 +138,12 @@ func (c Config) validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("--log-format %q: want json or text", c.LogFormat)
+	}
+	if c.Repair != "delete" && c.Repair != "label" && c.Repair != "off" {
+		return fmt.Errorf("--repair %q: want delete, label or off", c.Repair)
+	}
+	if c.RepairInterval <= 0 {
+		return fmt.Errorf("--repair-interval must be positive")
 	}
 	return nil
 }

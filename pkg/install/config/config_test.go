@@ -19,8 +19,10 @@ func TestParse(t *testing.T) {
 		{"defaults", nil, nil, func(c Config) bool {
 			return c.NodeName == "node-1" && c.PluginSource == "/mesh-cni" && strings.Join(c.BinDirs, ",") == "/host/opt/cni/bin" &&
 				c.ConfDir == "/host/etc/cni/net.d" && c.RunDir == "/var/run/mesh-cni" && !c.SkipCleanup &&
-				c.FightThreshold == 5 && c.FightWindow == time.Minute && c.ListenAddress == "127.0.0.1:9890"
+				c.FightThreshold == 5 && c.FightWindow == time.Minute && c.ListenAddress == "127.0.0.1:9890" &&
+				c.Repair == "delete" && c.RepairInterval == 10*time.Second
 		}},
+		{"repair by label", nil, map[string]string{"MESH_CNI_REPAIR": "label"}, func(c Config) bool { return c.Repair == "label" }},
 		{"env", nil, map[string]string{"MESH_CNI_BIN_DIRS": "/a, /home/kubernetes/bin", "CNI_CONF_NAME": "10-x.conflist", "MESH_CNI_SKIP_CLEANUP": "true", "KUBERNETES_SERVICE_HOST": "10.96.0.1"},
 			func(c Config) bool {
 				return strings.Join(c.BinDirs, ",") == "/a,/home/kubernetes/bin" && c.ConfName == "10-x.conflist" && c.SkipCleanup && c.KubeHost == "10.96.0.1"
@@ -59,6 +61,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty bin dirs", []string{"--cni-bin-dirs=,"}, nil, false, "--cni-bin-dirs is empty"},
 		{"bad log format", []string{"--log-format=xml"}, nil, false, "xml"},
 		{"stray argument", []string{"install"}, nil, false, "unexpected arguments"},
+		{"bad repair mode", []string{"--repair=fix"}, nil, false, `--repair "fix"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,11 @@ type Config struct {
 	KubePort          string
 	LogLevel          string
 	LogFormat         string
+	// Validation adds the validation init container to the pods given a
+	// record (on by default); ValidatorImage is its image: mesh-cni's own,
+	// which the Deployment passes as the webhook's own image.
+	Validation     bool
+	ValidatorImage string
 }
 
 // DNSNames are the names the API server may dial the Service by, then the
@@ -75,6 +80,9 @@ func Parse(args []string, getenv func(string) string, usageOut io.Writer) (Confi
 	str(&c.KubePort, "kubernetes-service-port", "KUBERNETES_SERVICE_PORT", "", "API server port (set by Kubernetes in every pod)")
 	str(&c.LogLevel, "log-level", "MESH_CNI_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "MESH_CNI_LOG_FORMAT", "json", "json or text")
+	fs.BoolVar(&c.Validation, "validation", true, "add the validation init container (mesh-cni validate) first to every pod given a record, so that a pod whose sandbox got no rules never runs its app (env MESH_CNI_WEBHOOK_VALIDATION)")
+	envs["validation"] = "MESH_CNI_WEBHOOK_VALIDATION"
+	str(&c.ValidatorImage, "validator-image", "MESH_CNI_WEBHOOK_VALIDATOR_IMAGE", "", "the validation container's image, holding /mesh-cni: the webhook's own (deploy/webhook.yaml passes the image it runs); required with --validation")
 	// The environment replaces the defaults; flags given override it.
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -107,6 +115,9 @@ func Parse(args []string, getenv func(string) string, usageOut io.Writer) (Confi
 	}
 	if c.Namespace == "" {
 		return c, fmt.Errorf("--namespace (MESH_CNI_WEBHOOK_NAMESPACE) must be set: the CA Secret and the Service are in it")
+	}
+	if c.Validation && c.ValidatorImage == "" {
+		return c, fmt.Errorf("--validator-image (MESH_CNI_WEBHOOK_VALIDATOR_IMAGE) must be set while --validation is on: the webhook's own image, or turn validation off with --validation=false")
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("--log-format %q: want json or text", c.LogFormat)

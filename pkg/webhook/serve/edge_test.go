@@ -10,6 +10,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/validate"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook/webhooktest"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
@@ -63,7 +64,7 @@ func osmEdgeModes(t *testing.T, cp *cluster.ControlPlane, admin *kube.Client) {
 	if want := "osm-v1 [6379 8080] [192.168.0.0/16 10.0.0.0/8] [net1] PodIP"; got != want || !strings.Contains(record, "--to-destination "+rules.PodIPPlaceholder+"\n") {
 		t.Errorf("the record is %s, want %s with $POD_IP:\n%s", got, want, record)
 	}
-	if len(stored.Spec.InitContainers) != 0 || !slices.Equal(names(stored.Spec.Containers), []string{"app", "sidecar"}) {
+	if !slices.Equal(names(stored.Spec.InitContainers), []string{validate.ContainerName}) || !slices.Equal(names(stored.Spec.Containers), []string{"app", "sidecar"}) {
 		t.Errorf("the pod's containers changed: init %v, containers %v", names(stored.Spec.InitContainers), names(stored.Spec.Containers))
 	}
 

@@ -27,7 +27,7 @@ type replica struct {
 func start(t *testing.T, sa account, ln net.Listener, logs io.Writer, answered func()) *replica {
 	t.Helper()
 	cfg, err := Parse([]string{"--namespace", "mesh-cni", "--service-account-dir", sa.dir, "--extra-names", "127.0.0.1",
-		"--kubernetes-service-host", sa.host, "--kubernetes-service-port", sa.port}, func(string) string { return "" }, os.Stderr)
+		"--validator-image", testValidatorImage, "--kubernetes-service-host", sa.host, "--kubernetes-service-port", sa.port}, func(string) string { return "" }, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	edge := &webhook.EdgeRecorder{API: s.client, MeshNamespace: s.cfg.MeshNamespace, MeshConfigName: s.cfg.MeshConfigName, Timeout: meshReadTimeout}
-	admit := webhook.Handler(&webhook.Mutator{Log: s.log, WithoutInit: edge.Record})
+	m := &webhook.Mutator{Log: s.log, WithoutInit: edge.Record}
+	if s.cfg.Validation {
+		m.Validator = &webhook.Validator{Image: s.cfg.ValidatorImage}
+	}
+	admit := webhook.Handler(m)
 	mux.HandleFunc("/mutate-pods", func(w http.ResponseWriter, r *http.Request) {
 		admit.ServeHTTP(w, r)
 		if s.answered != nil {

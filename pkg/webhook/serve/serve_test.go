@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/pkg/validate"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook/webhooktest"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
@@ -60,6 +61,12 @@ apiVersion: v1
 kind: Namespace
 metadata:
   name: other
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: strict
+  labels: {pod-security.kubernetes.io/enforce: restricted}
 `)
 	lns := []net.Listener{listen(t), listen(t)}
 	// Replica 0 alone serves until the burst, so that the renewals are
@@ -104,13 +111,14 @@ metadata:
 		return err == nil && !hasInit(p)
 	})
 
-	t.Run("injected pods lose osm-init and pass baseline", func(t *testing.T) {
+	t.Run("injected pods lose osm-init, get the validator first and pass baseline", func(t *testing.T) {
 		for _, p := range []*corev1.Pod{webhooktest.OSMPod("web", webhooktest.DefaultScript), webhooktest.OSMPod("db", webhooktest.DefaultScript, "migrate", "wait-for-db")} {
 			stored, err := createPod(admin, "apps", p, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := slices.DeleteFunc(slices.Clone(p.Spec.InitContainers), func(c corev1.Container) bool { return c.Name == webhook.InitContainerName })
+			want = append([]corev1.Container{{Name: validate.ContainerName}}, want...)
 			if hasInit(stored) || len(stored.Spec.InitContainers) != len(want) || stored.Annotations[webhook.CommandAnnotation] != webhooktest.DefaultScript {
 				t.Errorf("%s stored with init containers %v and record %q", p.Name, names(stored.Spec.InitContainers), stored.Annotations[webhook.CommandAnnotation])
 			}
@@ -121,6 +129,7 @@ metadata:
 			}
 		}
 	})
+	t.Run("the validation container passes restricted", func(t *testing.T) { validatorRestricted(t, admin) })
 	t.Run("a namespace the mesh does not monitor", func(t *testing.T) {
 		stored, err := createPod(admin, "other", webhooktest.OSMPod("web", webhooktest.DefaultScript), false)
 		if err != nil || !hasInit(stored) || stored.Annotations[webhook.CommandAnnotation] != "" {
