@@ -6,10 +6,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
 // v0Default is the seed's osm-init line, which the Event must carry.
@@ -139,19 +141,11 @@ func (w *world) testAddTwice(t *testing.T, s *sandbox) {
 	if !strings.Contains(w.pluginLog(), "changed=false") {
 		t.Errorf("second ADD rewrote the rules:\n%s", w.pluginLog())
 	}
-	if after := s.natTables(t); stripCounters(after) != stripCounters(before) {
+	// Rules, not packets: a stray packet on the bridge (neighbour discovery)
+	// moves a legacy chain's policy counter between the two listings.
+	if after := s.natTables(t); !slices.Equal(podcheck.NATLines(after), podcheck.NATLines(before)) {
 		t.Errorf("second ADD changed the nat table:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-}
-
-func stripCounters(s string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 func (w *world) testMeshConfig(t *testing.T) {
