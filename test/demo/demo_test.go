@@ -87,8 +87,9 @@ func checkSteps(t *testing.T, out string) {
 		`(?m)^  kubectl get pods -A$`,
 		`make demo-down stops everything`,
 	})
-	if strings.Contains(out, "Init Containers:") {
-		t.Errorf("kubectl describe pod shows init containers:\n%s", out)
+	// osm-init is gone; the webhook's unprivileged validator ran instead.
+	if strings.Contains(out, "\n  osm-init:\n") || !strings.Contains(out, "\n  mesh-cni-validation:\n") {
+		t.Errorf("kubectl describe pod shows osm-init, or no mesh-cni-validation:\n%s", out)
 	}
 	if n := strings.Count(out, "\n==> "); n != 13 {
 		t.Errorf("%d steps headed, want 13", n)

@@ -49,17 +49,19 @@ func (d *demo) showDescribe() error {
 	if err != nil {
 		return err
 	}
+	// The webhook replaces osm-init with its unprivileged validation
+	// container, which checks the rules before the app starts.
 	switch {
-	case strings.TrimSpace(init) != "":
-		return fmt.Errorf("pod %s has init containers %q: mesh-cni's webhook did not take osm-init out", podApp, init)
+	case strings.TrimSpace(init) != "mesh-cni-validation":
+		return fmt.Errorf("pod %s has init containers %q, want only mesh-cni-validation: mesh-cni's webhook did not take osm-init out", podApp, init)
 	case !strings.Contains(out, webhook.CommandAnnotation+":"):
 		return fmt.Errorf("describe shows no %s annotation", webhook.CommandAnnotation)
 	case evErr != nil && d.podAge(podApp) < time.Hour:
 		return evErr
 	case evErr != nil:
-		d.note("ok: no osm-init, the script recorded (the RedirectionConfigured event has expired: Events last an hour)")
+		d.note("ok: no osm-init (mesh-cni-validation instead), the script recorded (the RedirectionConfigured event has expired: Events last an hour)")
 	default:
-		d.note("ok: no osm-init, the script recorded, RedirectionConfigured")
+		d.note("ok: no osm-init (mesh-cni-validation instead), the script recorded, RedirectionConfigured")
 	}
 	return nil
 }
