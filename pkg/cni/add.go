@@ -78,12 +78,9 @@ func planPod(ctx context.Context, api meshsettings.Reader, conf *NetConf, pod *o
 	if pl, ok, err := recordedPlan(pod, ips); ok || err != nil {
 		return pl, err
 	}
-	d, err := meshsettings.Decide(mesh, conf.profile, pod, ips)
+	d, err := meshsettings.Configure(mesh, conf.profile, pod, ips)
 	if err != nil {
 		return plan{}, err
-	}
-	if d.Skip != "" {
-		return plan{source: mesh.Source, skip: d.Skip}, nil
 	}
 	sets, err := buildRuleSets(d.Config)
 	if err != nil {

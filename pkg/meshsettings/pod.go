@@ -34,6 +34,14 @@ func Decide(mesh Settings, configured rules.Profile, pod *object.Pod, podIPs []n
 	if skip != "" {
 		return Decision{Skip: skip}, nil
 	}
+	return Configure(mesh, configured, pod, podIPs)
+}
+
+// Configure is Decide once the interception mode has let the pod through:
+// the profile, then the settings merged with the pod's annotations. The
+// plugin calls it after its own check of the mode and of a recorded
+// command, so that neither is asked twice.
+func Configure(mesh Settings, configured rules.Profile, pod *object.Pod, podIPs []netip.Addr) (Decision, error) {
 	choice := ChooseProfile(configured, mesh, pod)
 	cfg, err := PodConfig(choice.Profile, mesh, pod, podIPs)
 	if err != nil {
