@@ -29,6 +29,7 @@ type ControlPlane struct {
 	bins      Binaries
 	pki       *pki
 	etcd      *daemon
+	etcdURL   string
 	apiserver *daemon
 	admin     kubeCred
 	logf      func(format string, args ...any)
@@ -136,6 +137,7 @@ func startControlPlaneOnce(bins Binaries, cfg cpConfig, logf func(string, ...any
 		return nil, err
 	}
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	cp.etcdURL = clientURL
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
 	logs := filepath.Join(cfg.dir, "logs")
 	cp.etcd = &daemon{name: "etcd", outlive: cfg.outlive, logPath: filepath.Join(logs, "etcd.log"), pidPath: filepath.Join(cfg.dir, "etcd.pid"),
@@ -143,10 +145,7 @@ func startControlPlaneOnce(bins Binaries, cfg cpConfig, logf func(string, ...any
 			"--listen-client-urls=" + clientURL, "--advertise-client-urls=" + clientURL,
 			"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
 			"--initial-cluster=mesh-cni=" + peerURL, "--snapshot-count=10000"}}
-	if err := cp.etcd.start(); err != nil {
-		return cp, err
-	}
-	if err := cp.etcd.waitUntil(30*time.Second, "health", func() error { return httpOK(http.DefaultClient, clientURL+"/health") }); err != nil {
+	if err := cp.startEtcd(); err != nil {
 		return cp, err
 	}
 
@@ -194,10 +193,12 @@ func (cp *ControlPlane) startAPIServer() error {
 }
 
 // Stop stops kube-apiserver (etcd keeps running) and waits until it is gone,
-// for tests of what happens while the API is down.
+// for tests of what happens while the API is down. Its graceful shutdown
+// waits out open watches; a second of it is enough to tell the clients, and
+// the rest would only delay the outage a test means to start now.
 func (cp *ControlPlane) Stop(t testing.TB) {
 	t.Helper()
-	if err := cp.apiserver.stop(10 * time.Second); err != nil {
+	if err := cp.apiserver.stop(time.Second); err != nil {
 		t.Fatalf("stopping kube-apiserver: %v", err)
 	}
 }
@@ -211,6 +212,41 @@ func (cp *ControlPlane) Start(t testing.TB) {
 	}
 	if err := cp.startAPIServer(); err != nil {
 		t.Fatalf("restarting kube-apiserver: %v", err)
+	}
+}
+
+func (cp *ControlPlane) startEtcd() error {
+	if err := cp.etcd.start(); err != nil {
+		return err
+	}
+	return cp.etcd.waitUntil(30*time.Second, "health", func() error { return httpOK(http.DefaultClient, cp.etcdURL+"/health") })
+}
+
+// StopEtcd stops etcd under a running kube-apiserver, for tests of what
+// happens while the API answers but cannot read or write.
+func (cp *ControlPlane) StopEtcd(t testing.TB) {
+	t.Helper()
+	if err := cp.etcd.stop(10 * time.Second); err != nil {
+		t.Fatalf("stopping etcd: %v", err)
+	}
+}
+
+// StartEtcd starts etcd again after StopEtcd, with the same data and
+// address, and waits until it is healthy and the apiserver /readyz again.
+func (cp *ControlPlane) StartEtcd(t testing.TB) {
+	t.Helper()
+	if !cp.etcd.exited() {
+		t.Fatalf("starting etcd: already running as pid %d", cp.etcd.pid)
+	}
+	if err := cp.startEtcd(); err != nil {
+		t.Fatalf("restarting etcd: %v", err)
+	}
+	client, err := cp.adminHTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.apiserver.waitUntil(60*time.Second, "/readyz", func() error { return httpOK(client, cp.Server+"/readyz") }); err != nil {
+		t.Fatalf("kube-apiserver after etcd restarted: %v", err)
 	}
 }
 
