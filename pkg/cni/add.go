@@ -191,7 +191,7 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 }
 
 // wireDir is where the record of the node's netlink-writer comparison is
-// kept (rules.ApplyOptions.WireDir): the run directory, which the
+// kept (apply.Options.WireDir): the run directory, which the
 // installer empties when it uninstalls; "" when rulesWriter keeps to
 // iptables-restore.
 func wireDir(conf *NetConf) string {

@@ -50,11 +50,11 @@ func TestCanonicalSpellings(t *testing.T) {
 // TestCaptureSave -update) and checks it equals the rule set it came from.
 func TestSaveCapturesMatchRuleSets(t *testing.T) {
 	for _, c := range saveCases() {
-		for _, b := range []Backend{BackendNFT, BackendLegacy} {
-			for _, fam := range families {
+		for _, b := range saveBackends {
+			for _, fam := range Families {
 				t.Run(filepath.Base(savePath(c.name, b, fam)), func(t *testing.T) {
 					rs := mustBuild(t, c.cfg, fam)
-					have := readCapture(t, savePath(c.name, b, fam)).ours()
+					have := readCapture(t, savePath(c.name, b, fam)).Ours()
 					if d := diff(wantState(rs), have); len(d) > 0 {
 						t.Errorf("capture differs from the rule set:\n%s", strings.Join(d, "\n"))
 					}
@@ -64,13 +64,13 @@ func TestSaveCapturesMatchRuleSets(t *testing.T) {
 	}
 }
 
-func readCapture(t *testing.T, path string) natTable {
+func readCapture(t *testing.T, path string) SavedTable {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := parseSave(string(b))
+	tbl, err := ParseSave(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,18 +101,18 @@ func TestDiffNamesTheDifference(t *testing.T) {
 		{"chain missing", replace(":PROXY_IN_REDIRECT - [0:0]\n", ""),
 			[]string{"missing chain PROXY_IN_REDIRECT", "missing rule: -A PROXY_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15003"}},
 	}
-	base, err := os.ReadFile(savePath(v0, BackendNFT, IPv4))
+	base, err := os.ReadFile(savePath(v0, "nft", IPv4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := saveCases()[1].cfg
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tbl, err := parseSave(tt.edit(string(base)))
+			tbl, err := ParseSave(tt.edit(string(base)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := diff(wantState(mustBuild(t, cfg, IPv4)), tbl.ours())
+			got := diff(wantState(mustBuild(t, cfg, IPv4)), tbl.Ours())
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("diff:\n got %q\nwant %q", got, tt.want)
 			}

@@ -13,15 +13,15 @@ type savedRule struct {
 	spec ruleSpec
 }
 
-// natTable is the nat table of one family as iptables-save printed it.
-type natTable struct {
+// SavedTable is the nat table of one family as iptables-save printed it.
+type SavedTable struct {
 	chains []string               // user-defined chains, in printed order
 	rules  map[string][]savedRule // per chain, in live order
 }
 
-// parseSave reads the *nat section of iptables-save output.
-func parseSave(out string) (natTable, error) {
-	t := natTable{rules: map[string][]savedRule{}}
+// ParseSave reads the *nat section of iptables-save output.
+func ParseSave(out string) (SavedTable, error) {
+	t := SavedTable{rules: map[string][]savedRule{}}
 	inNAT := false
 	for n, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
@@ -41,7 +41,7 @@ func parseSave(out string) (natTable, error) {
 			chain, raw, _ := strings.Cut(line[3:], " ")
 			t.rules[chain] = append(t.rules[chain], savedRule{raw: raw, spec: parseSpec(SplitArgs(raw))})
 		default:
-			return natTable{}, fmt.Errorf("line %d of iptables-save output not understood: %q", n+1, line)
+			return SavedTable{}, fmt.Errorf("line %d of iptables-save output not understood: %q", n+1, line)
 		}
 	}
 	return t, nil
@@ -52,14 +52,14 @@ var builtinChains = []string{ChainPrerouting, "INPUT", ChainOutput, "POSTROUTING
 
 func isBuiltin(chain string) bool { return slices.Contains(builtinChains, chain) }
 
-// ourState is the part of a nat table that is mesh-cni's: our chains with
+// Ours is the part of a nat table that is mesh-cni's: our chains with
 // their rules, and our rules in PREROUTING and OUTPUT, each in live order
 // and spelled canonically.
-type ourState map[string][]string
+type Ours map[string][]string
 
 // ours picks mesh-cni's chains and rules out of a table.
-func (t natTable) ours() ourState {
-	s := ourState{}
+func (t SavedTable) Ours() Ours {
+	s := Ours{}
 	for _, c := range t.chains {
 		if isOwned(c) {
 			s[c] = canonicals(t.rules[c])
@@ -74,7 +74,7 @@ func (t natTable) ours() ourState {
 }
 
 // ourBuiltinRules are the rules of a builtin chain that are mesh-cni's.
-func (t natTable) ourBuiltinRules(chain string) []savedRule {
+func (t SavedTable) ourBuiltinRules(chain string) []savedRule {
 	var out []savedRule
 	for _, r := range t.rules[chain] {
 		if isOurs(chain, r.spec) {
@@ -85,7 +85,7 @@ func (t natTable) ourBuiltinRules(chain string) []savedRule {
 }
 
 // ownedChains lists our chains present in the table.
-func (t natTable) ownedChains() []string {
+func (t SavedTable) ownedChains() []string {
 	var out []string
 	for _, c := range t.chains {
 		if isOwned(c) {
@@ -143,71 +143,11 @@ func isOurs(chain string, s ruleSpec) bool {
 	return false
 }
 
-// wantState is what a rule set leaves in the table: -A appends, -I puts
-// the rule at the top of its chain (so the live order of several -I is the
-// reverse of the written one).
-func wantState(rs RuleSet) ourState {
-	s := ourState{}
-	for _, c := range rs.Chains {
-		s[c] = []string{}
+// RuleCount is the number of rules in the table, ours and others'.
+func (t SavedTable) RuleCount() int {
+	n := 0
+	for _, rs := range t.rules {
+		n += len(rs)
 	}
-	for _, r := range rs.Rules {
-		c := canonical(r.Args)
-		if r.Op == Insert {
-			s[r.Chain] = append([]string{c}, s[r.Chain]...)
-		} else {
-			s[r.Chain] = append(s[r.Chain], c)
-		}
-	}
-	return s
-}
-
-// diff lists how have differs from want, one line per difference, in
-// chain order; empty when they are the same.
-func diff(want, have ourState) []string {
-	chains := make([]string, 0, len(want)+len(have))
-	for c := range want {
-		chains = append(chains, c)
-	}
-	for c := range have {
-		if _, ok := want[c]; !ok {
-			chains = append(chains, c)
-		}
-	}
-	slices.Sort(chains)
-	var out []string
-	for _, c := range chains {
-		w, wok := want[c]
-		h, hok := have[c]
-		builtin := isBuiltin(c)
-		switch {
-		case !builtin && wok && !hok:
-			out = append(out, "missing chain "+c)
-		case !builtin && !wok && hok:
-			out = append(out, "extra chain "+c)
-		}
-		out = append(out, diffRules(c, w, h)...)
-	}
-	return out
-}
-
-// diffRules compares one chain's rules: the lines missing and extra, or,
-// when both hold the same lines, that their order differs.
-func diffRules(chain string, want, have []string) []string {
-	var out []string
-	extra := slices.Clone(have)
-	for _, w := range want {
-		if i := slices.Index(extra, w); i >= 0 {
-			extra = slices.Delete(extra, i, i+1)
-		} else {
-			out = append(out, "missing rule: -A "+chain+" "+w)
-		}
-	}
-	for _, e := range extra {
-		out = append(out, "extra rule: -A "+chain+" "+e)
-	}
-	if len(out) == 0 && !slices.Equal(want, have) {
-		out = append(out, fmt.Sprintf("rules of %s in another order: want %q, have %q", chain, want, have))
-	}
-	return out
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
@@ -15,7 +16,7 @@ import (
 // against the osm-init command chain, each in a fresh netns after bridge
 // and host-local.
 type addResult struct {
-	backend rules.Backend
+	backend apply.Backend
 	// mesh is mesh-cni's own exec within the chain's ADD through libcni.
 	mesh series
 	// osmInit is `sh -c "<osm-init chain>"` in the same kind of netns.
@@ -107,7 +108,7 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 
 // addMeshed ADDs the chain with mesh-cni in a fresh netns and returns the
 // chain's wall time and mesh-cni's own call.
-func (k *kernelEnv) addMeshed(t *phase, n *cnirun.Network, pod cnirun.Pod, b rules.Backend) (time.Duration, cnirun.Call) {
+func (k *kernelEnv) addMeshed(t *phase, n *cnirun.Network, pod cnirun.Pod, b apply.Backend) (time.Duration, cnirun.Call) {
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	k.seed(t, s, b)
@@ -139,7 +140,7 @@ func addChain(t *phase, n *cnirun.Network, s *cnirun.Sandbox) (time.Duration, cn
 // addOSMInit ADDs the chain without mesh-cni in a fresh netns, then runs
 // the osm-init chain there; it returns both wall times and the chain's
 // CPU time.
-func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b rules.Backend) (chain, osm, cpu time.Duration) {
+func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b apply.Backend) (chain, osm, cpu time.Duration) {
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	k.seed(t, s, b)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // results is everything one run measured; a nil or empty field is a
@@ -181,7 +182,7 @@ func contains(list []string, s string) bool {
 }
 
 // backendOf names a backend for prose.
-func backendOf(b rules.Backend) string { return "iptables-" + string(b) }
+func backendOf(b apply.Backend) string { return "iptables-" + string(b) }
 
 // renderedOSMInit is the osm-init command chain the measurements run.
 func (r *results) renderedOSMInit() string {

@@ -4,7 +4,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
@@ -81,7 +81,7 @@ func (k *kernelEnv) addSkipped(t *phase, n *cnirun.Network, pod cnirun.Pod) time
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	_, call := addChain(t, n, s)
-	if err := k.verify(s, rules.BackendNFT, nil); err != nil {
+	if err := k.verify(s, apply.BackendNFT, nil); err != nil {
 		t.Fatalf("pod %s/%s is out of scope, yet: %v", pod.Namespace, pod.Name, err)
 	}
 	return call.Took
