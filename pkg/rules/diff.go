@@ -14,7 +14,7 @@ func wantState(rs RuleSet) Ours {
 		s[c] = []string{}
 	}
 	for _, r := range rs.Rules {
-		c := canonical(r.Args)
+		c := r.saved()
 		if r.Op == Insert {
 			s[r.Chain] = append([]string{c}, s[r.Chain]...)
 		} else {

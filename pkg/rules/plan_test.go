@@ -73,7 +73,7 @@ func TestIsOwned(t *testing.T) {
 // answer must be diff's, for every golden rule set and for odd ones.
 func TestUnchanged(t *testing.T) {
 	sets := []*RuleSet{nil, {}, {Chains: []string{ChainOutput}}, {Chains: []string{"PROXY_OUTPUT"}},
-		{Rules: []Rule{{Op: Append, Chain: ChainOutput, Args: []string{"-j", "PROXY_OUTPUT"}}}}}
+		{Rules: []Rule{{Op: Append, Chain: ChainOutput, Target: jump("PROXY_OUTPUT")}}}}
 	for _, gc := range goldenCases() {
 		rs := mustBuild(t, gc.cfg(), gc.fam)
 		sets = append(sets, &rs)

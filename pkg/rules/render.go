@@ -23,10 +23,8 @@ func RenderRestore(rs RuleSet) (string, error) {
 // checkApplicable fails a rule set that still holds PodIPPlaceholder.
 func checkApplicable(rs RuleSet) error {
 	for _, r := range rs.Rules {
-		for _, a := range r.Args {
-			if a == PodIPPlaceholder {
-				return fmt.Errorf("rule %q needs the pod's %s address", r.String(), rs.Family)
-			}
+		if r.Target.Kind == TargetDNAT && !r.Target.Addr.IsValid() {
+			return fmt.Errorf("rule %q needs the pod's %s address", r.String(), rs.Family)
 		}
 	}
 	return nil

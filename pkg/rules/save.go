@@ -7,10 +7,25 @@ import (
 )
 
 // savedRule is one rule line of iptables-save: its arguments as printed
-// (which iptables-restore reads back, e.g. in a -D line) and parsed.
+// (which iptables-restore reads back, e.g. in a -D line) and, where the
+// model can hold it, parsed. A rule it cannot (another tool's, in a
+// builtin chain or, put there by hand, in ours) is known by its text and
+// the chain it jumps to, if any.
 type savedRule struct {
 	raw  string
-	spec ruleSpec
+	rule Rule
+	err  error
+	jump string
+}
+
+// spelled is the rule's arguments as compared with a wanted set's: the
+// model's printed spelling, which is iptables-save's own for every rule
+// the model holds, or the text as printed.
+func (r savedRule) spelled() string {
+	if r.err != nil {
+		return r.raw
+	}
+	return r.rule.saved()
 }
 
 // SavedTable is the nat table of one family as iptables-save printed it.
@@ -39,12 +54,37 @@ func ParseSave(out string) (SavedTable, error) {
 			}
 		case strings.HasPrefix(line, "-A "):
 			chain, raw, _ := strings.Cut(line[3:], " ")
-			t.rules[chain] = append(t.rules[chain], savedRule{raw: raw, spec: parseSpec(SplitArgs(raw))})
+			t.rules[chain] = append(t.rules[chain], t.parseRule(raw))
 		default:
 			return SavedTable{}, fmt.Errorf("line %d of iptables-save output not understood: %q", n+1, line)
 		}
 	}
 	return t, nil
+}
+
+// parseRule reads one rule line's arguments, jumps being to the chains
+// printed before it (iptables-save prints every chain before any rule).
+func (t SavedTable) parseRule(raw string) savedRule {
+	args := SplitArgs(raw)
+	r, err := parseArgs(args, func(c string) bool { return slices.Contains(t.chains, c) })
+	sr := savedRule{raw: raw, rule: r, err: err, jump: r.Target.Chain}
+	if err != nil {
+		sr.jump = jumpOf(args)
+	}
+	return sr
+}
+
+// jumpOf is the chain a rule the model cannot hold jumps or goes to, ""
+// for none: what makes such a rule in a builtin chain ours (a jump into
+// one of our chains, which must go before the chain can).
+func jumpOf(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-j", "--jump", "-g", "--goto":
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // builtinChains are the nat table's own chains.
@@ -54,7 +94,7 @@ func isBuiltin(chain string) bool { return slices.Contains(builtinChains, chain)
 
 // Ours is the part of a nat table that is mesh-cni's: our chains with
 // their rules, and our rules in PREROUTING and OUTPUT, each in live order
-// and spelled canonically.
+// and spelled as iptables-save prints them (savedRule.spelled).
 type Ours map[string][]string
 
 // ours picks mesh-cni's chains and rules out of a table.
@@ -62,12 +102,12 @@ func (t SavedTable) Ours() Ours {
 	s := Ours{}
 	for _, c := range t.chains {
 		if isOwned(c) {
-			s[c] = canonicals(t.rules[c])
+			s[c] = spellings(t.rules[c])
 		}
 	}
 	for _, c := range []string{ChainPrerouting, ChainOutput} {
 		for _, r := range t.ourBuiltinRules(c) {
-			s[c] = append(s[c], r.spec.String())
+			s[c] = append(s[c], r.spelled())
 		}
 	}
 	return s
@@ -77,7 +117,7 @@ func (t SavedTable) Ours() Ours {
 func (t SavedTable) ourBuiltinRules(chain string) []savedRule {
 	var out []savedRule
 	for _, r := range t.rules[chain] {
-		if isOurs(chain, r.spec) {
+		if isOurs(chain, r) {
 			out = append(out, r)
 		}
 	}
@@ -95,10 +135,10 @@ func (t SavedTable) ownedChains() []string {
 	return out
 }
 
-func canonicals(rs []savedRule) []string {
+func spellings(rs []savedRule) []string {
 	out := make([]string, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, r.spec.String())
+		out = append(out, r.spelled())
 	}
 	return out
 }
@@ -120,27 +160,18 @@ func isOwned(chain string) bool {
 // traffic, or osm-edge's DNAT of lookups to its DNS proxy (the only rules
 // of ours with a builtin target; nothing else in a pod sends uid-matched
 // loopback traffic, or anything, to 127.0.0.153:5300).
-func isOurs(chain string, s ruleSpec) bool {
-	if isOwned(s.jumpTarget()) {
+func isOurs(chain string, sr savedRule) bool {
+	if isOwned(sr.jump) {
 		return true
 	}
-	if chain != ChainOutput || s.target != "-j DNAT" {
+	r := sr.rule
+	if sr.err != nil || chain != ChainOutput || r.Target.Kind != TargetDNAT {
 		return false
 	}
-	for _, o := range s.tgtOpts {
-		if o.name == "--to-destination" && first(o.values) == dnsProxyTarget {
-			return true
-		}
+	if r.Target.Addr == dnsProxyAddr() && r.Target.Port == DNSProxyPort {
+		return true
 	}
-	if first(s.base["-o"].values) != "lo" || s.base["-o"].neg {
-		return false
-	}
-	for _, m := range s.matches {
-		if m.name == "owner" {
-			return true
-		}
-	}
-	return false
+	return r.Out == "lo" && slices.ContainsFunc(r.Matches, func(m Match) bool { return m.Kind == MatchOwner })
 }
 
 // RuleCount is the number of rules in the table, ours and others'.
@@ -150,4 +181,36 @@ func (t SavedTable) RuleCount() int {
 		n += len(rs)
 	}
 	return n
+}
+
+// SplitArgs splits a rule line of iptables-save (or iptables -S) into its
+// arguments, honouring the double quotes iptables puts around values with
+// spaces (comments) and the backslash escapes inside them.
+func SplitArgs(line string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\' && inQuote && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			inQuote, have = !inQuote, true
+		case (c == ' ' || c == '\t') && !inQuote:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
 }

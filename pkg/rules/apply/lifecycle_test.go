@@ -180,11 +180,12 @@ func TestApplyFailureLeavesNothing(t *testing.T) {
 			p := newPod(t)
 			p.mustApply(t, buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0)), b)
 			bad := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
-			bad[1].Rules = append(bad[1].Rules, rules.Rule{Op: rules.Append, Chain: "OSM_PROXY_INBOUND", Args: []string{"-m", "nosuchmatch", "-j", "RETURN"}})
+			// iptables refuses -o in PREROUTING.
+			bad[1].Rules = append(bad[1].Rules, rules.Rule{Op: rules.Append, Chain: rules.ChainPrerouting, Out: "eth0", Target: rules.Target{Kind: rules.TargetReturn}})
 			_, err := p.apply(bad, b)
 			t.Logf("Apply: %v", err)
 			want := "ip6tables-restore (" + string(b) + ", IPv6): exit status"
-			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nosuchmatch") {
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Can't use -o with PREROUTING") {
 				t.Errorf("Apply with a bad IPv6 rule: %v, want an error with %q and iptables' message", err, want)
 			}
 			for _, fam := range rules.Families {
@@ -272,7 +273,7 @@ func hostNAT(t *testing.T) string {
 // uses instead of rendering the set).
 func TestApplyRejectsPlaceholder(t *testing.T) {
 	rs := rules.RuleSet{Family: rules.IPv4, Chains: []string{"OSM_PROXY_OUTBOUND"}, Rules: []rules.Rule{
-		{Op: rules.Append, Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-d", rules.PodIPPlaceholder, "-j", "RETURN"}}}}
+		{Op: rules.Append, Chain: rules.ChainOutput, Target: rules.Target{Kind: rules.TargetDNAT}}}}
 	_, err := Apply([]rules.RuleSet{rs}, Options{LockDir: t.TempDir()})
 	if want := "needs the pod's IPv4 address"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Apply with %s in a rule: %v, want an error saying %q", rules.PodIPPlaceholder, err, want)

@@ -255,7 +255,7 @@ func wireSet(rs *rules.RuleSet) nftables.Set {
 		s.Family = nftables.IPv6
 	}
 	for _, r := range rs.Rules {
-		s.Rules = append(s.Rules, nftables.Rule{Chain: r.Chain, Insert: r.Op == rules.Insert, Args: r.Args})
+		s.Rules = append(s.Rules, nftables.Rule{Chain: r.Chain, Insert: r.Op == rules.Insert, Args: strings.Fields(r.String())[2:]})
 	}
 	return s
 }

@@ -77,14 +77,12 @@ func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
 	podIP.LocalProxyMode = rules.LocalProxyPodIP
 	podIP.PodIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
 	v1 := buildSets(t, podIP)
-	// -s is a shape the netlink writer leaves to iptables-nft-restore.
+	// REDIRECT of udp is a shape the netlink writer leaves to
+	// iptables-nft-restore.
 	unencoded := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 	for i := range unencoded {
-		source := "192.0.2.9/32"
-		if unencoded[i].Family == rules.IPv6 {
-			source = "2001:db8::9/128"
-		}
-		unencoded[i].Rules = append(unencoded[i].Rules, rules.Rule{Op: rules.Append, Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-s", source, "-j", "RETURN"}})
+		unencoded[i].Rules = append(unencoded[i].Rules, rules.Rule{Op: rules.Append, Chain: "OSM_PROXY_OUTBOUND", Proto: rules.ProtoUDP,
+			Target: rules.Target{Kind: rules.TargetRedirect, Port: 15001}})
 	}
 	restores := []string{"ip6tables-nft-restore", "iptables-nft-restore"}
 	tests := []struct {
@@ -98,7 +96,7 @@ func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
 		{"recorded as different", key + "\ndiffers: test\n", v0, nil, restores, false},
 		{"record of another iptables", "other key\nequal\n", v0, nil, restores, true},
 		{"osm-v1 in PodIP mode (-o, -i, !, DNAT)", key + "\nequal\n", v1, nil, nil, true},
-		{"shape not encoded (-s)", key + "\nequal\n", unencoded, nil, restores, false},
+		{"shape not encoded (udp REDIRECT)", key + "\nequal\n", unencoded, nil, restores, false},
 		{"table not new", key + "\nequal\n", v0, func(t *testing.T, p *testPod) {
 			for _, fam := range rules.Families {
 				p.restore(t, BackendNFT, fam, foreignRules)
@@ -180,7 +178,7 @@ func TestWireProbeCoversTheEncodedShapes(t *testing.T) {
 		seen := map[string]bool{}
 		for _, r := range probe.Rules {
 			seen[string(r.Op)] = true
-			for _, a := range r.Args {
+			for _, a := range strings.Fields(r.String()) {
 				seen[a] = true
 			}
 		}
