@@ -91,7 +91,7 @@ func (p *argParser) complete() error {
 	case t.Kind == TargetDNAT && p.targetOpt == "":
 		return errors.New("target DNAT without --to-destination")
 	case t.Port != 0 && r.Proto == 0:
-		return fmt.Errorf("%s %s: a port needs -p tcp or -p udp", p.targetOpt, p.r.Target.name())
+		return fmt.Errorf("%s %s: a port needs -p tcp or -p udp", p.targetOpt, p.targetVal)
 	}
 	return nil
 }

@@ -34,12 +34,57 @@ type SavedTable struct {
 	rules  map[string][]savedRule // per chain, in live order
 }
 
-// ParseSave reads the *nat section of iptables-save output.
+// ParseSave reads the *nat section of iptables-save output. A rule the
+// model cannot hold is kept by its text (savedRule), not refused: the
+// table is someone else's too.
 func ParseSave(out string) (SavedTable, error) {
 	t := SavedTable{rules: map[string][]savedRule{}}
+	err := scanNAT(out, func(name string) {
+		t.chains = append(t.chains, name)
+	}, func(op Op, chain, raw string) error {
+		if op != Append {
+			return fmt.Errorf("%s in iptables-save output", op)
+		}
+		t.rules[chain] = append(t.rules[chain], t.parseRule(raw))
+		return nil
+	})
+	if err != nil {
+		return SavedTable{}, fmt.Errorf("iptables-save output: %w", err)
+	}
+	return t, nil
+}
+
+// ParseRestore reads the *nat section of an iptables-restore document for
+// one family into a rule set: its user chains as declared and its -A and
+// -I rules in order, each of which the model must hold; a rule may jump
+// to the chains declared before it.
+func ParseRestore(doc string, fam Family) (RuleSet, error) {
+	rs := RuleSet{Family: fam}
+	err := scanNAT(doc, func(name string) {
+		rs.Chains = append(rs.Chains, name)
+	}, func(op Op, chain, raw string) error {
+		r, err := parseArgs(SplitArgs(raw), func(c string) bool { return slices.Contains(rs.Chains, c) })
+		if err != nil {
+			return fmt.Errorf("%s %s %s: %w", op, chain, raw, err)
+		}
+		r.Op, r.Chain = op, chain
+		rs.Rules = append(rs.Rules, r)
+		return nil
+	})
+	return rs, err
+}
+
+// scanNAT reads the *nat section of an iptables-save or -restore
+// document: chain is called for each user chain declared (":NAME ..."),
+// rule for each -A or -I line with its arguments as written. Comments,
+// blank lines and other tables are skipped; anything else is an error
+// naming the line.
+func scanNAT(doc string, chain func(name string), rule func(op Op, chain, raw string) error) error {
 	inNAT := false
-	for n, line := range strings.Split(out, "\n") {
+	for n, line := range strings.Split(doc, "\n") {
 		line = strings.TrimSpace(line)
+		op, rest, isRule := strings.Cut(line, " ")
+		var err error
 		switch {
 		case line == "" || strings.HasPrefix(line, "#"):
 		case strings.HasPrefix(line, "*"):
@@ -48,18 +93,20 @@ func ParseSave(out string) (SavedTable, error) {
 		case line == "COMMIT":
 			inNAT = false
 		case strings.HasPrefix(line, ":"):
-			name, _, _ := strings.Cut(line[1:], " ")
-			if !isBuiltin(name) {
-				t.chains = append(t.chains, name)
+			if name, _, _ := strings.Cut(line[1:], " "); !isBuiltin(name) {
+				chain(name)
 			}
-		case strings.HasPrefix(line, "-A "):
-			chain, raw, _ := strings.Cut(line[3:], " ")
-			t.rules[chain] = append(t.rules[chain], t.parseRule(raw))
+		case isRule && (Op(op) == Append || Op(op) == Insert):
+			name, raw, _ := strings.Cut(rest, " ")
+			err = rule(Op(op), name, raw)
 		default:
-			return SavedTable{}, fmt.Errorf("line %d of iptables-save output not understood: %q", n+1, line)
+			err = fmt.Errorf("not understood")
+		}
+		if err != nil {
+			return fmt.Errorf("line %d (%q): %w", n+1, line, err)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // parseRule reads one rule line's arguments, jumps being to the chains

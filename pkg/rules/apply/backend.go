@@ -211,6 +211,6 @@ func legacyNATListed(fam rules.Family) bool {
 // table" (an old kernel, a netlink error) returns false, and the caller
 // reads the table with iptables-nft-save as usual.
 func nftNATMissing(fam rules.Family) bool {
-	exists, err := nftables.HasNATTable(nftables.Family(fam))
+	exists, err := nftables.HasNATTable(fam)
 	return err == nil && !exists
 }

@@ -195,8 +195,7 @@ func compareWriters() error {
 		if err != nil {
 			return err
 		}
-		ws := wireSet(&probe)
-		if err := nftables.Check(ws); err != nil {
+		if err := nftables.Check(&probe); err != nil {
 			return err
 		}
 		doc := rules.Transaction(rules.SavedTable{}, &probe)
@@ -209,17 +208,17 @@ func compareWriters() error {
 			if _, err := p.wait(); err != nil {
 				return err
 			}
-			viaRestore, err = nftables.Dump(ws.Family)
+			viaRestore, err = nftables.Dump(fam)
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		err = inScratchNetns(func() error {
-			if err := nftables.Write(ws); err != nil {
+			if err := nftables.Write(&probe); err != nil {
 				return err
 			}
-			viaWire, err = nftables.Dump(ws.Family)
+			viaWire, err = nftables.Dump(fam)
 			return err
 		})
 		if err != nil {
@@ -248,18 +247,6 @@ func inScratchNetns(f func() error) error {
 	return <-done
 }
 
-// wireSet is rs in package nftables' terms.
-func wireSet(rs *rules.RuleSet) nftables.Set {
-	s := nftables.Set{Family: nftables.IPv4, Chains: rs.Chains}
-	if rs.Family == rules.IPv6 {
-		s.Family = nftables.IPv6
-	}
-	for _, r := range rs.Rules {
-		s.Rules = append(s.Rules, nftables.Rule{Chain: r.Chain, Insert: r.Op == rules.Insert, Args: strings.Fields(r.String())[2:]})
-	}
-	return s
-}
-
 // writeWire writes a fresh table's rule set over netlink. It reports
 // false, having written nothing, when the set has a shape the writer does
 // not encode (Write checks that before it sends anything) or the kernel
@@ -268,5 +255,5 @@ func wireSet(rs *rules.RuleSet) nftables.Set {
 func (s *session) writeWire(fam rules.Family, want *rules.RuleSet) bool {
 	delete(s.tables, tableKey{BackendNFT, fam})
 	delete(s.missing, tableKey{BackendNFT, fam})
-	return nftables.Write(wireSet(want)) == nil
+	return nftables.Write(want) == nil
 }
