@@ -57,7 +57,8 @@ func writeRestoreBody(sb *strings.Builder, rs RuleSet) {
 		sb.WriteString(":" + c + " - [0:0]\n")
 	}
 	for _, r := range rs.Rules {
-		sb.WriteString(r.String() + "\n")
+		r.write(sb)
+		sb.WriteByte('\n')
 	}
 	sb.WriteString("COMMIT\n")
 }

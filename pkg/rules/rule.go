@@ -155,9 +155,16 @@ type Rule struct {
 // it: `-A CHAIN -p tcp --match multiport --dports 6379,7070 -j RETURN`.
 func (r Rule) String() string {
 	var b strings.Builder
-	b.WriteString(string(r.Op) + " " + r.Chain)
-	r.writeArgs(&b, written)
+	r.write(&b)
 	return b.String()
+}
+
+// write writes String's line.
+func (r Rule) write(b *strings.Builder) {
+	b.WriteString(string(r.Op))
+	b.WriteByte(' ')
+	b.WriteString(r.Chain)
+	r.writeArgs(b, written)
 }
 
 // saved is the rule's arguments (after -A CHAIN) as iptables-save prints

@@ -62,7 +62,7 @@ func Build(cfg Config, fam Family) (RuleSet, error) {
 	if err := cfg.Validate(); err != nil {
 		return RuleSet{}, err
 	}
-	b := &builder{cfg: cfg, fam: fam, rs: RuleSet{Profile: cfg.Profile, Family: fam}}
+	b := &builder{cfg: cfg, fam: fam, rs: RuleSet{Profile: cfg.Profile, Family: fam, Rules: make([]Rule, 0, ruleCount(cfg))}}
 	switch cfg.Profile {
 	case ProfileOSMv0:
 		b.buildV0()
@@ -76,6 +76,14 @@ func Build(cfg Config, fam Family) (RuleSet, error) {
 		return RuleSet{}, fmt.Errorf("unknown profile %q", cfg.Profile)
 	}
 	return b.rs, nil
+}
+
+// ruleCount is about how many rules cfg makes, at least: room for them
+// from the start spares the plugin the copies of a growing list.
+func ruleCount(cfg Config) int {
+	n := 16 + len(cfg.ExcludedInboundPorts) + len(cfg.OutboundIPRangeExclusions) + len(cfg.OutboundIPRangeInclusions)
+	n += len(cfg.NetworkInterfaceExclusions) * 2
+	return n + (len(cfg.OutboundPortExclusions)+len(cfg.InboundPortExclusions))/multiportMax + 2
 }
 
 // builder accumulates one rule set; the per-profile files say what goes in.
