@@ -24,7 +24,9 @@ func (p *argParser) target(name string) error {
 	case "DNAT":
 		t.Kind = TargetDNAT
 	default:
-		if !p.isChain(name) {
+		// A name holding quotes, a backslash or a space would not read
+		// back as itself once written; iptables-save prints none.
+		if !p.isChain(name) || strings.ContainsAny(name, "\"\\ \t") || name == "" {
 			return fmt.Errorf("unknown target %q", name)
 		}
 		t = Target{Kind: TargetJump, Chain: name}
