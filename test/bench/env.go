@@ -99,7 +99,12 @@ func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 // network is a bridge network with subnet and mesh-cni configured as the
 // installer configures it (the agent's socket; defaults otherwise).
 func (k *kernelEnv) network(t *phase, subnet string) *cnirun.Network {
-	return cnirun.New(t, cnirun.Options{BinDir: k.b.dir, Subnet: netip.MustParsePrefix(subnet), AgentSocket: k.agent.Socket})
+	return k.networkIn(t, subnet, k.b.dir)
+}
+
+// networkIn is network with binDir as CNI_PATH (the baseline's).
+func (k *kernelEnv) networkIn(t *phase, subnet, binDir string) *cnirun.Network {
+	return cnirun.New(t, cnirun.Options{BinDir: binDir, Subnet: netip.MustParsePrefix(subnet), AgentSocket: k.agent.Socket})
 }
 
 // pods creates pods in benchNamespace bound to benchNode (with the sidecar

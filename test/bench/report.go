@@ -16,6 +16,7 @@ type results struct {
 	cfg               config
 	machine           machine
 	binarySize        int64
+	baseline          *baseline
 	add               []addResult
 	skip              *skipResult
 	concurrency       []concResult
@@ -52,6 +53,7 @@ func renderReport(r *results) string {
 	p("![ADD latency and pod start-up, mesh-cni beside osm-init](benchmarks.png)\n\n")
 	writeMachine(&sb, r)
 	writeTargets(&sb, r)
+	writeBaseline(&sb, r)
 	writeWhy(&sb, r)
 	writeAdd(&sb, r)
 	writeSkip(&sb, r)
@@ -125,6 +127,7 @@ func writeTargets(sb *strings.Builder, r *results) {
 			ts = append(ts, target{se.name, "median <= 5 ms", ms(m), verdict(m <= targetSkipMedian, "by "+ms(m-targetSkipMedian))})
 		}
 	}
+	ts = append(ts, baselineTargets(r)...)
 	for _, c := range r.concurrency {
 		ok := c.ok == c.n && c.lockHeld
 		ts = append(ts, target{fmt.Sprintf("%d at once, %s, %s", c.n, c.backend, c.what),
