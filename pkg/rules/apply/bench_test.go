@@ -36,7 +36,7 @@ type contender struct {
 // Apply's median. Every osm-init namespace is then checked with Verify:
 // both ways install the same rules.
 //
-//	go test ./pkg/rules/ -run '^$' -bench Install -benchtime 1x
+//	go test ./pkg/rules/apply/ -run '^$' -bench Install -benchtime 1x
 func BenchmarkInstall(b *testing.B) {
 	requireIptables(b)
 	netns.RequireKernel(b, "sh", "iptables")
