@@ -82,7 +82,7 @@ func planPod(ctx context.Context, api meshsettings.Reader, conf *NetConf, pod *o
 	if err != nil {
 		return plan{}, err
 	}
-	sets, err := buildRuleSets(d.Config)
+	sets, err := rules.BuildSets(d.Config)
 	if err != nil {
 		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
 	}

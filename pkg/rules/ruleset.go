@@ -149,3 +149,33 @@ func redirect(port uint16) Target { return Target{Kind: TargetRedirect, Port: po
 func dport(port uint16) []Match { return []Match{{Kind: MatchDPort, Port: port}} }
 
 func owner(uid uint32, not bool) []Match { return []Match{{Kind: MatchOwner, UID: uid, Not: not}} }
+
+// FamiliesOf returns the address families of ips, IPv4 first. With no
+// address at all it returns IPv4, the only family OSM ever configured.
+func FamiliesOf(ips []netip.Addr) []Family {
+	var fams []Family
+	for _, a := range ips {
+		if f := FamilyOf(a); !slices.Contains(fams, f) {
+			fams = append(fams, f)
+		}
+	}
+	if len(fams) == 0 {
+		return []Family{IPv4}
+	}
+	slices.Sort(fams)
+	return fams
+}
+
+// BuildSets builds one rule set per family the pod has (cfg.PodIPs): what
+// a pod's ADD and CHECK install and verify.
+func BuildSets(cfg Config) ([]RuleSet, error) {
+	var sets []RuleSet
+	for _, fam := range FamiliesOf(cfg.PodIPs) {
+		rs, err := Build(cfg, fam)
+		if err != nil {
+			return nil, fmt.Errorf("building %s rules: %w", fam, err)
+		}
+		sets = append(sets, rs)
+	}
+	return sets, nil
+}
