@@ -144,3 +144,30 @@ func (s *session) detect(need []rules.Family) (Backend, error) {
 	}
 	return BackendNFT, nil
 }
+
+// indexSets checks the sets and indexes them by family.
+func indexSets(sets []rules.RuleSet) (map[rules.Family]*rules.RuleSet, error) {
+	want := map[rules.Family]*rules.RuleSet{}
+	for i := range sets {
+		rs := &sets[i]
+		if err := rules.CheckApplicable(*rs); err != nil {
+			return nil, fmt.Errorf("rule set %d: %w", i, err)
+		}
+		if want[rs.Family] != nil {
+			return nil, fmt.Errorf("two rule sets for %s", rs.Family)
+		}
+		want[rs.Family] = rs
+	}
+	return want, nil
+}
+
+// wanted lists the families that have a set, in apply order.
+func wanted(want map[rules.Family]*rules.RuleSet) []rules.Family {
+	var fams []rules.Family
+	for _, fam := range rules.Families {
+		if want[fam] != nil {
+			fams = append(fams, fam)
+		}
+	}
+	return fams
+}
