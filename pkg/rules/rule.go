@@ -47,7 +47,8 @@ func (p Proto) String() string {
 
 // Dst is a rule's destination (-d): the address or range as the
 // configuration (or the text read) spelled it, and what it parses to,
-// host bits kept. The zero Dst matches every destination.
+// host bits kept; without Text, Net is written as Net.String(). The zero
+// Dst matches every destination.
 type Dst struct {
 	Text string
 	Net  netip.Prefix
@@ -200,8 +201,10 @@ func (r Rule) writeArgs(b *strings.Builder, sp spelling) {
 		if r.Dst.Not {
 			arg("!")
 		}
-		if sp == written {
+		if sp == written && r.Dst.Text != "" {
 			arg("-d", r.Dst.Text)
+		} else if sp == written {
+			arg("-d", r.Dst.Net.String())
 		} else {
 			arg("-d", r.Dst.Net.Masked().String())
 		}
