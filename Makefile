@@ -53,9 +53,12 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLists$$' -fuzztime 200000x ./pkg/rules/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOSMInit$$' -fuzztime 80000x ./pkg/rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSave$$' -fuzztime 100000x ./pkg/rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzDumpListing$$' -fuzztime 200000x ./pkg/rules/nftables/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/rules/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/rules/apply/ ./pkg/rules/nftables/
 
 clean:
 	rm -rf $(BIN)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 const testdata = "../../pkg/install/chain/testdata"
@@ -67,7 +67,7 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	}
 	p.inOrder(t, serves, added)
 	// The plugin's record of its netlink writer's comparison goes too.
-	wireRecord := filepath.Join(n.run, rules.WireRecord)
+	wireRecord := filepath.Join(n.run, apply.WireRecord)
 	must(t, os.WriteFile(wireRecord, []byte("key\nequal\n"), 0o600))
 
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/pkg/validate"
 	"github.com/mesh-cni/mesh-cni/test/netns"
 )
@@ -95,7 +96,7 @@ func (v validatorPod) apply(t *testing.T, cfg rules.Config) {
 	}
 	lockDir := t.TempDir()
 	if err := v.pod.Do(func() error {
-		_, err := rules.Apply([]rules.RuleSet{rs}, rules.ApplyOptions{LockDir: lockDir})
+		_, err := apply.Apply([]rules.RuleSet{rs}, apply.Options{LockDir: lockDir})
 		return err
 	}); err != nil {
 		t.Fatalf("applying the %s rules: %v", cfg.Profile, err)

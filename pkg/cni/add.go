@@ -82,7 +82,7 @@ func planPod(ctx context.Context, api meshsettings.Reader, conf *NetConf, pod *o
 	if err != nil {
 		return plan{}, err
 	}
-	sets, err := buildRuleSets(d.Config)
+	sets, err := rules.BuildSets(d.Config)
 	if err != nil {
 		return plan{}, fmt.Errorf("pod %s: %w", ref, err)
 	}
@@ -191,7 +191,7 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 }
 
 // wireDir is where the record of the node's netlink-writer comparison is
-// kept (rules.ApplyOptions.WireDir): the run directory, which the
+// kept (apply.Options.WireDir): the run directory, which the
 // installer empties when it uninstalls; "" when rulesWriter keeps to
 // iptables-restore.
 func wireDir(conf *NetConf) string {

@@ -19,11 +19,12 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/pkg/settings"
 )
 
 // DefaultLockDir holds the per-netns xtables locks Apply takes.
-const DefaultLockDir = rules.DefaultLockDir
+const DefaultLockDir = apply.DefaultLockDir
 
 // NetConf is mesh-cni's entry in a conflist, as the runtime hands it over
 // with the previous plugin's result: libcni's plugin configuration and

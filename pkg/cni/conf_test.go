@@ -55,8 +55,8 @@ func TestParseConfFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := len(families(ips)); got != tt.wantFamilys {
-				t.Errorf("families(%v) = %d, want %d", ips, got, tt.wantFamilys)
+			if got := len(rules.FamiliesOf(ips)); got != tt.wantFamilys {
+				t.Errorf("FamiliesOf(%v) = %d, want %d", ips, got, tt.wantFamilys)
 			}
 		})
 	}

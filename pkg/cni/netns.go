@@ -1,6 +1,9 @@
 package cni
 
-import "github.com/mesh-cni/mesh-cni/pkg/rules"
+import (
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+)
 
 // applied is what installing rule sets did.
 type applied struct {
@@ -15,7 +18,7 @@ type applied struct {
 // tests replace it.
 type netnsRules interface {
 	// Apply installs sets; wireDir is where the record of the node's
-	// netlink-writer comparison is kept (rules.ApplyOptions.WireDir).
+	// netlink-writer comparison is kept (apply.Options.WireDir).
 	Apply(netnsPath string, sets []rules.RuleSet, wireDir string) (applied, error)
 	Verify(netnsPath string, sets []rules.RuleSet) error
 }
@@ -23,13 +26,13 @@ type netnsRules interface {
 // kernelRules runs the rule engine in the namespace: the engine's worker
 // thread enters it directly, so an ADD makes one thread for it, not two.
 type kernelRules struct {
-	opts rules.ApplyOptions
+	opts apply.Options
 }
 
 func (k kernelRules) Apply(netnsPath string, sets []rules.RuleSet, wireDir string) (applied, error) {
 	opts := k.opts
 	opts.Netns, opts.WireDir = netnsPath, wireDir
-	res, err := rules.Apply(sets, opts)
+	res, err := apply.Apply(sets, opts)
 	writer := "none"
 	switch {
 	case res.Netlink:
@@ -43,5 +46,5 @@ func (k kernelRules) Apply(netnsPath string, sets []rules.RuleSet, wireDir strin
 func (k kernelRules) Verify(netnsPath string, sets []rules.RuleSet) error {
 	opts := k.opts
 	opts.Netns = netnsPath
-	return rules.Verify(sets, opts)
+	return apply.Verify(sets, opts)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
 	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // kubeAPI is everything the plugin asks of Kubernetes, through the node
@@ -43,7 +43,7 @@ func New() *Plugin {
 		newAPI: func(ctx context.Context, conf *NetConf) (kubeAPI, error) {
 			return agent.Dial(ctx, conf.AgentSocket)
 		},
-		netns: kernelRules{opts: rules.ApplyOptions{LockDir: DefaultLockDir}},
+		netns: kernelRules{opts: apply.Options{LockDir: DefaultLockDir}},
 		host:  host,
 	}
 }

@@ -34,7 +34,7 @@ func recordedPlan(pod *object.Pod, podIPs []netip.Addr) (pl plan, ok bool, err e
 		return plan{}, true, fmt.Errorf("annotation %s on pod %s: %w", AnnotationOSMInitCommand, ref, err)
 	}
 	cfg.PodIPs = podIPs
-	sets, err := buildRuleSets(cfg)
+	sets, err := rules.BuildSets(cfg)
 	if err != nil {
 		return plan{}, true, fmt.Errorf("pod %s, its recorded osm-init command: %w", ref, err)
 	}

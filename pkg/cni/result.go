@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/containernetworking/cni/pkg/types"
 	types040 "github.com/containernetworking/cni/pkg/types/040"
 	current "github.com/containernetworking/cni/pkg/types/100"
-
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // podIPs returns the addresses the previous plugins gave the pod, read
@@ -46,35 +43,6 @@ func podIPs(prev types.Result) ([]netip.Addr, error) {
 		}
 	}
 	return ips, nil
-}
-
-// families returns the address families of ips, IPv4 first. With no
-// address at all it returns IPv4, the only family OSM ever configured.
-func families(ips []netip.Addr) []rules.Family {
-	var fams []rules.Family
-	for _, a := range ips {
-		if f := rules.FamilyOf(a); !slices.Contains(fams, f) {
-			fams = append(fams, f)
-		}
-	}
-	if len(fams) == 0 {
-		return []rules.Family{rules.IPv4}
-	}
-	slices.Sort(fams)
-	return fams
-}
-
-// buildRuleSets builds one rule set per family the pod has.
-func buildRuleSets(cfg rules.Config) ([]rules.RuleSet, error) {
-	var sets []rules.RuleSet
-	for _, fam := range families(cfg.PodIPs) {
-		rs, err := rules.Build(cfg, fam)
-		if err != nil {
-			return nil, fmt.Errorf("building %s rules: %w", fam, err)
-		}
-		sets = append(sets, rs)
-	}
-	return sets, nil
 }
 
 // passThrough prints prevResult in the config's version: a chained plugin

@@ -8,7 +8,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // cmdStatus (CNI 1.1) reports the plugin not ready when mesh-cni is not
@@ -51,4 +51,4 @@ func socketProblem(path string) string {
 
 // iptablesMissing is the rule engine's own check, the one Apply makes; a
 // variable so that tests need not depend on the host.
-var iptablesMissing = rules.CheckInstalled
+var iptablesMissing = apply.CheckInstalled

@@ -28,7 +28,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
 	"github.com/mesh-cni/mesh-cni/pkg/install/serviceaccount"
 	"github.com/mesh-cni/mesh-cni/pkg/install/status"
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // StateName is the install state's file in the run dir.
@@ -265,8 +265,8 @@ func (in *Installer) uninstall() error {
 	}
 	errs = append(errs, in.remove(filepath.Join(in.cfg.RunDir, StateName), "removed the install state"))
 	// The plugin records there whether its netlink writer matched this
-	// node's iptables (rules.WireRecord).
-	for _, f := range rules.WireFiles(in.cfg.RunDir) {
+	// node's iptables (apply.WireRecord).
+	for _, f := range apply.WireFiles(in.cfg.RunDir) {
 		errs = append(errs, in.remove(f, "removed the plugin's record of its nf_tables comparison"))
 	}
 	err := errors.Join(errs...)

@@ -8,6 +8,12 @@ import (
 	"testing"
 )
 
+// spelled is how the arguments of a rule line, in a table holding our
+// chains, compare with a wanted set's.
+func spelled(line string) string {
+	return SavedTable{chains: OwnedChains()}.parseRule(line).spelled()
+}
+
 func TestCanonicalSpellings(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -37,7 +43,7 @@ func TestCanonicalSpellings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := canonical(SplitArgs(tt.ours)), canonical(SplitArgs(tt.save))
+			a, b := spelled(tt.ours), spelled(tt.save)
 			if (a == b) != tt.same {
 				t.Errorf("canonical(%q) = %q\ncanonical(%q) = %q\nwant same=%v", tt.ours, a, tt.save, b, tt.same)
 			}
@@ -50,11 +56,11 @@ func TestCanonicalSpellings(t *testing.T) {
 // TestCaptureSave -update) and checks it equals the rule set it came from.
 func TestSaveCapturesMatchRuleSets(t *testing.T) {
 	for _, c := range saveCases() {
-		for _, b := range []Backend{BackendNFT, BackendLegacy} {
-			for _, fam := range families {
+		for _, b := range saveBackends {
+			for _, fam := range Families {
 				t.Run(filepath.Base(savePath(c.name, b, fam)), func(t *testing.T) {
 					rs := mustBuild(t, c.cfg, fam)
-					have := readCapture(t, savePath(c.name, b, fam)).ours()
+					have := readCapture(t, savePath(c.name, b, fam)).Ours()
 					if d := diff(wantState(rs), have); len(d) > 0 {
 						t.Errorf("capture differs from the rule set:\n%s", strings.Join(d, "\n"))
 					}
@@ -64,13 +70,13 @@ func TestSaveCapturesMatchRuleSets(t *testing.T) {
 	}
 }
 
-func readCapture(t *testing.T, path string) natTable {
+func readCapture(t *testing.T, path string) SavedTable {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := parseSave(string(b))
+	tbl, err := ParseSave(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,18 +107,18 @@ func TestDiffNamesTheDifference(t *testing.T) {
 		{"chain missing", replace(":PROXY_IN_REDIRECT - [0:0]\n", ""),
 			[]string{"missing chain PROXY_IN_REDIRECT", "missing rule: -A PROXY_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15003"}},
 	}
-	base, err := os.ReadFile(savePath(v0, BackendNFT, IPv4))
+	base, err := os.ReadFile(savePath(v0, "nft", IPv4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := saveCases()[1].cfg
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tbl, err := parseSave(tt.edit(string(base)))
+			tbl, err := ParseSave(tt.edit(string(base)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := diff(wantState(mustBuild(t, cfg, IPv4)), tbl.ours())
+			got := diff(wantState(mustBuild(t, cfg, IPv4)), tbl.Ours())
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("diff:\n got %q\nwant %q", got, tt.want)
 			}

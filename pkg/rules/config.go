@@ -1,8 +1,10 @@
 // Package rules is mesh-cni's model of OSM's traffic-redirection rules: a
 // typed configuration goes in, the rules come out as data, renderers turn
 // them into an iptables-restore document or the osm-init command line, and
-// the apply side installs and verifies them in the current network namespace.
-// It knows nothing of CNI or Kubernetes.
+// parsers read what iptables-save prints and what osm-init would have run.
+// It makes no system call: installing and verifying rule sets in a pod's
+// network namespace is package apply's (kernel side), and writing them over
+// netlink package nftables'. It knows nothing of CNI or Kubernetes.
 package rules
 
 import (
@@ -83,6 +85,17 @@ func (f Family) String() string {
 	}
 	return "IPv4"
 }
+
+// Iptables is the family's iptables command: iptables or ip6tables.
+func (f Family) Iptables() string {
+	if f == IPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+// Families are the address families mesh-cni manages, in apply order.
+var Families = []Family{IPv4, IPv6}
 
 // FamilyOf returns the family an address belongs to.
 func FamilyOf(a netip.Addr) Family {

@@ -69,8 +69,8 @@ func checkRestoreShape(t *testing.T, doc string, rs RuleSet) {
 		if len(f) < 4 || (f[0] != "-A" && f[0] != "-I") || !known[f[1]] {
 			t.Fatalf("malformed rule line %q", line)
 		}
-		if strings.Join(f, " ") != line || strings.Join(append([]string{string(rs.Rules[i].Op), rs.Rules[i].Chain}, rs.Rules[i].Args...), " ") != line {
-			t.Fatalf("rule line %q does not split back into its arguments %q", line, rs.Rules[i].Args)
+		if strings.Join(f, " ") != line || rs.Rules[i].String() != line {
+			t.Fatalf("rule line %q does not split back into the arguments of %q", line, rs.Rules[i])
 		}
 	}
 }

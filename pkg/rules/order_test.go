@@ -79,7 +79,7 @@ func sectionOrder(p Profile) []int {
 
 // classify names the section a rule belongs to, by its shape.
 func classify(r Rule, c chainNames) (int, error) {
-	args := " " + strings.Join(r.Args, " ") + " "
+	args := " " + r.String() + " "
 	has := func(s string) bool { return strings.Contains(args, " "+s+" ") }
 	switch {
 	case r.Chain == c.inRedirect || r.Chain == ChainPrerouting:

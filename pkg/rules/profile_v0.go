@@ -8,23 +8,23 @@ func (b *builder) buildV0() {
 	cfg := b.cfg
 	b.chains(c)
 
-	b.add(Append, c.outRedirect, "-p", "tcp", "-j", "REDIRECT", "--to-port", itoa(cfg.OutboundPort))
-	b.add(Append, c.outRedirect, "-p", "tcp", "--dport", itoa(cfg.AdminPort), "-j", "ACCEPT")
-	b.add(Append, ChainOutput, "-p", "tcp", "-j", c.outbound)
-	b.add(Append, c.outbound, "-m", "owner", "--uid-owner", itoa(cfg.ProxyUID), "-j", "RETURN")
-	b.add(Append, c.outbound, "-d", b.loopback(), "-j", "RETURN")
-	b.add(Append, c.outbound, "-j", c.outRedirect)
+	b.add(Append, c.outRedirect, Rule{Proto: ProtoTCP, Target: redirect(cfg.OutboundPort)})
+	b.add(Append, c.outRedirect, Rule{Proto: ProtoTCP, Matches: dport(cfg.AdminPort), Target: accept})
+	b.add(Append, ChainOutput, Rule{Proto: ProtoTCP, Target: jump(c.outbound)})
+	b.add(Append, c.outbound, Rule{Matches: owner(cfg.ProxyUID, false), Target: ret})
+	b.add(Append, c.outbound, Rule{Dst: b.loopback(), Target: ret})
+	b.add(Append, c.outbound, Rule{Target: jump(c.outRedirect)})
 
-	b.add(Append, c.inRedirect, "-p", "tcp", "-j", "REDIRECT", "--to-port", itoa(cfg.InboundPort))
-	b.add(Append, ChainPrerouting, "-p", "tcp", "-j", c.inbound)
+	b.add(Append, c.inRedirect, Rule{Proto: ProtoTCP, Target: redirect(cfg.InboundPort)})
+	b.add(Append, ChainPrerouting, Rule{Proto: ProtoTCP, Target: jump(c.inbound)})
 	for _, p := range cfg.ExcludedInboundPorts {
-		b.add(Append, c.inbound, "-p", "tcp", "--dport", itoa(p), "-j", "RETURN")
+		b.add(Append, c.inbound, Rule{Proto: ProtoTCP, Matches: dport(p), Target: ret})
 	}
-	b.add(Append, c.inbound, "-p", "tcp", "-j", c.inRedirect)
+	b.add(Append, c.inbound, Rule{Proto: ProtoTCP, Target: jump(c.inRedirect)})
 
-	for _, cidr := range b.cidrs(cfg.OutboundIPRangeExclusions) {
-		b.add(Insert, c.outbound, "-d", cidr, "-j", "RETURN")
+	for _, d := range b.cidrs(cfg.OutboundIPRangeExclusions) {
+		b.add(Insert, c.outbound, Rule{Dst: d, Target: ret})
 	}
-	b.portRules(Insert, c.outbound, cfg.OutboundPortExclusions, "RETURN")
-	b.portRules(Insert, c.inbound, cfg.InboundPortExclusions, "RETURN")
+	b.portRules(Insert, c.outbound, cfg.OutboundPortExclusions, ret)
+	b.portRules(Insert, c.inbound, cfg.InboundPortExclusions, ret)
 }

@@ -23,25 +23,13 @@ func (rec *recording) profile() Profile {
 	if !rec.restore {
 		return ProfileOSMv0
 	}
+	healthcheck := Rule{Op: Append, Chain: rec.names.inbound, Proto: ProtoTCP, Matches: dport(15904), Target: ret}
 	for _, r := range rec.rules {
-		if r.Chain == rec.names.inbound && shape(r.Args, "-p", "tcp", "--dport", "15904", "-j", "RETURN") {
+		if r.String() == healthcheck.String() {
 			return ProfileOSMv1
 		}
 	}
 	return ProfileOSMv10
-}
-
-// shape says whether args are pattern, "*" standing for any one value.
-func shape(args []string, pattern ...string) bool {
-	if len(args) != len(pattern) {
-		return false
-	}
-	for i, p := range pattern {
-		if p != "*" && p != args[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // config derives the Config from the rules that carry a setting; the
@@ -55,28 +43,27 @@ func (rec *recording) config() (Config, error) {
 	// any exclusion of the same range, in every generation.
 	loopback := false
 	for _, r := range rec.rules {
-		a := r.Args
+		only := onlyOf(r)
 		switch {
-		case r.Chain == n.outbound && shape(a, "-d", "*", "-j", "RETURN"):
-			if a[1] == "127.0.0.1/32" && !loopback {
+		case r.Chain == n.outbound && only == "d" && r.Target.Kind == TargetReturn:
+			if r.Dst.Text == "127.0.0.1/32" && !loopback {
 				loopback = true
 				continue
 			}
-			cfg.OutboundIPRangeExclusions = append(cfg.OutboundIPRangeExclusions, a[1])
-		case r.Chain == n.outbound && shape(a, "-d", "*", "-j", n.outRedirect):
-			cfg.OutboundIPRangeInclusions = append(cfg.OutboundIPRangeInclusions, a[1])
-		case shape(a, "-p", "tcp", "--match", "multiport", "--dports", "*", "-j", "RETURN"):
-			ports, _ := parseDports(a[5])
+			cfg.OutboundIPRangeExclusions = append(cfg.OutboundIPRangeExclusions, r.Dst.Text)
+		case r.Chain == n.outbound && only == "d" && r.Target == jump(n.outRedirect):
+			cfg.OutboundIPRangeInclusions = append(cfg.OutboundIPRangeInclusions, r.Dst.Text)
+		case only == "p multiport" && r.Target.Kind == TargetReturn:
 			switch r.Chain {
 			case n.outbound:
-				cfg.OutboundPortExclusions = append(cfg.OutboundPortExclusions, ports...)
+				cfg.OutboundPortExclusions = append(cfg.OutboundPortExclusions, r.Matches[0].Ports...)
 			case n.inbound:
-				cfg.InboundPortExclusions = append(cfg.InboundPortExclusions, ports...)
+				cfg.InboundPortExclusions = append(cfg.InboundPortExclusions, r.Matches[0].Ports...)
 			}
-		case r.Chain == n.outbound && shape(a, "-o", "*", "-j", "RETURN"):
-			cfg.NetworkInterfaceExclusions = append(cfg.NetworkInterfaceExclusions, a[1])
-		case r.Chain == ChainOutput && slices.Contains(a, "DNAT"):
-			if a[len(a)-1] == PodIPPlaceholder {
+		case r.Chain == n.outbound && only == "o" && r.Target.Kind == TargetReturn:
+			cfg.NetworkInterfaceExclusions = append(cfg.NetworkInterfaceExclusions, r.Out)
+		case r.Chain == ChainOutput && r.Target.Kind == TargetDNAT:
+			if !r.Target.Addr.IsValid() {
 				cfg.LocalProxyMode = LocalProxyPodIP
 			} else {
 				cfg.LocalDNSProxy = true
@@ -87,6 +74,22 @@ func (rec *recording) config() (Config, error) {
 		return Config{}, recordErr("", "the rules are %s's (profile %s), which never had this: %v", generationName(p), p, err)
 	}
 	return cfg, nil
+}
+
+// onlyOf names what a rule matches, for the shapes that carry a setting:
+// "d" for a destination alone (not negated), "o" for an outgoing
+// interface alone, "p multiport" for a protocol and one multiport match;
+// "" for any other.
+func onlyOf(r Rule) string {
+	switch {
+	case r.Proto == 0 && r.In == "" && r.Out == "" && r.Dst.IsSet() && !r.Dst.Not && len(r.Matches) == 0:
+		return "d"
+	case r.Proto == 0 && r.In == "" && r.Out != "" && !r.Dst.IsSet() && len(r.Matches) == 0:
+		return "o"
+	case r.Proto != 0 && r.In == "" && r.Out == "" && !r.Dst.IsSet() && len(r.Matches) == 1 && r.Matches[0].Kind == MatchMultiport:
+		return "p multiport"
+	}
+	return ""
 }
 
 // renderedBack requires body to be the IPv4 rendering of cfg, or that
@@ -139,22 +142,32 @@ func firstDiff(got, want []string) int {
 func joinSplitPorts(rs RuleSet) RuleSet {
 	out := rs
 	out.Rules = nil
-	const dports = 5 // the list's index in "-p tcp --match multiport --dports L -j T"
 	full := false
 	for _, r := range rs.Rules {
-		multi := len(r.Args) == 8 && r.Args[dports-1] == "--dports"
-		if n := len(out.Rules); full && multi && sameButPorts(out.Rules[n-1], r, dports) {
+		ports := multiportList(r)
+		if n := len(out.Rules); full && ports != nil && sameButPorts(out.Rules[n-1], r) {
 			prev := &out.Rules[n-1]
-			prev.Args = slices.Clone(prev.Args)
-			prev.Args[dports] += "," + r.Args[dports]
+			prev.Matches = []Match{{Kind: MatchMultiport, Ports: append(slices.Clone(prev.Matches[0].Ports), ports...)}}
 		} else {
 			out.Rules = append(out.Rules, r)
 		}
-		full = multi && strings.Count(r.Args[dports], ",") == multiportMax-1
+		full = len(ports) == multiportMax
 	}
 	return out
 }
 
-func sameButPorts(a, b Rule, at int) bool {
-	return a.Op == b.Op && a.Chain == b.Chain && slices.Equal(a.Args[:at], b.Args[:at]) && slices.Equal(a.Args[at+1:], b.Args[at+1:])
+// multiportList is the ports of a rule whose one match is multiport.
+func multiportList(r Rule) []uint16 {
+	if len(r.Matches) != 1 || r.Matches[0].Kind != MatchMultiport {
+		return nil
+	}
+	return r.Matches[0].Ports
+}
+
+func sameButPorts(a, b Rule) bool {
+	if multiportList(a) == nil || multiportList(b) == nil {
+		return false
+	}
+	a.Matches, b.Matches = nil, nil
+	return a.String() == b.String()
 }

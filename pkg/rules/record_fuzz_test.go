@@ -8,12 +8,7 @@ import (
 
 // recSeeds are every script the other tests parse or refuse.
 func recSeeds(t testing.TB) []string {
-	var out []string
-	for _, pattern := range []string{"testdata/golden/*.osm-init", "testdata/record/*/*.osm-init", "testdata/reference/*.txt"} {
-		for _, path := range globFiles(t, pattern, 1) {
-			out = append(out, readFile(t, path))
-		}
-	}
+	out := readFiles(t, "testdata/golden/*.osm-init", "testdata/record/*/*.osm-init", "testdata/reference/*.txt")
 	for _, c := range loadRecCases(t) {
 		out = append(out, c.Output)
 	}

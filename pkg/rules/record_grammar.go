@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// The grammar of the rules OSM's generators wrote: which matches, targets
-// and values ParseOSMInit lets through to the render-back comparison. It
-// is there so that a refusal names the token at fault, rather than only
-// the rule that differs from OSM's.
+// The grammar of the rules OSM's generators wrote: the chains, and the
+// values ParseOSMInit lets through to the render-back comparison, on top
+// of what the rule parser (parse.go) takes. It is there so that a refusal
+// names the token at fault, rather than only the rule that differs from
+// OSM's.
 
 func (n chainNames) list() []string {
 	return []string{n.inbound, n.inRedirect, n.outbound, n.outRedirect}
@@ -41,86 +42,43 @@ func (rec *recording) addRule(where string, toks []string) error {
 	if !slices.Contains(known, toks[1]) {
 		return recordErr(where, "unknown chain %q (osm-init of this form wrote rules in %s)", toks[1], strings.Join(known, ", "))
 	}
-	if err := rec.checkArgs(toks[2:]); err != nil {
+	r, err := parseArgs(toks[2:], func(c string) bool { return slices.Contains(rec.names.list(), c) })
+	if err == nil {
+		err = checkValues(r)
+	}
+	if err != nil {
 		return recordErr(where, "%v", err)
 	}
-	rec.rules = append(rec.rules, Rule{Op: op, Chain: toks[1], Args: toks[2:]})
+	r.Op, r.Chain = op, toks[1]
+	rec.rules = append(rec.rules, r)
 	rec.where = append(rec.where, where)
 	return nil
 }
 
-// checkArgs checks a rule's matches, then its target.
-func (rec *recording) checkArgs(args []string) error {
-	j := slices.Index(args, "-j")
-	if j < 0 {
-		return fmt.Errorf("no target (-j): every rule of osm-init had one")
-	}
-	if err := checkMatches(args[:j]); err != nil {
-		return err
-	}
-	return rec.checkTarget(args[j+1:])
-}
-
-// checkMatches walks the matches before -j; "!" negates the next option,
-// which OSM did only for -d and --uid-owner.
-func checkMatches(m []string) error {
-	modules := map[string]bool{}
-	for i := 0; i < len(m); i++ {
-		neg := m[i] == "!"
-		if neg {
-			if i++; i == len(m) {
-				return fmt.Errorf("a \"!\" with nothing after it")
-			}
-		}
-		opt := m[i]
-		if neg && opt != "-d" && opt != "--uid-owner" {
-			return fmt.Errorf("\"!\" before %q: osm-init negated only -d and --uid-owner", opt)
-		}
-		if i++; i == len(m) {
-			return fmt.Errorf("%s without a value", opt)
-		}
-		if err := checkMatch(opt, m[i], modules); err != nil {
+// checkValues refuses the values OSM's generators never wrote in a rule
+// that parsed: -d without a prefix length (but osm-edge's DNS address) or
+// of IPv6, single ports but the fixed ones, another uid than the proxy's,
+// and REDIRECT and DNAT to anything but OSM's ports and addresses.
+func checkValues(r Rule) error {
+	if r.Dst.IsSet() {
+		if err := checkDest(r.Dst.Text); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// checkMatch checks one option and its value; modules are the match
-// modules loaded so far (--dports needs multiport, --uid-owner owner).
-func checkMatch(opt, v string, modules map[string]bool) error {
-	switch opt {
-	case "-p":
-		if v != "tcp" && v != "udp" {
-			return fmt.Errorf("unknown protocol %q (osm-init matched tcp, and udp for DNS)", v)
+	for _, m := range r.Matches {
+		switch {
+		case m.Kind == MatchDPort && !slices.Contains(singlePorts(), m.Port):
+			return fmt.Errorf("--dport %d: osm-init matched single ports only for %s", m.Port, strings.ReplaceAll(joinPorts(singlePorts()), ",", ", "))
+		case m.Kind == MatchOwner && m.UID != DefaultProxyUID:
+			return fmt.Errorf("--uid-owner %d: OSM's proxy runs as uid %d", m.UID, DefaultProxyUID)
 		}
-	case "-d":
-		return checkDest(v)
-	case "-o", "-i":
-		return validateInterface(v)
-	case "--dport":
-		return checkSinglePort(v)
-	case "-m", "--match":
-		if v != "multiport" && v != "owner" {
-			return fmt.Errorf("unknown match %q (osm-init used multiport and owner)", v)
-		}
-		modules[v] = true
-	case "--dports":
-		if !modules["multiport"] {
-			return fmt.Errorf("--dports without \"--match multiport\"")
-		}
-		if _, err := parseDports(v); err != nil {
-			return fmt.Errorf("--dports %s: %w", v, err)
-		}
-	case "--uid-owner":
-		if !modules["owner"] {
-			return fmt.Errorf("--uid-owner without \"-m owner\"")
-		}
-		if v != itoa(uint32(DefaultProxyUID)) {
-			return fmt.Errorf("--uid-owner %s: OSM's proxy runs as uid %d", v, DefaultProxyUID)
-		}
-	default:
-		return fmt.Errorf("unknown match option %q", opt)
+	}
+	t := r.Target
+	switch {
+	case t.Kind == TargetRedirect && t.Port != DefaultOutboundPort && t.Port != DefaultInboundPort:
+		return fmt.Errorf("REDIRECT --to-port %d: osm-init wrote REDIRECT only with %d or %d", t.Port, DefaultOutboundPort, DefaultInboundPort)
+	case t.Kind == TargetDNAT && t.Addr.IsValid() && t != dnsProxyTarget():
+		return fmt.Errorf("DNAT --to-destination %s: osm-init wrote DNAT only with %s or %s", t.destination(), PodIPPlaceholder, dnsProxyTarget().destination())
 	}
 	return nil
 }
@@ -147,62 +105,4 @@ func checkDest(v string) error {
 // port's ACCEPT, the excluded inbound ports, osm-edge's DNS port.
 func singlePorts() []uint16 {
 	return append([]uint16{DefaultAdminPort, 53}, DefaultConfig(ProfileOSMv1).ExcludedInboundPorts...)
-}
-
-func checkSinglePort(v string) error {
-	p, err := ParsePort(v)
-	if err != nil {
-		return fmt.Errorf("--dport: %w", err)
-	}
-	if !slices.Contains(singlePorts(), p) {
-		return fmt.Errorf("--dport %d: osm-init matched single ports only for %s", p, strings.ReplaceAll(joinPorts(singlePorts()), ",", ", "))
-	}
-	return nil
-}
-
-// parseDports reads a multiport list as osm-init wrote it: ports joined
-// by commas, no spaces (a token never holds one).
-func parseDports(v string) ([]uint16, error) {
-	parts := strings.Split(v, ",")
-	ports := make([]uint16, len(parts))
-	for i, s := range parts {
-		p, err := ParsePort(s)
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
-	}
-	return ports, nil
-}
-
-// checkTarget checks what follows -j: OSM's targets, with its values.
-func (rec *recording) checkTarget(t []string) error {
-	if len(t) == 0 {
-		return fmt.Errorf("-j without a target")
-	}
-	var opts []string
-	switch name := t[0]; {
-	case name == "RETURN" || name == "ACCEPT" || slices.Contains(rec.names.list(), name):
-	case name == "REDIRECT":
-		opts = []string{"--to-port", itoa(uint16(DefaultOutboundPort)), itoa(uint16(DefaultInboundPort))}
-	case name == "DNAT":
-		opts = []string{"--to-destination", PodIPPlaceholder, dnsProxyTarget}
-	default:
-		return fmt.Errorf("unknown target %q", name)
-	}
-	if opts == nil {
-		if len(t) > 1 {
-			return fmt.Errorf("%q after target %s", strings.Join(t[1:], " "), t[0])
-		}
-		return nil
-	}
-	switch {
-	case len(t) < 3 || t[1] != opts[0]:
-		return fmt.Errorf("target %s without %s", t[0], opts[0])
-	case !slices.Contains(opts[1:], t[2]):
-		return fmt.Errorf("%s %s %s: osm-init wrote %s only with %s", t[0], opts[0], t[2], t[0], strings.Join(opts[1:], " or "))
-	case len(t) > 3:
-		return fmt.Errorf("%q after %s %s %s", strings.Join(t[3:], " "), t[0], opts[0], t[2])
-	}
-	return nil
 }

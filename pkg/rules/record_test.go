@@ -141,6 +141,17 @@ func globFiles(t testing.TB, pattern string, atLeast int) []string {
 	return files
 }
 
+// readFiles reads every file of each pattern, which must match one at least.
+func readFiles(t testing.TB, patterns ...string) []string {
+	var out []string
+	for _, pattern := range patterns {
+		for _, path := range globFiles(t, pattern, 1) {
+			out = append(out, readFile(t, path))
+		}
+	}
+	return out
+}
+
 // TestParseOSMInitAccepts parses testdata/record/accept/NAME.osm-init and
 // wants the Config of NAME.json (see testdata/record/README.md).
 func TestParseOSMInitAccepts(t *testing.T) {

@@ -2,33 +2,9 @@ package rules
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
-	"strings"
 )
-
-// Op says where a rule goes in its chain.
-type Op string
-
-const (
-	// Append adds the rule at the end of the chain (-A).
-	Append Op = "-A"
-	// Insert adds the rule at the top of the chain (-I); OSM inserted its
-	// exclusions, so the live order is the reverse of the written one.
-	Insert Op = "-I"
-)
-
-// Rule is one rule of the nat table: where it goes and its match and
-// target arguments, in the order OSM wrote them.
-type Rule struct {
-	Op    Op
-	Chain string
-	Args  []string
-}
-
-// String is the rule as an iptables-restore line.
-func (r Rule) String() string {
-	return string(r.Op) + " " + r.Chain + " " + strings.Join(r.Args, " ")
-}
 
 // RuleSet is what one address family of one pod needs: the chains to
 // create and the rules, in the order osm-init installed them.
@@ -86,7 +62,7 @@ func Build(cfg Config, fam Family) (RuleSet, error) {
 	if err := cfg.Validate(); err != nil {
 		return RuleSet{}, err
 	}
-	b := &builder{cfg: cfg, fam: fam, rs: RuleSet{Profile: cfg.Profile, Family: fam}}
+	b := &builder{cfg: cfg, fam: fam, rs: RuleSet{Profile: cfg.Profile, Family: fam, Rules: make([]Rule, 0, ruleCount(cfg))}}
 	switch cfg.Profile {
 	case ProfileOSMv0:
 		b.buildV0()
@@ -102,6 +78,14 @@ func Build(cfg Config, fam Family) (RuleSet, error) {
 	return b.rs, nil
 }
 
+// ruleCount is about how many rules cfg makes, at least: room for them
+// from the start spares the plugin the copies of a growing list.
+func ruleCount(cfg Config) int {
+	n := 16 + len(cfg.ExcludedInboundPorts) + len(cfg.OutboundIPRangeExclusions) + len(cfg.OutboundIPRangeInclusions)
+	n += len(cfg.NetworkInterfaceExclusions) * 2
+	return n + (len(cfg.OutboundPortExclusions)+len(cfg.InboundPortExclusions))/multiportMax + 2
+}
+
 // builder accumulates one rule set; the per-profile files say what goes in.
 type builder struct {
 	cfg Config
@@ -113,24 +97,26 @@ func (b *builder) chains(c chainNames) {
 	b.rs.Chains = []string{c.inbound, c.inRedirect, c.outbound, c.outRedirect}
 }
 
-func (b *builder) add(op Op, chain string, args ...string) {
-	b.rs.Rules = append(b.rs.Rules, Rule{Op: op, Chain: chain, Args: args})
+// add adds r at op in chain.
+func (b *builder) add(op Op, chain string, r Rule) {
+	r.Op, r.Chain = op, chain
+	b.rs.Rules = append(b.rs.Rules, r)
 }
 
 // loopback is the family's 127.0.0.1/32.
-func (b *builder) loopback() string {
+func (b *builder) loopback() Dst {
 	if b.fam == IPv6 {
-		return "::1/128"
+		return Dst{Text: "::1/128", Net: netip.PrefixFrom(netip.IPv6Loopback(), 128)}
 	}
-	return "127.0.0.1/32"
+	return Dst{Text: "127.0.0.1/32", Net: netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 32)}
 }
 
-// cidrs keeps the ranges of this builder's family.
-func (b *builder) cidrs(in []string) []string {
-	var out []string
+// cidrs are the ranges of this builder's family, as destinations.
+func (b *builder) cidrs(in []string) []Dst {
+	var out []Dst
 	for _, s := range in {
 		if p, err := parseCIDR(s); err == nil && FamilyOf(p.Addr()) == b.fam {
-			out = append(out, s)
+			out = append(out, Dst{Text: s, Net: p})
 		}
 	}
 	return out
@@ -142,20 +128,54 @@ const multiportMax = 15
 // portRules adds one "-p tcp --match multiport --dports" rule per chunk of
 // at most 15 ports: OSM wrote one rule for any length, which iptables
 // refuses past 15.
-func (b *builder) portRules(op Op, chain string, ports []uint16, target string) {
+func (b *builder) portRules(op Op, chain string, ports []uint16, target Target) {
 	for len(ports) > 0 {
 		n := min(len(ports), multiportMax)
-		b.add(op, chain, "-p", "tcp", "--match", "multiport", "--dports", joinPorts(ports[:n]), "-j", target)
+		b.add(op, chain, Rule{Proto: ProtoTCP, Matches: []Match{{Kind: MatchMultiport, Ports: ports[:n:n]}}, Target: target})
 		ports = ports[n:]
 	}
 }
 
-func joinPorts(ports []uint16) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = fmt.Sprint(p)
+// The targets and matches the profiles' rules are made of.
+var (
+	ret    = Target{Kind: TargetReturn}
+	accept = Target{Kind: TargetAccept}
+)
+
+func jump(chain string) Target { return Target{Kind: TargetJump, Chain: chain} }
+
+func redirect(port uint16) Target { return Target{Kind: TargetRedirect, Port: port} }
+
+func dport(port uint16) []Match { return []Match{{Kind: MatchDPort, Port: port}} }
+
+func owner(uid uint32, not bool) []Match { return []Match{{Kind: MatchOwner, UID: uid, Not: not}} }
+
+// FamiliesOf returns the address families of ips, IPv4 first. With no
+// address at all it returns IPv4, the only family OSM ever configured.
+func FamiliesOf(ips []netip.Addr) []Family {
+	var fams []Family
+	for _, a := range ips {
+		if f := FamilyOf(a); !slices.Contains(fams, f) {
+			fams = append(fams, f)
+		}
 	}
-	return strings.Join(s, ",")
+	if len(fams) == 0 {
+		return []Family{IPv4}
+	}
+	slices.Sort(fams)
+	return fams
 }
 
-func itoa[T ~uint16 | ~uint32](v T) string { return fmt.Sprint(v) }
+// BuildSets builds one rule set per family the pod has (cfg.PodIPs): what
+// a pod's ADD and CHECK install and verify.
+func BuildSets(cfg Config) ([]RuleSet, error) {
+	var sets []RuleSet
+	for _, fam := range FamiliesOf(cfg.PodIPs) {
+		rs, err := Build(cfg, fam)
+		if err != nil {
+			return nil, fmt.Errorf("building %s rules: %w", fam, err)
+		}
+		sets = append(sets, rs)
+	}
+	return sets, nil
+}

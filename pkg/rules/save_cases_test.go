@@ -3,9 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"testing"
 )
 
 // saveCase is a configuration whose rules were applied with a real
@@ -41,49 +39,11 @@ func saveCases() []saveCase {
 	}
 }
 
-// savePath is the capture of one case, backend and family.
-func savePath(name string, b Backend, fam Family) string {
-	return filepath.Join("testdata", "save", fmt.Sprintf("%s.%s.%s.txt", name, b, fam))
-}
+// saveBackends are the iptables backends the captures were made with.
+var saveBackends = []string{"nft", "legacy"}
 
-// TestCaptureSave rewrites testdata/save/ with -update: every case applied
-// in a fresh network namespace by each backend, in each family, and read
-// back with iptables-save -t nat. Without -update it does nothing.
-func TestCaptureSave(t *testing.T) {
-	if !*update {
-		t.Skip("rewrites testdata/save/ only with -update")
-	}
-	requireIptables(t)
-	if err := os.MkdirAll(filepath.Join("testdata", "save"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []Backend{BackendNFT, BackendLegacy} {
-		for _, c := range saveCases() {
-			pod := newPod(t)
-			sets := buildSets(t, c.cfg)
-			if _, err := pod.apply(sets, b); err != nil {
-				t.Fatalf("%s %s: %v", c.name, b, err)
-			}
-			for _, fam := range families {
-				out := pod.save(t, b, fam)
-				if err := os.WriteFile(savePath(c.name, b, fam), []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-}
-
-// buildSets builds a configuration's rule sets for both families.
-func buildSets(t testing.TB, cfg Config) []RuleSet {
-	t.Helper()
-	var sets []RuleSet
-	for _, fam := range families {
-		rs, err := Build(cfg, fam)
-		if err != nil {
-			t.Fatalf("Build %s: %v", fam, err)
-		}
-		sets = append(sets, rs)
-	}
-	return sets
+// savePath is the capture of one case, backend ("nft" or "legacy") and
+// family.
+func savePath(name, backend string, fam Family) string {
+	return filepath.Join("testdata", "save", fmt.Sprintf("%s.%s.%s.txt", name, backend, fam))
 }

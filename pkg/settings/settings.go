@@ -49,7 +49,7 @@ const Keys = "agentSocket, runDir, meshNamespace, meshConfigName, profile, exclu
 type Settings struct {
 	AgentSocket string `json:"agentSocket,omitempty"`
 	// RunDir holds the plugin's state on the host: the record of the
-	// node's netlink-writer comparison (pkg/rules).
+	// node's netlink-writer comparison (pkg/rules/apply).
 	RunDir                string   `json:"runDir,omitempty"`
 	MeshNamespace         string   `json:"meshNamespace,omitempty"`
 	MeshConfigName        string   `json:"meshConfigName,omitempty"`
@@ -69,7 +69,7 @@ const ProfileAuto = "auto"
 const (
 	// WriterAuto writes a new pod's rules over netlink where the node has
 	// proven that the same kernel objects result as with its
-	// iptables-nft-restore (pkg/rules/wire.go), else runs iptables-restore.
+	// iptables-nft-restore (pkg/rules/apply/wire.go), else runs iptables-restore.
 	WriterAuto = "auto"
 	// WriterIptablesRestore always runs iptables-restore: the operator's
 	// way back, should the netlink writer ever be in doubt.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
@@ -15,9 +16,13 @@ import (
 // against the osm-init command chain, each in a fresh netns after bridge
 // and host-local.
 type addResult struct {
-	backend rules.Backend
+	backend apply.Backend
 	// mesh is mesh-cni's own exec within the chain's ADD through libcni.
 	mesh series
+	// base is the baseline's (-baseline), in the same kind of netns; its
+	// writers are counted in baseWriters.
+	base        series
+	baseWriters map[string]int
 	// osmInit is `sh -c "<osm-init chain>"` in the same kind of netns.
 	osmInit series
 	// meshChain and osmChain are the whole sandbox set-up: the chain with
@@ -65,12 +70,19 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 			osmCPU:    series{name: fmt.Sprintf("osm-init chain, CPU time (%s)", b)},
 			phases:    map[string][]time.Duration{},
 			writers:   map[string]int{},
+			base:      series{name: fmt.Sprintf("mesh-cni ADD (%s), baseline", b)},
 		}
 		pod := cnirun.Pod{Namespace: benchNamespace, Name: addPodName, UID: uid}
 		// One unmeasured round of each warms the page cache, the API
 		// server's caches and the agent.
 		k.addMeshed(t, n, pod, b)
 		k.addOSMInit(t, n, pod, b)
+		var base *cnirun.Network
+		if k.b.baseline != nil {
+			base = k.networkIn(t, fmt.Sprintf("10.231.%d.0/24", 20+i), k.b.baseline.dir)
+			r.baseWriters = map[string]int{}
+			k.addMeshed(t, base, pod, b)
+		}
 		before := k.settledAPI(t)
 		for run := 0; run < runs; run++ {
 			t.checkInterrupt()
@@ -93,9 +105,17 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 					r.osmCPU.d = append(r.osmCPU.d, cpu)
 				},
 			}
-			// Alternate who goes first, so neither always follows the other.
-			contenders[run%2]()
-			contenders[(run+1)%2]()
+			if base != nil {
+				contenders = append(contenders, func() {
+					_, call := k.addMeshed(t, base, pod, b)
+					r.base.d = append(r.base.d, call.Took)
+					r.baseWriters[logField(call.Stderr, "writer")]++
+				})
+			}
+			// Take turns at going first, so none always follows another.
+			for i := range contenders {
+				contenders[(run+i)%len(contenders)]()
+			}
 		}
 		r.api = k.apiSince(t, before)
 		t.Logf("%s: mesh-cni median %s, osm-init chain median %s; kube-apiserver meanwhile: %s; agent's watches open: %s", b,
@@ -107,7 +127,7 @@ func measureAddLatency(t *phase, k *kernelEnv, runs int) []addResult {
 
 // addMeshed ADDs the chain with mesh-cni in a fresh netns and returns the
 // chain's wall time and mesh-cni's own call.
-func (k *kernelEnv) addMeshed(t *phase, n *cnirun.Network, pod cnirun.Pod, b rules.Backend) (time.Duration, cnirun.Call) {
+func (k *kernelEnv) addMeshed(t *phase, n *cnirun.Network, pod cnirun.Pod, b apply.Backend) (time.Duration, cnirun.Call) {
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	k.seed(t, s, b)
@@ -139,7 +159,7 @@ func addChain(t *phase, n *cnirun.Network, s *cnirun.Sandbox) (time.Duration, cn
 // addOSMInit ADDs the chain without mesh-cni in a fresh netns, then runs
 // the osm-init chain there; it returns both wall times and the chain's
 // CPU time.
-func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b rules.Backend) (chain, osm, cpu time.Duration) {
+func (k *kernelEnv) addOSMInit(t *phase, n *cnirun.Network, pod cnirun.Pod, b apply.Backend) (chain, osm, cpu time.Duration) {
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	k.seed(t, s, b)

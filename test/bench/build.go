@@ -22,6 +22,8 @@ type binaries struct {
 	emptyGo string
 	// meshCNISize is the shipped plugin's size in bytes.
 	meshCNISize int64
+	// baseline is the second mesh-cni (-baseline), or nil.
+	baseline *baseline
 }
 
 // buildBinaries builds mesh-cni and the installer as the Makefile does

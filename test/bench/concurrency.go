@@ -17,6 +17,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
@@ -26,7 +27,7 @@ const hostXtablesLock = "/run/xtables.lock"
 
 // concResult is item 3 for one backend and one way of starting the ADDs.
 type concResult struct {
-	backend rules.Backend
+	backend apply.Backend
 	// what says which ADDs ran at once: mesh-cni alone, or whole chains.
 	what string
 	// n ADDs were started at once; ok of them completed with exactly the
@@ -80,7 +81,7 @@ func measureConcurrency(t *phase, k *kernelEnv, count int) []concResult {
 	return out
 }
 
-func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b rules.Backend, alone bool, names []string, uids map[string]string) concResult {
+func (k *kernelEnv) concurrentAdds(t *phase, n *cnirun.Network, b apply.Backend, alone bool, names []string, uids map[string]string) concResult {
 	r := concResult{backend: b, n: len(names), what: "whole chain (bridge+host-local+mesh-cni)"}
 	if alone {
 		r.what = "mesh-cni ADD alone (bridge+host-local done before)"

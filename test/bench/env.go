@@ -13,6 +13,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
@@ -28,7 +29,7 @@ const benchNamespace = "bench"
 const benchNode = "bench-node"
 
 // backends are the iptables backends, in the order they are measured.
-var backends = []rules.Backend{rules.BackendNFT, rules.BackendLegacy}
+var backends = []apply.Backend{apply.BackendNFT, apply.BackendLegacy}
 
 // kernelEnv is what the measurements in network namespaces share: the
 // binaries, a control plane on loopback, the node agent the plugin asks
@@ -51,7 +52,7 @@ type kernelEnv struct {
 	osmInit string
 	// iptablesDirs[backend] holds an `iptables` for that backend, to put
 	// first in the osm-init shell's PATH.
-	iptablesDirs map[rules.Backend]string
+	iptablesDirs map[apply.Backend]string
 	// seedLock is the lock file legacy seeding uses instead of the host's.
 	seedLock string
 }
@@ -60,7 +61,7 @@ type kernelEnv struct {
 // plugin's ServiceAccount and RBAC from deploy/, and starts the node agent
 // for benchNode with that account's token, as the DaemonSet runs it.
 func newKernelEnv(t *phase, b *binaries) *kernelEnv {
-	k := &kernelEnv{b: b, cp: cluster.StartControlPlane(t), iptablesDirs: map[rules.Backend]string{}}
+	k := &kernelEnv{b: b, cp: cluster.StartControlPlane(t), iptablesDirs: map[apply.Backend]string{}}
 	k.cp.InstallMeshConfigCRD(t)
 	k.cp.ApplyDeployRBAC(t)
 	// No controller-manager runs: create the default ServiceAccount that
@@ -77,7 +78,7 @@ func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 	k.osmInit = rules.RenderOSMInit(k.want)
 	tmp := t.TempDir()
 	k.seedLock = filepath.Join(tmp, "seed.xtables.lock")
-	for b, multi := range map[rules.Backend]string{rules.BackendNFT: "xtables-nft-multi", rules.BackendLegacy: "xtables-legacy-multi"} {
+	for b, multi := range map[apply.Backend]string{apply.BackendNFT: "xtables-nft-multi", apply.BackendLegacy: "xtables-legacy-multi"} {
 		path, err := exec.LookPath(multi)
 		if err != nil {
 			t.Fatalf("the %s backend needs %s: %v", b, multi, err)
@@ -98,7 +99,12 @@ func newKernelEnv(t *phase, b *binaries) *kernelEnv {
 // network is a bridge network with subnet and mesh-cni configured as the
 // installer configures it (the agent's socket; defaults otherwise).
 func (k *kernelEnv) network(t *phase, subnet string) *cnirun.Network {
-	return cnirun.New(t, cnirun.Options{BinDir: k.b.dir, Subnet: netip.MustParsePrefix(subnet), AgentSocket: k.agent.Socket})
+	return k.networkIn(t, subnet, k.b.dir)
+}
+
+// networkIn is network with binDir as CNI_PATH (the baseline's).
+func (k *kernelEnv) networkIn(t *phase, subnet, binDir string) *cnirun.Network {
+	return cnirun.New(t, cnirun.Options{BinDir: binDir, Subnet: netip.MustParsePrefix(subnet), AgentSocket: k.agent.Socket})
 }
 
 // pods creates pods in benchNamespace bound to benchNode (with the sidecar
@@ -150,8 +156,8 @@ func fakeUUID(name string) string {
 // nat rule in the legacy backend, which mesh-cni's detection follows (it
 // has no backend setting). It takes a lock file of its own so the host's
 // xtables lock, held in the concurrency test, does not stop it.
-func (k *kernelEnv) seed(t *phase, s *cnirun.Sandbox, b rules.Backend) {
-	if b != rules.BackendLegacy {
+func (k *kernelEnv) seed(t *phase, s *cnirun.Sandbox, b apply.Backend) {
+	if b != apply.BackendLegacy {
 		return
 	}
 	err := s.NS.Do(func() error {
@@ -169,9 +175,9 @@ func (k *kernelEnv) seed(t *phase, s *cnirun.Sandbox, b rules.Backend) {
 
 // verify checks the sandbox holds exactly the wanted rule sets of ours,
 // in backend b and none in the other.
-func (k *kernelEnv) verify(s *cnirun.Sandbox, b rules.Backend, sets []rules.RuleSet) error {
+func (k *kernelEnv) verify(s *cnirun.Sandbox, b apply.Backend, sets []rules.RuleSet) error {
 	err := s.NS.Do(func() error {
-		return rules.Verify(sets, rules.ApplyOptions{LockDir: cni.DefaultLockDir, Backend: b})
+		return apply.Verify(sets, apply.Options{LockDir: cni.DefaultLockDir, Backend: b})
 	})
 	if err != nil {
 		return fmt.Errorf("rules in %s (%s): %w", s.NS.Name, b, err)
@@ -182,7 +188,7 @@ func (k *kernelEnv) verify(s *cnirun.Sandbox, b rules.Backend, sets []rules.Rule
 // runOSMInit runs the osm-init command chain with sh -c in the sandbox's
 // netns, iptables resolving to backend b, and returns how long it took
 // and the CPU time of sh and the iptables processes.
-func (k *kernelEnv) runOSMInit(s *cnirun.Sandbox, b rules.Backend) (took, cpu time.Duration, err error) {
+func (k *kernelEnv) runOSMInit(s *cnirun.Sandbox, b apply.Backend) (took, cpu time.Duration, err error) {
 	err = s.NS.Do(func() error {
 		cmd := exec.Command("sh", "-c", k.osmInit)
 		cmd.Env = []string{"PATH=" + k.iptablesDirs[b] + ":/usr/sbin:/usr/bin:/sbin:/bin"}

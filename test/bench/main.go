@@ -10,7 +10,7 @@
 // slow moment of the machine falls on both alike. Nothing is asserted:
 // targets are reported.
 //
-//	go run ./test/bench [-runs 30] [-pods 20] [-rounds 2] [-only add,skip,...]
+//	go run ./test/bench [-runs 30] [-pods 20] [-rounds 2] [-only add,skip,...] [-baseline REV]
 package main
 
 import (
@@ -36,6 +36,8 @@ type config struct {
 	pods       int
 	rounds     int
 	only       []string
+	// baseline is a revision whose mesh-cni sections 1 and 2 also run.
+	baseline string
 }
 
 // phaseNames are the measurements, in the order they run.
@@ -50,6 +52,7 @@ func main() {
 	flag.IntVar(&cfg.pods, "pods", 20, "pods per batch in the pod start-up tests")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "batches per variant in the pod start-up tests (taking turns)")
 	flag.StringVar(&only, "only", strings.Join(phaseNames, ","), "comma-separated measurements to run (the page says which were left out)")
+	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision whose mesh-cni ADD latency and skip path also run, taking turns with this tree's (e.g. main)")
 	flag.Parse()
 	cfg.only = strings.Split(only, ",")
 	for _, p := range cfg.only {
@@ -79,11 +82,17 @@ func run(cfg config) error {
 		return err
 	}
 	var b *binaries
-	if err := runPhase(ctx, "build", func(t *phase) { b = buildBinaries(t) }); err != nil {
+	err = runPhase(ctx, "build", func(t *phase) {
+		b = buildBinaries(t)
+		if cfg.baseline != "" {
+			b.baseline = buildBaseline(t, b, cfg.baseline)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	defer b.remove()
-	res.binarySize = b.meshCNISize
+	res.binarySize, res.baseline = b.meshCNISize, b.baseline
 	var failures []string
 	want := func(name string) bool { return slices.Contains(cfg.only, name) }
 	kernel := func(t *phase) {

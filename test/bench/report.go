@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // results is everything one run measured; a nil or empty field is a
@@ -15,6 +16,7 @@ type results struct {
 	cfg               config
 	machine           machine
 	binarySize        int64
+	baseline          *baseline
 	add               []addResult
 	skip              *skipResult
 	concurrency       []concResult
@@ -51,6 +53,7 @@ func renderReport(r *results) string {
 	p("![ADD latency and pod start-up, mesh-cni beside osm-init](benchmarks.png)\n\n")
 	writeMachine(&sb, r)
 	writeTargets(&sb, r)
+	writeBaseline(&sb, r)
 	writeWhy(&sb, r)
 	writeAdd(&sb, r)
 	writeSkip(&sb, r)
@@ -124,6 +127,7 @@ func writeTargets(sb *strings.Builder, r *results) {
 			ts = append(ts, target{se.name, "median <= 5 ms", ms(m), verdict(m <= targetSkipMedian, "by "+ms(m-targetSkipMedian))})
 		}
 	}
+	ts = append(ts, baselineTargets(r)...)
 	for _, c := range r.concurrency {
 		ok := c.ok == c.n && c.lockHeld
 		ts = append(ts, target{fmt.Sprintf("%d at once, %s, %s", c.n, c.backend, c.what),
@@ -181,7 +185,7 @@ func contains(list []string, s string) bool {
 }
 
 // backendOf names a backend for prose.
-func backendOf(b rules.Backend) string { return "iptables-" + string(b) }
+func backendOf(b apply.Backend) string { return "iptables-" + string(b) }
 
 // renderedOSMInit is the osm-init command chain the measurements run.
 func (r *results) renderedOSMInit() string {

@@ -26,7 +26,11 @@ func writeAdd(sb *strings.Builder, r *results) {
 		"and nothing of ours in the other. One unmeasured run of each comes first.\n\n", strings.Count(r.renderedOSMInit(), "iptables "))
 	for _, a := range r.add {
 		p("### %s\n\n", backendOf(a.backend))
-		table(sb, a.mesh, a.osmInit, a.meshChain, a.osmChain, a.meshCPU, a.osmCPU)
+		rows := []series{a.mesh, a.osmInit, a.meshChain, a.osmChain, a.meshCPU, a.osmCPU}
+		if r.baseline != nil {
+			rows = append(rows[:1], append([]series{a.base}, rows[1:]...)...)
+		}
+		table(sb, rows...)
 		mesh, osm := summarize(a.mesh.d).med, summarize(a.osmInit.d).med
 		p("osm-init chain / mesh-cni (medians): **%s** in wall time, %s in CPU time. Whole sandbox set-up, osm-init way / mesh-cni way: %s.",
 			ratio(osm, mesh), ratio(summarize(a.osmCPU.d).med, summarize(a.meshCPU.d).med),
@@ -40,6 +44,9 @@ func writeAdd(sb *strings.Builder, r *results) {
 		p(" Rules of the %d measured ADDs: %s (in a new pod's namespace on an nf_tables node mesh-cni writes "+
 			"them over netlink once it has found, here in the unmeasured first ADD, that its writer and the node's "+
 			"iptables-nft-restore leave the same kernel objects).", len(a.mesh.d), writerList(a.writers))
+		if r.baseline != nil {
+			p(" The baseline's: %s.", writerList(a.baseWriters))
+		}
 		adds := len(a.mesh.d)
 		p(" While the %d measured meshed ADDs ran, the kube-apiserver counted %s (completed requests for pods, MeshConfigs, "+
 			"ConfigMaps and Events), and the agent held these watches open: %s. So %s.\n\n",
@@ -82,7 +89,11 @@ func writeSkip(sb *strings.Builder, r *results) {
 		"(one request to the node agent, for the pod, bound to the agent's node as in section 1). "+
 		"Each netns is checked to hold no rule of ours afterwards. `mesh-cni` with CNI_COMMAND=VERSION is the cost of "+
 		"starting the plugin's Go binary at all; the exec of `/bin/true` is this machine's floor for starting any program.\n\n")
-	table(sb, s.excluded, s.noSidecar, s.version, s.emptyGo, s.floor)
+	rows := []series{s.excluded, s.noSidecar, s.version, s.emptyGo, s.floor}
+	if r.baseline != nil {
+		rows = append([]series{s.excluded, s.baseExcluded, s.noSidecar, s.baseNoSidecar}, rows[2:]...)
+	}
+	table(sb, rows...)
 	fmt.Fprintf(sb, "While the %d measured skipped ADDs of each kind ran, the kube-apiserver counted %s, and the agent held "+
 		"these watches open: %s. So, for the no-sidecar pod, %s.\n\n",
 		len(s.noSidecar.d), s.api, watchList(s.api.agentWatches), s.api.readsSentence(len(s.noSidecar.d), "pods"))

@@ -4,7 +4,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 
@@ -23,6 +23,8 @@ type skipResult struct {
 	version series
 	// emptyGo is a Go program doing nothing: any Go binary's start.
 	emptyGo series
+	// baseExcluded and baseNoSidecar are the baseline's (-baseline).
+	baseExcluded, baseNoSidecar series
 	// api is what the kube-apiserver served meanwhile (the agent's reads
 	// of the no-sidecar pod, if it did not answer from its watch).
 	api apiWindow
@@ -38,14 +40,23 @@ func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
 	uid := k.pods(t, true, noSidecarPod)[noSidecarPod]
 	n := k.network(t, "10.231.9.0/24")
 	r := &skipResult{
-		excluded:  series{name: "skip: namespace excluded (kube-system)"},
-		noSidecar: series{name: "skip: pod without sidecar"},
-		floor:     series{name: "exec of /bin/true (floor)"},
-		version:   series{name: "mesh-cni VERSION (process start only)"},
-		emptyGo:   series{name: "empty Go program (any Go binary's start)"},
+		excluded:      series{name: "skip: namespace excluded (kube-system)"},
+		noSidecar:     series{name: "skip: pod without sidecar"},
+		floor:         series{name: "exec of /bin/true (floor)"},
+		version:       series{name: "mesh-cni VERSION (process start only)"},
+		emptyGo:       series{name: "empty Go program (any Go binary's start)"},
+		baseExcluded:  series{name: "skip: namespace excluded (kube-system), baseline"},
+		baseNoSidecar: series{name: "skip: pod without sidecar, baseline"},
 	}
 	pods := []cnirun.Pod{{Namespace: "kube-system", Name: "coredns-0"}, {Namespace: benchNamespace, Name: noSidecarPod, UID: uid}}
 	into := []*series{&r.excluded, &r.noSidecar}
+	nets := []*cnirun.Network{n, n}
+	if k.b.baseline != nil {
+		base := k.networkIn(t, "10.231.29.0/24", k.b.baseline.dir)
+		pods = append(pods, pods...)
+		into = append(into, &r.baseExcluded, &r.baseNoSidecar)
+		nets = append(nets, base, base)
+	}
 	trueBin, err := exec.LookPath("true")
 	if err != nil {
 		t.Fatalf("no true program: %v", err)
@@ -57,8 +68,8 @@ func measureSkip(t *phase, k *kernelEnv, runs int) *skipResult {
 			before = k.settledAPI(t)
 		}
 		for j := range pods {
-			i := (run + 2 + j) % len(pods)
-			d := k.addSkipped(t, n, pods[i])
+			i := (run + len(pods) + j) % len(pods)
+			d := k.addSkipped(t, nets[i], pods[i])
 			if run >= 0 {
 				into[i].d = append(into[i].d, d)
 			}
@@ -81,7 +92,7 @@ func (k *kernelEnv) addSkipped(t *phase, n *cnirun.Network, pod cnirun.Pod) time
 	s := n.NewSandbox(t, pod)
 	defer closeSandbox(t, s)
 	_, call := addChain(t, n, s)
-	if err := k.verify(s, rules.BackendNFT, nil); err != nil {
+	if err := k.verify(s, apply.BackendNFT, nil); err != nil {
 		t.Fatalf("pod %s/%s is out of scope, yet: %v", pod.Namespace, pod.Name, err)
 	}
 	return call.Took

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // CNIBinDir is where the node's containerd looks for CNI plugins: the
@@ -29,9 +29,9 @@ const meshCNIRunDir = "/run/mesh-cni"
 // puts on the host and the installer removes when it stops cleanly; after
 // a failed run, or a tear-down that kills the node without stopping it,
 // tear-down removes them. The plugin records its netlink writer's
-// comparison (rules.WireFiles).
+// comparison (apply.WireFiles).
 var strays = append([]string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock")},
-	rules.WireFiles(meshCNIRunDir)...)
+	apply.WireFiles(meshCNIRunDir)...)
 
 // hostDirs are the host directories the node, the installer or the plugin
 // may create; tear-down removes those that were not there before, if empty.

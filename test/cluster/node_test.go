@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 func TestNode(t *testing.T) {
@@ -71,7 +71,7 @@ spec:
 	if err := os.MkdirAll(meshCNIRunDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(meshCNIRunDir, rules.WireRecord), []byte("key\nequal\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(meshCNIRunDir, apply.WireRecord), []byte("key\nequal\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := TearDownNode(t.Logf); err != nil {

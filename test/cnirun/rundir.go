@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
 // LeaveRunDirAsFound notes whether the plugin's run dir exists (the plugin
@@ -12,7 +12,7 @@ import (
 // function that removes it again, if empty, when it was not there before:
 // harnesses leave the host as they found it.
 func LeaveRunDirAsFound() func() {
-	runDir := filepath.Dir(rules.DefaultLockDir)
+	runDir := filepath.Dir(apply.DefaultLockDir)
 	if _, err := os.Stat(runDir); err == nil {
 		return func() {}
 	}

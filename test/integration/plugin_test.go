@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
@@ -109,7 +110,7 @@ func (w *world) testDefaults(t *testing.T) {
 		if !strings.Contains(w.pluginLog(), "writer=netlink") {
 			t.Errorf("a new pod's rules on nf_tables were not written over netlink:\n%s", w.pluginLog())
 		}
-		record, err := os.ReadFile(filepath.Join(filepath.Dir(w.agent.Socket), rules.WireRecord))
+		record, err := os.ReadFile(filepath.Join(filepath.Dir(w.agent.Socket), apply.WireRecord))
 		if err != nil || !strings.HasSuffix(string(record), "\nequal\n") {
 			t.Errorf("the comparison's record beside the agent's socket = %q, %v; want the writers found equal", record, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // table is the only table this package writes.
@@ -81,22 +83,22 @@ func (b *batch) newBaseChain(name string, bc builtin) {
 // chain (-I, no position). NFTA_RULE_COMPAT carries the rule's protocol,
 // which xt matches such as multiport check; iptables-nft sends it on
 // every rule (protocol 0 without -p) and the kernel does not dump it.
-func (b *batch) newRule(r rule, i int) {
+func (b *batch) newRule(r rules.Rule, fam rules.Family, i int) {
 	flags := netlink.Create
-	if !r.insert {
+	if r.Op != rules.Insert {
 		flags |= unix.NLM_F_APPEND
 	}
-	b.add(unix.NFT_MSG_NEWRULE, flags, fmt.Sprintf("rule %d (%s)", i+1, r.original), func(ae *netlink.AttributeEncoder) {
+	b.add(unix.NFT_MSG_NEWRULE, flags, fmt.Sprintf("rule %d (%s)", i+1, r), func(ae *netlink.AttributeEncoder) {
 		ae.String(unix.NFTA_RULE_TABLE, table)
-		ae.String(unix.NFTA_RULE_CHAIN, r.chain)
+		ae.String(unix.NFTA_RULE_CHAIN, r.Chain)
 		ae.Nested(unix.NFTA_RULE_EXPRESSIONS, func(list *netlink.AttributeEncoder) error {
-			for _, e := range exprs(r) {
+			for _, e := range exprs(r, fam) {
 				list.Do(netlink.Nested|unix.NFTA_LIST_ELEM, func() ([]byte, error) { return expr.Marshal(b.family, e) })
 			}
 			return nil
 		})
 		ae.Nested(unix.NFTA_RULE_COMPAT, func(c *netlink.AttributeEncoder) error {
-			c.Uint32(unix.NFTA_RULE_COMPAT_PROTO, uint32(r.proto))
+			c.Uint32(unix.NFTA_RULE_COMPAT_PROTO, uint32(r.Proto))
 			c.Uint32(unix.NFTA_RULE_COMPAT_FLAGS, 0)
 			return nil
 		})

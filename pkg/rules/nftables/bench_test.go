@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
-// BenchmarkWriteVsRestore applies the default osm-v0 IPv4 set to a fresh
+// BenchmarkWriteVsRestore applies the default osm-v0 rules.IPv4 set to a fresh
 // network namespace, once with Write and once with iptables-nft-restore
 // --noflush, per iteration, and reports both medians (ns/op covers both
 // plus making the namespaces). Run with -bench WriteVsRestore as root.
@@ -24,7 +26,7 @@ func BenchmarkWriteVsRestore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := parseDoc(b, string(doc), IPv4)
+	s := parseDoc(b, string(doc), rules.IPv4)
 	restore := func() error {
 		cmd := exec.Command("iptables-nft-restore", "--noflush")
 		cmd.Stdin = strings.NewReader(string(doc))
@@ -38,7 +40,7 @@ func BenchmarkWriteVsRestore(b *testing.B) {
 		for _, run := range []struct {
 			f   func() error
 			out *[]time.Duration
-		}{{func() error { return Write(s) }, &writes}, {restore, &restores}} {
+		}{{func() error { return Write(&s) }, &writes}, {restore, &restores}} {
 			d, err := timeInNewNetns(run.f)
 			if err != nil {
 				b.Fatal(err)

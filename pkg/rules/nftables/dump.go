@@ -8,6 +8,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // Attribute numbers from linux/netfilter/nf_tables.h that x/sys/unix
@@ -56,8 +58,8 @@ func exprShape(name string) shape {
 // gives an empty listing and no error. It reads the kernel's raw
 // attributes rather than the library's parsed objects (nftables.Conn's
 // GetRules), which keep only the fields they know.
-func Dump(f Family) ([]byte, error) {
-	fam, err := f.nfproto()
+func Dump(f rules.Family) ([]byte, error) {
+	fam, err := nfproto(f)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +154,8 @@ func generation(c *conn) (uint32, error) {
 // nftables.Conn.ListTableOfFamily, whose socket layer costs several times
 // the question itself from a locked thread (see conn), and it is asked
 // once per family on every ADD.
-func HasNATTable(f Family) (bool, error) {
-	fam, err := f.nfproto()
+func HasNATTable(f rules.Family) (bool, error) {
+	fam, err := nfproto(f)
 	if err != nil {
 		return false, err
 	}

@@ -7,6 +7,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // Values from the kernel's UAPI that x/sys/unix does not carry.
@@ -38,42 +40,42 @@ const (
 // interfaces, the protocol, the destination (whatever the order of the
 // arguments), the matches as loaded, a zeroed counter, and the verdict or
 // target.
-func exprs(r rule) []expr.Any {
+func exprs(r rules.Rule, fam rules.Family) []expr.Any {
 	var out []expr.Any
-	if r.iif != "" {
-		out = append(out, ifname(expr.MetaKeyIIFNAME, r.iif)...)
+	if r.In != "" {
+		out = append(out, ifname(expr.MetaKeyIIFNAME, r.In)...)
 	}
-	if r.oif != "" {
-		out = append(out, ifname(expr.MetaKeyOIFNAME, r.oif)...)
+	if r.Out != "" {
+		out = append(out, ifname(expr.MetaKeyOIFNAME, r.Out)...)
 	}
-	if r.proto != 0 {
-		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: unix.NFT_REG_1}, cmp(expr.CmpOpEq, r.proto))
+	if r.Proto != 0 {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: unix.NFT_REG_1}, cmp(expr.CmpOpEq, byte(r.Proto)))
 	}
-	if r.dst.IsValid() {
-		out = append(out, dst(r)...)
+	if r.Dst.IsSet() {
+		out = append(out, dst(r.Dst, fam)...)
 	}
-	for _, m := range r.matches {
-		switch m.name {
-		case "tcp", "udp":
-			out = append(out, payload(expr.PayloadBaseTransportHeader, dportOffset, 2), cmp(expr.CmpOpEq, byte(m.port>>8), byte(m.port)))
-		case "owner":
-			out = append(out, xtMatch("owner", ownerRev, ownerInfo(m.uid, m.invert)))
-		case "multiport":
-			out = append(out, xtMatch("multiport", multiportRev, multiportInfo(m.ports)))
+	for _, m := range r.Matches {
+		switch m.Kind {
+		case rules.MatchDPort:
+			out = append(out, payload(expr.PayloadBaseTransportHeader, dportOffset, 2), cmp(expr.CmpOpEq, byte(m.Port>>8), byte(m.Port)))
+		case rules.MatchOwner:
+			out = append(out, xtMatch("owner", ownerRev, ownerInfo(m.UID, m.Not)))
+		case rules.MatchMultiport:
+			out = append(out, xtMatch("multiport", multiportRev, multiportInfo(m.Ports)))
 		}
 	}
 	out = append(out, &expr.Counter{})
-	switch r.target {
-	case "RETURN":
+	switch t := r.Target; t.Kind {
+	case rules.TargetReturn:
 		return append(out, &expr.Verdict{Kind: expr.VerdictReturn})
-	case "ACCEPT":
+	case rules.TargetAccept:
 		return append(out, &expr.Verdict{Kind: expr.VerdictAccept})
-	case "REDIRECT":
-		return append(out, &expr.Target{Name: "REDIRECT", Rev: redirectRev, Info: redirectInfo(r.fam, r.toPort)})
-	case "DNAT":
-		return append(out, &expr.Target{Name: "DNAT", Rev: dnatRev, Info: dnatInfo(r)})
+	case rules.TargetRedirect:
+		return append(out, &expr.Target{Name: "REDIRECT", Rev: redirectRev, Info: redirectInfo(fam, t.Port)})
+	case rules.TargetDNAT:
+		return append(out, &expr.Target{Name: "DNAT", Rev: dnatRev, Info: dnatInfo(t)})
 	}
-	return append(out, &expr.Verdict{Kind: expr.VerdictJump, Chain: r.target})
+	return append(out, &expr.Verdict{Kind: expr.VerdictJump, Chain: r.Target.Chain})
 }
 
 // ifname compares the interface name with its NUL, so that only that
@@ -86,21 +88,22 @@ func ifname(key expr.MetaKey, name string) []expr.Any {
 	return []expr.Any{&expr.Meta{Key: key, Register: unix.NFT_REG_1}, cmp(expr.CmpOpEq, value...)}
 }
 
-// dst matches the destination address (or, for ! -d, any other). A prefix
-// of whole bytes compares just those bytes; any other prefix loads the
-// whole address and masks it with a bitwise expression first, as
-// iptables-nft does.
-func dst(r rule) []expr.Any {
-	addr := r.dst.Addr().AsSlice()
+// dst matches the destination address (or, for ! -d, any other), with
+// its host bits cleared as iptables stores it. A prefix of whole bytes
+// compares just those bytes; any other prefix loads the whole address and
+// masks it with a bitwise expression first, as iptables-nft does.
+func dst(d rules.Dst, fam rules.Family) []expr.Any {
+	pfx := d.Net.Masked()
+	addr := pfx.Addr().AsSlice()
 	off := uint32(ipv4DstOffset)
-	if r.fam == IPv6 {
+	if fam == rules.IPv6 {
 		off = ipv6DstOffset
 	}
 	op := expr.CmpOpEq
-	if r.dstInv {
+	if d.Not {
 		op = expr.CmpOpNeq
 	}
-	bits := r.dst.Bits()
+	bits := pfx.Bits()
 	if bits%8 == 0 {
 		return []expr.Any{payload(expr.PayloadBaseNetworkHeader, off, uint32(bits/8)), cmp(op, addr[:bits/8]...)}
 	}
@@ -162,8 +165,8 @@ func multiportInfo(ports []uint16) []byte {
 // redirectInfo is REDIRECT --to-ports port: for IPv4 an
 // nf_nat_ipv4_multi_range_compat of one range, for IPv6 an nf_nat_range,
 // either with only the port range set.
-func redirectInfo(fam Family, port uint16) xt.InfoAny {
-	if fam == IPv6 {
+func redirectInfo(fam rules.Family, port uint16) xt.InfoAny {
+	if fam == rules.IPv6 {
 		return &xt.NatRange{Flags: uint(xt.NatRangeProtoSpecified), MinIP: net.IPv6zero, MaxIP: net.IPv6zero, MinPort: port, MaxPort: port}
 	}
 	return &xt.NatIPv4MultiRangeCompat{{Flags: uint(xt.NatRangeProtoSpecified), MinIP: net.IPv4zero, MaxIP: net.IPv4zero, MinPort: port, MaxPort: port}}
@@ -171,11 +174,11 @@ func redirectInfo(fam Family, port uint16) xt.InfoAny {
 
 // dnatInfo is DNAT --to-destination ADDR[:PORT]: an nf_nat_range2 with
 // the one address, and the one port when given.
-func dnatInfo(r rule) xt.InfoAny {
+func dnatInfo(t rules.Target) xt.InfoAny {
 	flags := xt.NatRangeMapIPs
-	if r.toPort != 0 {
+	if t.Port != 0 {
 		flags |= xt.NatRangeProtoSpecified
 	}
-	ip := net.IP(r.toAddr.AsSlice())
-	return &xt.NatRange2{NatRange: xt.NatRange{Flags: uint(flags), MinIP: ip, MaxIP: ip, MinPort: r.toPort, MaxPort: r.toPort}}
+	ip := net.IP(t.Addr.AsSlice())
+	return &xt.NatRange2{NatRange: xt.NatRange{Flags: uint(flags), MinIP: ip, MaxIP: ip, MinPort: t.Port, MaxPort: t.Port}}
 }

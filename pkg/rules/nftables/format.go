@@ -7,12 +7,14 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // format writes the canonical listing of table nat from the three dumps,
 // or nothing when the family has no such table. Chains come in the
 // kernel's order, each followed by its rules.
-func format(f Family, tables, chains, rules []netlink.Message) ([]byte, error) {
+func format(f rules.Family, tables, chains, ruleMsgs []netlink.Message) ([]byte, error) {
 	ts, err := ofTable(tables, unix.NFTA_TABLE_NAME)
 	if err != nil || len(ts) == 0 {
 		return nil, err
@@ -21,7 +23,7 @@ func format(f Family, tables, chains, rules []netlink.Message) ([]byte, error) {
 	fmt.Fprintf(&out, "table %s family %d:", table, int(f))
 	writeAttrs(&out, ts[0], nil, unix.NFTA_TABLE_NAME, unix.NFTA_TABLE_USE, nftaTableHandle)
 	out.WriteString("\n")
-	rs, err := ofTable(rules, unix.NFTA_RULE_TABLE)
+	rs, err := ofTable(ruleMsgs, unix.NFTA_RULE_TABLE)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package nftables
 import (
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // TestGoldenSetsMatchIptables applies every golden document (osm-v0 and
@@ -31,17 +33,18 @@ func TestGoldenSetsMatchIptables(t *testing.T) {
 }
 
 // extraDocs exercise shapes the golden documents do not: prefixes that
-// need a bitwise mask, bare addresses, host bits, option spellings,
+// need a bitwise mask, bare addresses, host bits, option spellings (the
+// tcp match named, protocol numbers),
 // matches named in another order, -d with -p, all four builtin chains,
 // -I into builtin chains, interfaces and interface prefixes, negations,
 // udp, DNAT with and without a port (osm-edge's DNS proxy rule among
 // them), and documents without rules.
 var extraDocs = []struct {
 	name string
-	fam  Family
+	fam  rules.Family
 	doc  string
 }{
-	{"ipv4-shapes", IPv4, `*nat
+	{"ipv4-shapes", rules.IPv4, `*nat
 :MESH_A - [0:0]
 :MESH_B - [0:0]
 :MESH_C - [0:0]
@@ -58,6 +61,9 @@ var extraDocs = []struct {
 -A MESH_A --protocol tcp --destination 10.0.0.0/31 --destination-port 83 --jump RETURN
 -A MESH_A -p tcp --match multiport --destination-ports 1,65535 -j MESH_B
 -A MESH_A -p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15 -j RETURN
+-A MESH_A -p tcp -m tcp --dport 84 -j RETURN
+-A MESH_A -p 6 --dport 85 -j RETURN
+-A MESH_A -p 17 -j RETURN
 -A MESH_B -p tcp -j REDIRECT --to-ports 15001
 -I MESH_B -p tcp --dport 9 -j ACCEPT
 -A MESH_C -p tcp -j REDIRECT --to-port 65535
@@ -69,7 +75,7 @@ var extraDocs = []struct {
 -I OUTPUT -p tcp --dport 1 -j RETURN
 COMMIT
 `},
-	{"ipv6-shapes", IPv6, `*nat
+	{"ipv6-shapes", rules.IPv6, `*nat
 :MESH_A - [0:0]
 :MESH_B - [0:0]
 -A MESH_A -d 2001:db8::/33 -j RETURN
@@ -85,7 +91,7 @@ COMMIT
 -I OUTPUT -j MESH_A
 COMMIT
 `},
-	{"osm-v1-shapes", IPv4, `*nat
+	{"osm-v1-shapes", rules.IPv4, `*nat
 :MESH_A - [0:0]
 :MESH_B - [0:0]
 :MESH_IN - [0:0]
@@ -106,7 +112,7 @@ COMMIT
 -A OUTPUT -j MESH_A
 COMMIT
 `},
-	{"osm-v1-shapes-ipv6", IPv6, `*nat
+	{"osm-v1-shapes-ipv6", rules.IPv6, `*nat
 :MESH_A - [0:0]
 -A MESH_A -o lo ! -d ::1/128 -m owner --uid-owner 1500 -j RETURN
 -A MESH_A -o lo -m owner ! --uid-owner 1500 -j RETURN
@@ -119,9 +125,9 @@ COMMIT
 -A POSTROUTING -o eth2 -j RETURN
 COMMIT
 `},
-	{"chains-only", IPv4, "*nat\n:MESH_A - [0:0]\n:MESH_B - [0:0]\nCOMMIT\n"},
-	{"chains-only-ipv6", IPv6, "*nat\n:MESH_A - [0:0]\nCOMMIT\n"},
-	{"nothing", IPv4, "*nat\nCOMMIT\n"},
+	{"chains-only", rules.IPv4, "*nat\n:MESH_A - [0:0]\n:MESH_B - [0:0]\nCOMMIT\n"},
+	{"chains-only-ipv6", rules.IPv6, "*nat\n:MESH_A - [0:0]\nCOMMIT\n"},
+	{"nothing", rules.IPv4, "*nat\nCOMMIT\n"},
 }
 
 // TestExtraShapesMatchIptables compares Write with iptables-nft-restore

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 	"github.com/mesh-cni/mesh-cni/test/netns"
 )
 
@@ -22,29 +23,20 @@ func requireKernel(t testing.TB) {
 }
 
 // parseDoc reads an iptables-restore document for the nat table into a
-// Set: ":NAME - [0:0]" declares a chain, -A/-I lines are rules.
-func parseDoc(t testing.TB, doc string, fam Family) Set {
+// rule set, with package rules' one parser.
+func parseDoc(t testing.TB, doc string, fam rules.Family) rules.RuleSet {
 	t.Helper()
-	s := Set{Family: fam}
-	for _, line := range strings.Split(doc, "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 0 || strings.HasPrefix(f[0], "#") || f[0] == "*nat" || f[0] == "COMMIT":
-		case strings.HasPrefix(f[0], ":"):
-			s.Chains = append(s.Chains, f[0][1:])
-		case (f[0] == "-A" || f[0] == "-I") && len(f) >= 2:
-			s.Rules = append(s.Rules, Rule{Chain: f[1], Insert: f[0] == "-I", Args: f[2:]})
-		default:
-			t.Fatalf("document line %q: not understood by the test's parser", line)
-		}
+	rs, err := rules.ParseRestore(doc, fam)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s
+	return rs
 }
 
 // golden is one document of pkg/rules/testdata/golden.
 type golden struct {
 	name string
-	fam  Family
+	fam  rules.Family
 	doc  string
 }
 
@@ -61,24 +53,24 @@ func goldenDocs(t testing.TB) []golden {
 			t.Fatal(err)
 		}
 		name := strings.TrimSuffix(filepath.Base(p), ".restore")
-		fam := IPv4
+		fam := rules.IPv4
 		if strings.HasSuffix(name, "-ipv6") {
-			fam = IPv6
+			fam = rules.IPv6
 		}
 		out = append(out, golden{name, fam, string(b)})
 	}
 	return out
 }
 
-func prog(fam Family, tool string) string {
-	if fam == IPv6 {
+func prog(fam rules.Family, tool string) string {
+	if fam == rules.IPv6 {
 		return "ip6tables-nft-" + tool
 	}
 	return "iptables-nft-" + tool
 }
 
 // restore applies doc with the node's iptables-nft-restore --noflush.
-func restore(t testing.TB, ns *netns.NS, fam Family, doc string) {
+func restore(t testing.TB, ns *netns.NS, fam rules.Family, doc string) {
 	t.Helper()
 	err := ns.Do(func() error {
 		cmd := exec.Command(prog(fam, "restore"), "--noflush")
@@ -93,13 +85,13 @@ func restore(t testing.TB, ns *netns.NS, fam Family, doc string) {
 	}
 }
 
-// write applies s with Write inside ns.
-func write(ns *netns.NS, s Set) error {
-	return ns.Do(func() error { return Write(s) })
+// write applies rs with Write inside ns.
+func write(ns *netns.NS, rs rules.RuleSet) error {
+	return ns.Do(func() error { return Write(&rs) })
 }
 
 // dump is Dump inside ns; the test fails on an error.
-func dump(t testing.TB, ns *netns.NS, fam Family) string {
+func dump(t testing.TB, ns *netns.NS, fam rules.Family) string {
 	t.Helper()
 	var d []byte
 	if err := ns.Do(func() (err error) { d, err = Dump(fam); return err }); err != nil {
@@ -110,7 +102,7 @@ func dump(t testing.TB, ns *netns.NS, fam Family) string {
 
 // save is iptables-nft-save -t nat without its "#" comment lines, which
 // carry the time.
-func save(t testing.TB, ns *netns.NS, fam Family) string {
+func save(t testing.TB, ns *netns.NS, fam rules.Family) string {
 	t.Helper()
 	var keep []string
 	for _, l := range strings.Split(ns.Run(t, prog(fam, "save"), "-t", "nat"), "\n") {
@@ -124,10 +116,10 @@ func save(t testing.TB, ns *netns.NS, fam Family) string {
 // sameAsIptables applies doc with iptables-nft-restore in one new
 // namespace and with Write in another, and requires both Dump and
 // iptables-nft-save to be equal. It returns Write's dump.
-func sameAsIptables(t *testing.T, fam Family, doc string) string {
+func sameAsIptables(t *testing.T, fam rules.Family, doc string) string {
 	t.Helper()
 	s := parseDoc(t, doc, fam)
-	if err := Check(s); err != nil {
+	if err := Check(&s); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 	ipt, ours := netns.New(t), netns.New(t)

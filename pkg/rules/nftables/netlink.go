@@ -89,19 +89,25 @@ func (c *conn) receive() ([]netlink.Message, error) {
 		case err != nil:
 			return nil, fmt.Errorf("nftables: netlink receive: %w", err)
 		}
-		raw, err := syscall.ParseNetlinkMessage(c.buf[:n])
-		if err != nil {
-			return nil, fmt.Errorf("nftables: malformed netlink answer: %w", err)
-		}
-		msgs := make([]netlink.Message, len(raw))
-		for i, r := range raw {
-			msgs[i] = netlink.Message{Data: r.Data, Header: netlink.Header{
-				Length: r.Header.Len, Type: netlink.HeaderType(r.Header.Type),
-				Flags: netlink.HeaderFlags(r.Header.Flags), Sequence: r.Header.Seq, PID: r.Header.Pid,
-			}}
-		}
-		return msgs, nil
+		return parseMessages(c.buf[:n])
 	}
+}
+
+// parseMessages splits a datagram from the kernel into its messages,
+// whose data points into b.
+func parseMessages(b []byte) ([]netlink.Message, error) {
+	raw, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: malformed netlink answer: %w", err)
+	}
+	msgs := make([]netlink.Message, len(raw))
+	for i, r := range raw {
+		msgs[i] = netlink.Message{Data: r.Data, Header: netlink.Header{
+			Length: r.Header.Len, Type: netlink.HeaderType(r.Header.Type),
+			Flags: netlink.HeaderFlags(r.Header.Flags), Sequence: r.Header.Seq, PID: r.Header.Pid,
+		}}
+	}
+	return msgs, nil
 }
 
 // errno is the error code of an NLMSG_ERROR message (0 for an ack).

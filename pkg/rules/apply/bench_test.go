@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"flag"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/test/netns"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 var installRounds = flag.Int("install-rounds", 15, "BenchmarkInstall: rounds per benchmark iteration, each installing once per contender")
@@ -34,29 +36,29 @@ type contender struct {
 // Apply's median. Every osm-init namespace is then checked with Verify:
 // both ways install the same rules.
 //
-//	go test ./pkg/rules/ -run '^$' -bench Install -benchtime 1x
+//	go test ./pkg/rules/apply/ -run '^$' -bench Install -benchtime 1x
 func BenchmarkInstall(b *testing.B) {
 	requireIptables(b)
 	netns.RequireKernel(b, "sh", "iptables")
-	rs, err := Build(DefaultConfig(ProfileOSMv0), IPv4)
+	rs, err := rules.Build(rules.DefaultConfig(rules.ProfileOSMv0), rules.IPv4)
 	if err != nil {
 		b.Fatal(err)
 	}
-	osmInit := RenderOSMInit(rs)
+	osmInit := rules.RenderOSMInit(rs)
 	apply := func(p *testPod) error {
-		_, err := p.apply([]RuleSet{rs}, "")
+		_, err := p.apply([]rules.RuleSet{rs}, "")
 		return err
 	}
 	// The netlink writer, on a node where the comparison was made before.
 	wireDir := b.TempDir()
-	if _, err := (&testPod{NS: netns.New(b), lockDir: b.TempDir(), wireDir: wireDir}).apply([]RuleSet{rs}, ""); err != nil {
+	if _, err := (&testPod{NS: netns.New(b), lockDir: b.TempDir(), wireDir: wireDir}).apply([]rules.RuleSet{rs}, ""); err != nil {
 		b.Fatal(err)
 	}
 	cs := []*contender{
 		{name: "Apply", run: apply},
 		{name: "Apply over netlink (WireDir)", run: func(p *testPod) error {
 			p.wireDir = wireDir
-			res, err := p.apply([]RuleSet{rs}, "")
+			res, err := p.apply([]rules.RuleSet{rs}, "")
 			if err == nil && !res.Netlink {
 				err = fmt.Errorf("Apply with WireDir = %+v, want it written over netlink", res)
 			}
@@ -91,7 +93,7 @@ func BenchmarkInstall(b *testing.B) {
 				if err != nil {
 					b.Fatalf("%s: %v", c.name, err)
 				}
-				if err := p.verify([]RuleSet{rs}, ""); err != nil {
+				if err := p.verify([]rules.RuleSet{rs}, ""); err != nil {
 					b.Fatalf("%s installed other rules than Apply: %v", c.name, err)
 				}
 				b.StartTimer()

@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // commandTimeout bounds one iptables program; they take milliseconds, and a
@@ -35,7 +37,7 @@ type proc struct {
 
 // start starts an iptables program from the calling (worker) thread, so
 // that it runs in that thread's namespaces.
-func start(b Backend, fam Family, t tool, env []string, stdin string, args ...string) (*proc, error) {
+func start(b Backend, fam rules.Family, t tool, env []string, stdin string, args ...string) (*proc, error) {
 	p := &proc{what: fmt.Sprintf("%s (%s, %s)", command(fam, t), b, fam), stdin: stdin}
 	path, err := toolPath(b, fam, t)
 	if err != nil {

@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/nftables"
 )
 
 // Backend is the iptables backend: "nft" or "legacy".
@@ -64,8 +67,8 @@ var toolPaths sync.Map // "iptables-nft-save" -> resolved path
 // most distributions ship iptables-nft-save and iptables-legacy-save; an
 // older or minimal one ships only iptables-save, which is used when it is
 // the wanted backend (toolMode). Only what is found is remembered.
-func toolPath(b Backend, fam Family, t tool) (string, error) {
-	name := fmt.Sprintf("%s-%s-%s", binary(fam), b, t)
+func toolPath(b Backend, fam rules.Family, t tool) (string, error) {
+	name := fmt.Sprintf("%s-%s-%s", fam.Iptables(), b, t)
 	if p, ok := toolPaths.Load(name); ok {
 		return p.(string), nil
 	}
@@ -125,7 +128,7 @@ func toolMode(path string) Backend {
 // else legacy, as on older distributions that ship only iptables-legacy.
 // When there is none, the error names the programs missing and where they
 // were looked for.
-func installedBackend(want Backend, fams []Family) (Backend, error) {
+func installedBackend(want Backend, fams []rules.Family) (Backend, error) {
 	candidates := []Backend{BackendNFT, BackendLegacy}
 	if want != "" {
 		candidates = []Backend{want}
@@ -159,18 +162,18 @@ func installedBackend(want Backend, fams []Family) (Backend, error) {
 // A family missing alone (no ip6tables) fails only the ADDs of the pods
 // that need it: a failed STATUS would stop every pod's sandbox on the node.
 func CheckInstalled() error {
-	for _, fam := range families {
-		if _, err := installedBackend("", []Family{fam}); err == nil {
+	for _, fam := range rules.Families {
+		if _, err := installedBackend("", []rules.Family{fam}); err == nil {
 			return nil
 		}
 	}
-	_, err := installedBackend("", families)
+	_, err := installedBackend("", rules.Families)
 	return err
 }
 
 // command is the name used in error messages: "ip6tables-restore".
-func command(fam Family, t tool) string {
-	return binary(fam) + "-" + string(t)
+func command(fam rules.Family, t tool) string {
+	return fam.Iptables() + "-" + string(t)
 }
 
 // errNoTable marks a family whose nat table cannot be read at all, e.g.
@@ -181,9 +184,9 @@ var errNoTable = errors.New("nat table not available")
 // the calling thread's network namespace. The kernel instantiates a legacy
 // table per namespace only when something uses it, so its absence proves
 // legacy holds no rules there without running a program.
-func legacyNATListed(fam Family) bool {
+func legacyNATListed(fam rules.Family) bool {
 	name := "ip_tables_names"
-	if fam == IPv6 {
+	if fam == rules.IPv6 {
 		name = "ip6_tables_names"
 	}
 	// thread-self, not self: /proc/self/net is the namespace of the
@@ -193,9 +196,21 @@ func legacyNATListed(fam Family) bool {
 		return false
 	}
 	for _, l := range strings.Fields(string(b)) {
-		if l == Table {
+		if l == rules.Table {
 			return true
 		}
 	}
 	return false
+}
+
+// nftNATMissing reports whether nf_tables certainly has no `nat` table of
+// the family in the calling thread's network namespace, asking the kernel
+// over netlink (NFT_MSG_GETTABLE, nftables.HasNATTable) instead of running
+// iptables-nft-save: in a new pod's namespace, where there is none, that
+// saves one program per family on every ADD. Any answer but "no such
+// table" (an old kernel, a netlink error) returns false, and the caller
+// reads the table with iptables-nft-save as usual.
+func nftNATMissing(fam rules.Family) bool {
+	exists, err := nftables.HasNATTable(fam)
+	return err == nil && !exists
 }

@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mesh-cni/mesh-cni/pkg/rules/nftables"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // This file decides whether a new pod's rules may be written over netlink
@@ -27,7 +29,7 @@ import (
 // and kernel, the same probe rule sets are written both ways into two
 // scratch network namespaces and the kernel's listings compared byte for
 // byte. Only if they are equal is the writer used; the record of the
-// comparison lives in ApplyOptions.WireDir, and a different node, an
+// comparison lives in Options.WireDir, and a different node, an
 // iptables upgrade or a new kernel (a reboot, which also empties /run)
 // compare again.
 
@@ -40,7 +42,7 @@ func WireFiles(dir string) []string {
 	return []string{record, record + ".lock", record + ".tmp"}
 }
 
-// WireRecord is the file in ApplyOptions.WireDir that records the
+// WireRecord is the file in Options.WireDir that records the
 // comparison; the installer removes it when it uninstalls.
 const WireRecord = "nft-wire"
 
@@ -87,7 +89,7 @@ func wireAllowed(dir string) bool {
 // path, inode, size, modification time) and the kernel release.
 func wireKey() (string, error) {
 	parts := []string{wireFormat}
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		p, err := toolPath(BackendNFT, fam, toolRestore)
 		if err != nil {
 			return "", err
@@ -162,22 +164,22 @@ func compareOnce(dir, record, key string) bool {
 // each family; and beside them (their chain names differ) the osm-v1
 // chains in PodIP mode, with interface names and prefixes, negated
 // destinations and owners, inclusions and DNAT to the pod's address.
-func wireProbe(fam Family) (RuleSet, error) {
-	v0 := DefaultConfig(ProfileOSMv0)
+func wireProbe(fam rules.Family) (rules.RuleSet, error) {
+	v0 := rules.DefaultConfig(rules.ProfileOSMv0)
 	v0.OutboundIPRangeExclusions = []string{"192.0.2.1/32", "198.51.100.0/24", "203.0.112.0/20", "2001:db8::1/128", "2001:db8:100::/40", "2001:db8:200::/60"}
 	v0.OutboundPortExclusions = []uint16{6379, 7070, 8080}
 	v0.InboundPortExclusions = []uint16{9090}
-	v1 := DefaultConfig(ProfileOSMv1)
+	v1 := rules.DefaultConfig(rules.ProfileOSMv1)
 	v1.OutboundIPRangeInclusions = []string{"10.96.0.0/12", "2001:db8:300::/56"}
 	v1.NetworkInterfaceExclusions = []string{"eth1", "veth+"}
-	v1.LocalProxyMode = LocalProxyPodIP
+	v1.LocalProxyMode = rules.LocalProxyPodIP
 	v1.PodIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
 	v1.LocalDNSProxy = true
-	probe, err := Build(v0, fam)
+	probe, err := rules.Build(v0, fam)
 	if err != nil {
 		return probe, err
 	}
-	more, err := Build(v1, fam)
+	more, err := rules.Build(v1, fam)
 	probe.Chains = append(probe.Chains, more.Chains...)
 	probe.Rules = append(probe.Rules, more.Rules...)
 	return probe, err
@@ -188,16 +190,15 @@ func wireProbe(fam Family) (RuleSet, error) {
 // netlink writer into another, and returns how the kernel's listings
 // differ, if they do.
 func compareWriters() error {
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		probe, err := wireProbe(fam)
 		if err != nil {
 			return err
 		}
-		ws := wireSet(&probe)
-		if err := nftables.Check(ws); err != nil {
+		if err := nftables.Check(&probe); err != nil {
 			return err
 		}
-		doc := transaction(natTable{rules: map[string][]savedRule{}}, &probe)
+		doc := rules.Transaction(rules.SavedTable{}, &probe)
 		var viaRestore, viaWire []byte
 		err = inScratchNetns(func() error {
 			p, err := start(BackendNFT, fam, toolRestore, os.Environ(), doc, "--noflush")
@@ -207,17 +208,17 @@ func compareWriters() error {
 			if _, err := p.wait(); err != nil {
 				return err
 			}
-			viaRestore, err = nftables.Dump(ws.Family)
+			viaRestore, err = nftables.Dump(fam)
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		err = inScratchNetns(func() error {
-			if err := nftables.Write(ws); err != nil {
+			if err := nftables.Write(&probe); err != nil {
 				return err
 			}
-			viaWire, err = nftables.Dump(ws.Family)
+			viaWire, err = nftables.Dump(fam)
 			return err
 		})
 		if err != nil {
@@ -246,25 +247,13 @@ func inScratchNetns(f func() error) error {
 	return <-done
 }
 
-// wireSet is rs in package nftables' terms.
-func wireSet(rs *RuleSet) nftables.Set {
-	s := nftables.Set{Family: nftables.IPv4, Chains: rs.Chains}
-	if rs.Family == IPv6 {
-		s.Family = nftables.IPv6
-	}
-	for _, r := range rs.Rules {
-		s.Rules = append(s.Rules, nftables.Rule{Chain: r.Chain, Insert: r.Op == Insert, Args: r.Args})
-	}
-	return s
-}
-
 // writeWire writes a fresh table's rule set over netlink. It reports
 // false, having written nothing, when the set has a shape the writer does
 // not encode (Write checks that before it sends anything) or the kernel
 // refused the batch, which is atomic: the caller then runs
 // iptables-nft-restore.
-func (s *session) writeWire(fam Family, want *RuleSet) bool {
+func (s *session) writeWire(fam rules.Family, want *rules.RuleSet) bool {
 	delete(s.tables, tableKey{BackendNFT, fam})
 	delete(s.missing, tableKey{BackendNFT, fam})
-	return nftables.Write(wireSet(want)) == nil
+	return nftables.Write(want) == nil
 }

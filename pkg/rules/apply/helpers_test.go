@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/test/netns"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // requireIptables fails a kernel test that cannot run (see
@@ -16,9 +18,9 @@ func requireIptables(t testing.TB) {
 	t.Helper()
 	var progs []string
 	for _, b := range []Backend{BackendNFT, BackendLegacy} {
-		for _, fam := range families {
+		for _, fam := range rules.Families {
 			for _, tl := range []tool{toolSave, toolRestore} {
-				progs = append(progs, fmt.Sprintf("%s-%s-%s", binary(fam), b, tl))
+				progs = append(progs, fmt.Sprintf("%s-%s-%s", fam.Iptables(), b, tl))
 			}
 		}
 	}
@@ -30,7 +32,7 @@ func requireIptables(t testing.TB) {
 type testPod struct {
 	*netns.NS
 	lockDir string
-	// wireDir is ApplyOptions.WireDir: "" keeps to iptables-restore.
+	// wireDir is Options.WireDir: "" keeps to iptables-restore.
 	wireDir string
 }
 
@@ -62,12 +64,12 @@ func (p *testPod) inNetnsFiles(t testing.TB, content string) (netns, nss *os.Fil
 	return netns, nss
 }
 
-func (p *testPod) opts(b Backend) ApplyOptions {
-	return ApplyOptions{LockDir: p.lockDir, Backend: b, WireDir: p.wireDir}
+func (p *testPod) opts(b Backend) Options {
+	return Options{LockDir: p.lockDir, Backend: b, WireDir: p.wireDir}
 }
 
 // apply runs Apply inside the pod's namespace.
-func (p *testPod) apply(sets []RuleSet, b Backend) (res ApplyResult, err error) {
+func (p *testPod) apply(sets []rules.RuleSet, b Backend) (res Result, err error) {
 	err = p.Do(func() error {
 		res, err = Apply(sets, p.opts(b))
 		return err
@@ -75,7 +77,7 @@ func (p *testPod) apply(sets []RuleSet, b Backend) (res ApplyResult, err error) 
 	return res, err
 }
 
-func (p *testPod) mustApply(t testing.TB, sets []RuleSet, b Backend) ApplyResult {
+func (p *testPod) mustApply(t testing.TB, sets []rules.RuleSet, b Backend) Result {
 	t.Helper()
 	res, err := p.apply(sets, b)
 	if err != nil {
@@ -84,7 +86,7 @@ func (p *testPod) mustApply(t testing.TB, sets []RuleSet, b Backend) ApplyResult
 	return res
 }
 
-func (p *testPod) verify(sets []RuleSet, b Backend) error {
+func (p *testPod) verify(sets []rules.RuleSet, b Backend) error {
 	return p.Do(func() error { return Verify(sets, p.opts(b)) })
 }
 
@@ -94,9 +96,9 @@ func (p *testPod) cleanup(b Backend) error {
 
 // save is `iptables-<b>-save -t nat` of one family in the pod, without the
 // comment lines, which carry the time.
-func (p *testPod) save(t testing.TB, b Backend, fam Family) string {
+func (p *testPod) save(t testing.TB, b Backend, fam rules.Family) string {
 	t.Helper()
-	out := p.Run(t, fmt.Sprintf("%s-%s-save", binary(fam), b), "-t", Table)
+	out := p.Run(t, fmt.Sprintf("%s-%s-save", fam.Iptables(), b), "-t", rules.Table)
 	var keep []string
 	for _, l := range strings.Split(out, "\n") {
 		if !strings.HasPrefix(l, "#") {
@@ -108,7 +110,26 @@ func (p *testPod) save(t testing.TB, b Backend, fam Family) string {
 
 // restore feeds a document to `iptables-<b>-restore --noflush` in the pod,
 // as someone other than mesh-cni would.
-func (p *testPod) restore(t testing.TB, b Backend, fam Family, doc string) {
+func (p *testPod) restore(t testing.TB, b Backend, fam rules.Family, doc string) {
 	t.Helper()
-	p.Run(t, "sh", "-c", fmt.Sprintf("%s-%s-restore --noflush <<'EOF'\n%sEOF", binary(fam), b, doc))
+	p.Run(t, "sh", "-c", fmt.Sprintf("%s-%s-restore --noflush <<'EOF'\n%sEOF", fam.Iptables(), b, doc))
+}
+
+// buildSets builds a configuration's rule sets for both families.
+func buildSets(t testing.TB, cfg rules.Config) []rules.RuleSet {
+	t.Helper()
+	var sets []rules.RuleSet
+	for _, fam := range rules.Families {
+		sets = append(sets, mustBuild(t, cfg, fam))
+	}
+	return sets
+}
+
+func mustBuild(t testing.TB, cfg rules.Config, fam rules.Family) rules.RuleSet {
+	t.Helper()
+	rs, err := rules.Build(cfg, fam)
+	if err != nil {
+		t.Fatalf("Build %s: %v", fam, err)
+	}
+	return rs
 }

@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // programSet is a node's iptables installation: the programs in its
@@ -14,11 +16,11 @@ type programSet map[string]Backend
 
 // namedPrograms are the save and restore programs with a backend in their
 // name, for the families given.
-func namedPrograms(b Backend, fams ...Family) programSet {
+func namedPrograms(b Backend, fams ...rules.Family) programSet {
 	ps := programSet{}
 	for _, fam := range fams {
 		for _, tl := range []tool{toolSave, toolRestore} {
-			ps[fmt.Sprintf("%s-%s-%s", binary(fam), b, tl)] = b
+			ps[fmt.Sprintf("%s-%s-%s", fam.Iptables(), b, tl)] = b
 		}
 	}
 	return ps
@@ -28,7 +30,7 @@ func namedPrograms(b Backend, fams ...Family) programSet {
 // their name, linked to backend b, as the alternatives system leaves them.
 func plainPrograms(b Backend) programSet {
 	ps := programSet{}
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		for _, tl := range []tool{toolSave, toolRestore} {
 			ps[command(fam, tl)] = b
 		}
@@ -75,13 +77,13 @@ func usePrograms(t *testing.T, ps programSet) string {
 
 // holdsOurs says whether the pod's nat table of backend b and family fam
 // holds chains or rules of ours, read with the host's programs.
-func (p *testPod) holdsOurs(t *testing.T, b Backend, fam Family) bool {
+func (p *testPod) holdsOurs(t *testing.T, b Backend, fam rules.Family) bool {
 	t.Helper()
-	tab, err := parseSave(p.save(t, b, fam))
+	tab, err := rules.ParseSave(p.save(t, b, fam))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(tab.ours()) > 0
+	return len(tab.Ours()) > 0
 }
 
 // TestBackendFromPrograms gives a new pod's namespace the backend whose
@@ -92,8 +94,8 @@ func (p *testPod) holdsOurs(t *testing.T, b Backend, fam Family) bool {
 // must say ready.
 func TestBackendFromPrograms(t *testing.T) {
 	requireIptables(t)
-	legacy := namedPrograms(BackendLegacy, families...)
-	nft := namedPrograms(BackendNFT, families...)
+	legacy := namedPrograms(BackendLegacy, rules.Families...)
+	nft := namedPrograms(BackendNFT, rules.Families...)
 	tests := []struct {
 		name     string
 		programs programSet
@@ -106,7 +108,7 @@ func TestBackendFromPrograms(t *testing.T) {
 		{"both, plain names nft", union(legacy, nft, plainPrograms(BackendNFT)), BackendNFT},
 		{"both, plain names legacy", union(legacy, nft, plainPrograms(BackendLegacy)), BackendNFT},
 	}
-	sets := buildSets(t, DefaultConfig(ProfileOSMv1))
+	sets := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			usePrograms(t, tt.programs)
@@ -119,7 +121,7 @@ func TestBackendFromPrograms(t *testing.T) {
 				t.Errorf("Apply = %+v, want backend %s, changed", res, tt.want)
 			}
 			for _, b := range []Backend{BackendNFT, BackendLegacy} {
-				for _, fam := range families {
+				for _, fam := range rules.Families {
 					if got := p.holdsOurs(t, b, fam); got != (b == tt.want) {
 						t.Errorf("%s %s holds rules of ours: %v, want %v", b, fam, got, b == tt.want)
 					}
@@ -134,9 +136,9 @@ func TestBackendFromPrograms(t *testing.T) {
 // node gives a new pod redirect its traffic as OSM does.
 func TestLegacyOnlyTraffic(t *testing.T) {
 	requireIptables(t)
-	for _, prof := range Profiles {
+	for _, prof := range rules.Profiles {
 		t.Run(string(prof), func(t *testing.T) {
-			usePrograms(t, union(namedPrograms(BackendLegacy, families...), plainPrograms(BackendLegacy)))
+			usePrograms(t, union(namedPrograms(BackendLegacy, rules.Families...), plainPrograms(BackendLegacy)))
 			p := newTrafficPod(t)
 			if res := p.mustApply(t, buildSets(t, trafficConfig(prof)), ""); res.Backend != BackendLegacy {
 				t.Fatalf("Apply = %+v, want backend legacy", res)
@@ -152,22 +154,22 @@ func TestLegacyOnlyTraffic(t *testing.T) {
 // only a pod that needs IPv6 fails. A failed Apply leaves nothing behind.
 func TestProgramsMissing(t *testing.T) {
 	requireIptables(t)
-	v1 := buildSets(t, DefaultConfig(ProfileOSMv1))
+	v1 := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 	tests := []struct {
 		name      string
 		programs  programSet
-		sets      []RuleSet
+		sets      []rules.RuleSet
 		statusErr []string // nil: ready
 		applyErr  []string // nil: Apply succeeds with legacy
 	}{
 		{"none", programSet{}, v1,
 			[]string{"for IPv4 and IPv6", "iptables-nft-save not found (nor iptables-save)", "ip6tables-legacy-restore not found (nor ip6tables-restore)"},
 			[]string{"for IPv4 and IPv6", "iptables-legacy-save not found (nor iptables-save)", "ip6tables-nft-restore not found (nor ip6tables-restore)"}},
-		{"IPv4 legacy only, IPv4 pod", namedPrograms(BackendLegacy, IPv4), v1[:1], nil, nil},
-		{"IPv4 legacy only, dual-stack pod", namedPrograms(BackendLegacy, IPv4), v1, nil,
+		{"IPv4 legacy only, IPv4 pod", namedPrograms(BackendLegacy, rules.IPv4), v1[:1], nil, nil},
+		{"IPv4 legacy only, dual-stack pod", namedPrograms(BackendLegacy, rules.IPv4), v1, nil,
 			[]string{"for IPv4 and IPv6", "legacy: ip6tables-legacy-save not found (nor ip6tables-save), ip6tables-legacy-restore not found"}},
 		// nft for IPv4 only; legacy through the plain names for both.
-		{"nft IPv4 only, plain names legacy", union(namedPrograms(BackendNFT, IPv4), plainPrograms(BackendLegacy)), v1, nil, nil},
+		{"nft IPv4 only, plain names legacy", union(namedPrograms(BackendNFT, rules.IPv4), plainPrograms(BackendLegacy)), v1, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +204,7 @@ func TestProgramsMissing(t *testing.T) {
 			expect("Verify", p.verify(tt.sets, ""), tt.applyErr)
 			if err != nil {
 				for _, b := range []Backend{BackendNFT, BackendLegacy} {
-					for _, fam := range families {
+					for _, fam := range rules.Families {
 						if p.holdsOurs(t, b, fam) {
 							t.Errorf("after the failed Apply, %s %s holds rules of ours", b, fam)
 						}

@@ -1,16 +1,16 @@
-package rules
+package apply
 
 import (
 	"fmt"
-	"slices"
-	"strings"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // session is one Apply, Verify or Cleanup: the netns is locked, the calling
 // thread is the worker in the netns, and tables read, and the kernel's
 // word that a table is missing, are kept until something is written.
 type session struct {
-	opts    ApplyOptions
+	opts    Options
 	env     []string
 	tables  map[tableKey]tableRead
 	missing map[tableKey]bool
@@ -21,28 +21,28 @@ type session struct {
 
 type tableKey struct {
 	b   Backend
-	fam Family
+	fam rules.Family
 }
 
 type tableRead struct {
-	t   natTable
+	t   rules.SavedTable
 	err error
 }
 
 // prefetch reads the nat tables of several families at once: the programs
 // run side by side, which halves the wait on a dual-stack check.
-func (s *session) prefetch(b Backend, fams ...Family) {
-	pending := map[Family]*proc{}
+func (s *session) prefetch(b Backend, fams ...rules.Family) {
+	pending := map[rules.Family]*proc{}
 	for _, fam := range fams {
 		k := tableKey{b, fam}
 		if _, ok := s.tables[k]; ok {
 			continue
 		}
 		if s.tableMissing(b, fam) {
-			s.tables[k] = tableRead{t: natTable{rules: map[string][]savedRule{}}}
+			s.tables[k] = tableRead{}
 			continue
 		}
-		p, err := start(b, fam, toolSave, s.env, "", "-t", Table)
+		p, err := start(b, fam, toolSave, s.env, "", "-t", rules.Table)
 		if err != nil {
 			s.tables[k] = tableRead{err: fmt.Errorf("%w: %w", errNoTable, err)}
 			continue
@@ -56,7 +56,7 @@ func (s *session) prefetch(b Backend, fams ...Family) {
 			s.tables[k] = tableRead{err: fmt.Errorf("%w: %w", errNoTable, err)}
 			continue
 		}
-		t, err := parseSave(out)
+		t, err := rules.ParseSave(out)
 		if err != nil {
 			err = fmt.Errorf("%s: %w", p.what, err)
 		}
@@ -68,7 +68,7 @@ func (s *session) prefetch(b Backend, fams ...Family) {
 // family has no nat table in backend b. The answer is kept until the
 // session writes there: detect and removeAll ask about the same legacy
 // tables, and each look in /proc costs a few syscalls.
-func (s *session) tableMissing(b Backend, fam Family) bool {
+func (s *session) tableMissing(b Backend, fam rules.Family) bool {
 	k := tableKey{b, fam}
 	m, ok := s.missing[k]
 	if !ok {
@@ -84,14 +84,14 @@ func (s *session) tableMissing(b Backend, fam Family) bool {
 
 // table is one family's nat table. A legacy table the kernel never
 // instantiated is empty; one that cannot be read wraps errNoTable.
-func (s *session) table(b Backend, fam Family) (natTable, error) {
+func (s *session) table(b Backend, fam rules.Family) (rules.SavedTable, error) {
 	s.prefetch(b, fam)
 	r := s.tables[tableKey{b, fam}]
 	return r.t, r.err
 }
 
 // restore runs one iptables-restore --noflush transaction.
-func (s *session) restore(b Backend, fam Family, doc string) error {
+func (s *session) restore(b Backend, fam rules.Family, doc string) error {
 	delete(s.tables, tableKey{b, fam})
 	delete(s.missing, tableKey{b, fam})
 	p, err := start(b, fam, toolRestore, s.env, doc, "--noflush")
@@ -109,13 +109,13 @@ func (s *session) restore(b Backend, fam Family, doc string) error {
 // which every current distribution defaults to. The legacy nat table is
 // first looked for in /proc, so that a namespace nobody used legacy in
 // costs no program at all.
-func (s *session) detect(need []Family) (Backend, error) {
+func (s *session) detect(need []rules.Family) (Backend, error) {
 	b, err := installedBackend(s.opts.Backend, need)
 	if err != nil || s.opts.Backend != "" || b == BackendLegacy {
 		return b, err
 	}
-	var legacyFams []Family
-	for _, fam := range families {
+	var legacyFams []rules.Family
+	for _, fam := range rules.Families {
 		if !s.tableMissing(BackendLegacy, fam) {
 			legacyFams = append(legacyFams, fam)
 		}
@@ -125,64 +125,49 @@ func (s *session) detect(need []Family) (Backend, error) {
 	}
 	s.prefetch(BackendLegacy, legacyFams...)
 	s.prefetch(BackendNFT, legacyFams...)
-	var ours, rules [2]int // [nft, legacy]
+	var ours, count [2]int // [nft, legacy]
 	for i, b := range []Backend{BackendNFT, BackendLegacy} {
 		for _, fam := range legacyFams {
 			t, err := s.table(b, fam)
 			if err != nil {
 				continue
 			}
-			ours[i] += len(t.ours())
-			for _, rs := range t.rules {
-				rules[i] += len(rs)
-			}
+			ours[i] += len(t.Ours())
+			count[i] += t.RuleCount()
 		}
 	}
 	switch {
 	case ours[0] > 0:
 		return BackendNFT, nil
-	case ours[1] > 0 || rules[1] > rules[0]:
+	case ours[1] > 0 || count[1] > count[0]:
 		return BackendLegacy, nil
 	}
 	return BackendNFT, nil
 }
 
-// transaction is the one iptables-restore document that turns what of
-// ours is in the table into want (nil: nothing of ours). Our rules in the
-// builtin chains are deleted by their printed spelling, every chain of ours
-// is declared (which empties it) before the stale ones are deleted, so no
-// order of references can make -X fail, and the new rules come last.
-func transaction(t natTable, want *RuleSet) string {
-	var sb strings.Builder
-	sb.WriteString("*" + Table + "\n")
-	for _, c := range []string{ChainPrerouting, ChainOutput} {
-		for _, r := range t.ourBuiltinRules(c) {
-			sb.WriteString("-D " + c + " " + r.raw + "\n")
+// indexSets checks the sets and indexes them by family.
+func indexSets(sets []rules.RuleSet) (map[rules.Family]*rules.RuleSet, error) {
+	want := map[rules.Family]*rules.RuleSet{}
+	for i := range sets {
+		rs := &sets[i]
+		if err := rules.CheckApplicable(*rs); err != nil {
+			return nil, fmt.Errorf("rule set %d: %w", i, err)
+		}
+		if want[rs.Family] != nil {
+			return nil, fmt.Errorf("two rule sets for %s", rs.Family)
+		}
+		want[rs.Family] = rs
+	}
+	return want, nil
+}
+
+// wanted lists the families that have a set, in apply order.
+func wanted(want map[rules.Family]*rules.RuleSet) []rules.Family {
+	var fams []rules.Family
+	for _, fam := range rules.Families {
+		if want[fam] != nil {
+			fams = append(fams, fam)
 		}
 	}
-	live := t.ownedChains()
-	var keep []string
-	if want != nil {
-		keep = want.Chains
-	}
-	for _, c := range live {
-		sb.WriteString(":" + c + " - [0:0]\n")
-	}
-	for _, c := range keep {
-		if !slices.Contains(live, c) {
-			sb.WriteString(":" + c + " - [0:0]\n")
-		}
-	}
-	for _, c := range live {
-		if !slices.Contains(keep, c) {
-			sb.WriteString("-X " + c + "\n")
-		}
-	}
-	if want != nil {
-		for _, r := range want.Rules {
-			sb.WriteString(r.String() + "\n")
-		}
-	}
-	sb.WriteString("COMMIT\n")
-	return sb.String()
+	return fams
 }

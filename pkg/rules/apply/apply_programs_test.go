@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // TestApplyPrograms counts the iptables programs Apply runs. A new pod's
@@ -18,22 +20,22 @@ import (
 func TestApplyPrograms(t *testing.T) {
 	requireIptables(t)
 	programs := countPrograms(t)
-	v0 := buildSets(t, DefaultConfig(ProfileOSMv0))
-	v1 := buildSets(t, DefaultConfig(ProfileOSMv1))
+	v0 := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0))
+	v1 := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 	foreign := func(b Backend) func(*testing.T, *testPod) {
 		return func(t *testing.T, p *testPod) {
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				p.restore(t, b, fam, foreignRules)
 			}
 		}
 	}
-	applied := func(sets []RuleSet, b Backend) func(*testing.T, *testPod) {
+	applied := func(sets []rules.RuleSet, b Backend) func(*testing.T, *testPod) {
 		return func(t *testing.T, p *testPod) { p.mustApply(t, sets, b) }
 	}
 	tests := []struct {
 		name    string
 		setup   func(*testing.T, *testPod)
-		sets    []RuleSet
+		sets    []rules.RuleSet
 		backend Backend // "" detects
 		want    []string
 	}{
@@ -83,9 +85,9 @@ func countPrograms(t *testing.T) func() []string {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
 	for _, b := range []Backend{BackendNFT, BackendLegacy} {
-		for _, fam := range families {
+		for _, fam := range rules.Families {
 			for _, tl := range []tool{toolSave, toolRestore} {
-				name := fmt.Sprintf("%s-%s-%s", binary(fam), b, tl)
+				name := fmt.Sprintf("%s-%s-%s", fam.Iptables(), b, tl)
 				real, err := lookPath(name)
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)

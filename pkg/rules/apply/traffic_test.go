@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mesh-cni/mesh-cni/test/netns"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // The traffic tests' addresses, assigned by the test to veths between
@@ -45,8 +47,8 @@ func newTrafficPod(t *testing.T) *trafficPod {
 	netns.Link(t, p.NS, "eth1", []netip.Prefix{pfx(podB, 24), pfx(podB6, 64)}, p.peer2, "eth0", []netip.Prefix{pfx(peer2, 24), pfx(peer26, 64)})
 	any4, any6 := netip.IPv4Unspecified(), netip.IPv6Unspecified()
 	for _, a := range []netip.Addr{any4, any6} {
-		p.Serve(t, netip.AddrPortFrom(a, DefaultOutboundPort), "proxy-out")
-		p.Serve(t, netip.AddrPortFrom(a, DefaultInboundPort), "proxy-in")
+		p.Serve(t, netip.AddrPortFrom(a, rules.DefaultOutboundPort), "proxy-out")
+		p.Serve(t, netip.AddrPortFrom(a, rules.DefaultInboundPort), "proxy-in")
 		for _, port := range []uint16{appPort, inboundExcluded, 15010, 15901, 15902, 15903, 15904} {
 			p.Serve(t, netip.AddrPortFrom(a, port), "app")
 		}
@@ -95,8 +97,8 @@ func (p *trafficPod) check(t *testing.T, probes []probe) {
 
 // trafficConfig excludes peer2 (both families), one outbound and one
 // inbound port.
-func trafficConfig(p Profile) Config {
-	c := DefaultConfig(p)
+func trafficConfig(p rules.Profile) rules.Config {
+	c := rules.DefaultConfig(p)
 	c.OutboundIPRangeExclusions = []string{peer2.String() + "/32", peer26.String() + "/128"}
 	c.OutboundPortExclusions = []uint16{outboundExcluded}
 	c.InboundPortExclusions = []uint16{inboundExcluded}
@@ -111,7 +113,7 @@ func trafficConfig(p Profile) Config {
 func TestTrafficLandsWhereOSMSends(t *testing.T) {
 	requireIptables(t)
 	for _, b := range []Backend{BackendNFT, BackendLegacy} {
-		for _, prof := range Profiles {
+		for _, prof := range rules.Profiles {
 			t.Run(fmt.Sprintf("%s/%s", b, prof), func(t *testing.T) {
 				t.Parallel()
 				p := newTrafficPod(t)
@@ -125,11 +127,11 @@ func TestTrafficLandsWhereOSMSends(t *testing.T) {
 	}
 }
 
-func trafficProbes(p *trafficPod, prof Profile) []probe {
+func trafficProbes(p *trafficPod, prof rules.Profile) []probe {
 	pod := p.NS
 	probes := []probe{
 		{"app to peer1: to the proxy", pod, ap(peer1, peerPort), 0, "proxy-out 10.213.1.2:80"},
-		{"proxy (uid 1500) to peer1: direct", pod, ap(peer1, peerPort), DefaultProxyUID, "peer1 10.213.1.2:80"},
+		{"proxy (uid 1500) to peer1: direct", pod, ap(peer1, peerPort), rules.DefaultProxyUID, "peer1 10.213.1.2:80"},
 		{"app to excluded peer2/32: direct", pod, ap(peer2, peerPort), 0, "peer2 10.213.2.2:80"},
 		{"app to excluded port: direct", pod, ap(peer1, outboundExcluded), 0, "peer1 10.213.1.2:6379"},
 		{"app to loopback: direct", pod, ap(netip.MustParseAddr("127.0.0.1"), appPort), 0, "app 127.0.0.1:8080"},
@@ -137,7 +139,7 @@ func trafficProbes(p *trafficPod, prof Profile) []probe {
 		{"peer2 to app port on eth1: to the inbound proxy", p.peer2, ap(podB, appPort), 0, "proxy-in 10.213.2.1:8080"},
 		{"peer1 to excluded inbound port: to the app", p.peer1, ap(podA, inboundExcluded), 0, "app 10.213.1.1:8081"},
 		{"IPv6 app to peer1: to the proxy", pod, ap(peer16, peerPort), 0, "proxy-out [fd00:213:1::2]:80"},
-		{"IPv6 proxy to peer1: direct", pod, ap(peer16, peerPort), DefaultProxyUID, "peer1 [fd00:213:1::2]:80"},
+		{"IPv6 proxy to peer1: direct", pod, ap(peer16, peerPort), rules.DefaultProxyUID, "peer1 [fd00:213:1::2]:80"},
 		{"IPv6 app to excluded peer2/128: direct", pod, ap(peer26, peerPort), 0, "peer2 [fd00:213:2::2]:80"},
 		{"IPv6 peer1 to app port: to the inbound proxy", p.peer1, ap(podA6, appPort), 0, "proxy-in [fd00:213:1::1]:8080"},
 		{"IPv6 peer1 to excluded inbound port: to the app", p.peer1, ap(podA6, inboundExcluded), 0, "app [fd00:213:1::1]:8081"},
@@ -145,21 +147,21 @@ func trafficProbes(p *trafficPod, prof Profile) []probe {
 	for _, port := range []uint16{15010, 15901, 15902, 15903} {
 		probes = append(probes, probe{fmt.Sprintf("peer1 to %d: to the app", port), p.peer1, ap(podA, port), 0, fmt.Sprintf("app 10.213.1.1:%d", port)})
 	}
-	if prof == ProfileOSMv1 {
+	if prof == rules.ProfileOSMv1 {
 		probes = append(probes, probe{"peer1 to 15904 (v1.1+): to the app", p.peer1, ap(podA, 15904), 0, "app 10.213.1.1:15904"})
 	} else {
 		probes = append(probes, probe{"peer1 to 15904 (before v1.1): to the inbound proxy", p.peer1, ap(podA, 15904), 0, "proxy-in 10.213.1.1:15904"})
 	}
-	if prof == ProfileOSMv0 {
+	if prof == rules.ProfileOSMv0 {
 		return append(probes,
-			probe{"proxy to the pod IP (v0): direct", pod, ap(podA, appPort), DefaultProxyUID, "app 10.213.1.1:8080"},
+			probe{"proxy to the pod IP (v0): direct", pod, ap(podA, appPort), rules.DefaultProxyUID, "app 10.213.1.1:8080"},
 			probe{"app to the pod IP (v0): to the proxy", pod, ap(podA, appPort), 0, "proxy-out 10.213.1.1:8080"},
 		)
 	}
 	// The loopback rules of every v1 generation: the proxy reaching the app
 	// through the pod IP is inbound traffic; the app's own is left alone.
 	return append(probes,
-		probe{"proxy to the pod IP (v1): to the inbound proxy", pod, ap(podA, appPort), DefaultProxyUID, "proxy-in 10.213.1.1:8080"},
+		probe{"proxy to the pod IP (v1): to the inbound proxy", pod, ap(podA, appPort), rules.DefaultProxyUID, "proxy-in 10.213.1.1:8080"},
 		probe{"app to the pod IP (v1): direct", pod, ap(podA, appPort), 0, "app 10.213.1.1:8080"},
 	)
 }
@@ -173,7 +175,7 @@ func TestTrafficInclusionList(t *testing.T) {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			p := newTrafficPod(t)
-			cfg := DefaultConfig(ProfileOSMv1)
+			cfg := rules.DefaultConfig(rules.ProfileOSMv1)
 			cfg.OutboundIPRangeInclusions = []string{peer1.String() + "/32"}
 			p.mustApply(t, buildSets(t, cfg), b)
 			p.check(t, []probe{
@@ -198,14 +200,14 @@ func TestTrafficPodIPMode(t *testing.T) {
 			p := newTrafficPod(t)
 			p.Serve(t, ap(podA, podOnly), "app-on-pod-ip")
 			p.Serve(t, ap(podA6, podOnly), "app-on-pod-ip")
-			cfg := DefaultConfig(ProfileOSMv1)
-			cfg.LocalProxyMode = LocalProxyPodIP
+			cfg := rules.DefaultConfig(rules.ProfileOSMv1)
+			cfg.LocalProxyMode = rules.LocalProxyPodIP
 			cfg.PodIPs = []netip.Addr{podA, podA6}
 			p.mustApply(t, buildSets(t, cfg), b)
 			p.check(t, []probe{
-				{"proxy to 127.0.0.1: to the pod IP", p.NS, ap(netip.MustParseAddr("127.0.0.1"), podOnly), DefaultProxyUID, "app-on-pod-ip 127.0.0.1:9090"},
+				{"proxy to 127.0.0.1: to the pod IP", p.NS, ap(netip.MustParseAddr("127.0.0.1"), podOnly), rules.DefaultProxyUID, "app-on-pod-ip 127.0.0.1:9090"},
 				{"app to 127.0.0.1: left alone", p.NS, ap(netip.MustParseAddr("127.0.0.1"), podOnly), 0, refused},
-				{"IPv6 proxy to ::1: to the pod IP", p.NS, ap(netip.IPv6Loopback(), podOnly), DefaultProxyUID, "app-on-pod-ip [::1]:9090"},
+				{"IPv6 proxy to ::1: to the pod IP", p.NS, ap(netip.IPv6Loopback(), podOnly), rules.DefaultProxyUID, "app-on-pod-ip [::1]:9090"},
 			})
 		})
 	}
@@ -220,14 +222,14 @@ func TestTrafficPodIPMode(t *testing.T) {
 // again changes nothing.
 func TestTrafficLocalDNSProxy(t *testing.T) {
 	requireIptables(t)
-	dnsAddr := netip.MustParseAddr(DNSProxyAddr)
+	dnsAddr := netip.MustParseAddr(rules.DNSProxyAddr)
 	for _, b := range []Backend{BackendNFT, BackendLegacy} {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			p := newTrafficPod(t)
-			p.ServeUDP(t, ap(dnsAddr, DNSProxyPort), "dns-proxy")
+			p.ServeUDP(t, ap(dnsAddr, rules.DNSProxyPort), "dns-proxy")
 			p.peer1.ServeUDP(t, ap(peer1, 53), "upstream")
-			cfg := DefaultConfig(ProfileOSMv1)
+			cfg := rules.DefaultConfig(rules.ProfileOSMv1)
 			cfg.LocalDNSProxy = true
 			sets := buildSets(t, cfg)
 			p.mustApply(t, sets, b)
@@ -244,8 +246,8 @@ func TestTrafficLocalDNSProxy(t *testing.T) {
 				want string
 			}{
 				{"app to 127.0.0.153:53: the sidecar's DNS listener", ap(dnsAddr, 53), 1000, "dns-proxy"},
-				{"proxy to 127.0.0.153:53: rewritten too, as osm-edge does", ap(dnsAddr, 53), DefaultProxyUID, "dns-proxy"},
-				{"proxy to its upstream server: direct", ap(peer1, 53), DefaultProxyUID, "upstream"},
+				{"proxy to 127.0.0.153:53: rewritten too, as osm-edge does", ap(dnsAddr, 53), rules.DefaultProxyUID, "dns-proxy"},
+				{"proxy to its upstream server: direct", ap(peer1, 53), rules.DefaultProxyUID, "upstream"},
 				{"app to another DNS server: direct", ap(peer1, 53), 1000, "upstream"},
 			} {
 				if got, err := p.ProbeUDP(pr.to, pr.uid); err != nil || got != pr.want {
@@ -256,8 +258,8 @@ func TestTrafficLocalDNSProxy(t *testing.T) {
 	}
 	t.Run("off", func(t *testing.T) {
 		p := newTrafficPod(t)
-		p.ServeUDP(t, ap(dnsAddr, DNSProxyPort), "dns-proxy")
-		p.mustApply(t, buildSets(t, DefaultConfig(ProfileOSMv1)), BackendNFT)
+		p.ServeUDP(t, ap(dnsAddr, rules.DNSProxyPort), "dns-proxy")
+		p.mustApply(t, buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1)), BackendNFT)
 		if got, err := p.ProbeUDP(ap(dnsAddr, 53), 1000); err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("app to 127.0.0.153:53 without the setting: %q, %v; want nothing listening", got, err)
 		}

@@ -1,12 +1,15 @@
-package rules
+package apply
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // TestApplyOverNetlink: with a WireDir, the first Apply on a node compares
@@ -19,7 +22,7 @@ func TestApplyOverNetlink(t *testing.T) {
 	requireIptables(t)
 	programs := countPrograms(t)
 	dir := t.TempDir()
-	sets := buildSets(t, trafficConfig(ProfileOSMv0))
+	sets := buildSets(t, trafficConfig(rules.ProfileOSMv0))
 
 	p := newTrafficPod(t)
 	p.wireDir = dir
@@ -40,7 +43,7 @@ func TestApplyOverNetlink(t *testing.T) {
 		t.Errorf("the comparison's lock file is left: %v", err)
 	}
 	mustVerify(t, p.testPod, sets, "")
-	p.check(t, trafficProbes(p, ProfileOSMv0))
+	p.check(t, trafficProbes(p, rules.ProfileOSMv0))
 
 	next := newPod(t)
 	next.wireDir = dir
@@ -68,26 +71,24 @@ func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v0 := buildSets(t, DefaultConfig(ProfileOSMv0))
-	podIP := DefaultConfig(ProfileOSMv1)
+	v0 := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0))
+	podIP := rules.DefaultConfig(rules.ProfileOSMv1)
 	podIP.NetworkInterfaceExclusions = []string{"eth1"}
-	podIP.LocalProxyMode = LocalProxyPodIP
+	podIP.LocalProxyMode = rules.LocalProxyPodIP
 	podIP.PodIPs = []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
 	v1 := buildSets(t, podIP)
-	// -s is a shape the netlink writer leaves to iptables-nft-restore.
-	unencoded := buildSets(t, DefaultConfig(ProfileOSMv1))
+	// REDIRECT of udp is a shape the netlink writer leaves to
+	// iptables-nft-restore.
+	unencoded := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 	for i := range unencoded {
-		source := "192.0.2.9/32"
-		if unencoded[i].Family == IPv6 {
-			source = "2001:db8::9/128"
-		}
-		unencoded[i].Rules = append(unencoded[i].Rules, Rule{Op: Append, Chain: "OSM_PROXY_OUTBOUND", Args: []string{"-s", source, "-j", "RETURN"}})
+		unencoded[i].Rules = append(unencoded[i].Rules, rules.Rule{Op: rules.Append, Chain: "OSM_PROXY_OUTBOUND", Proto: rules.ProtoUDP,
+			Target: rules.Target{Kind: rules.TargetRedirect, Port: 15001}})
 	}
 	restores := []string{"ip6tables-nft-restore", "iptables-nft-restore"}
 	tests := []struct {
 		name   string
 		record string
-		sets   []RuleSet
+		sets   []rules.RuleSet
 		setup  func(*testing.T, *testPod)
 		want   []string
 		wire   bool
@@ -95,9 +96,9 @@ func TestApplyOverNetlinkOnlyWhenEqual(t *testing.T) {
 		{"recorded as different", key + "\ndiffers: test\n", v0, nil, restores, false},
 		{"record of another iptables", "other key\nequal\n", v0, nil, restores, true},
 		{"osm-v1 in PodIP mode (-o, -i, !, DNAT)", key + "\nequal\n", v1, nil, nil, true},
-		{"shape not encoded (-s)", key + "\nequal\n", unencoded, nil, restores, false},
+		{"shape not encoded (udp REDIRECT)", key + "\nequal\n", unencoded, nil, restores, false},
 		{"table not new", key + "\nequal\n", v0, func(t *testing.T, p *testPod) {
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				p.restore(t, BackendNFT, fam, foreignRules)
 			}
 		}, []string{"ip6tables-nft-restore", "ip6tables-nft-save", "iptables-nft-restore", "iptables-nft-save"}, false},
@@ -157,7 +158,7 @@ func TestWireComparisonFindsADifference(t *testing.T) {
 	dir := t.TempDir()
 	p := newPod(t)
 	p.wireDir = dir
-	if res := p.mustApply(t, buildSets(t, DefaultConfig(ProfileOSMv0)), ""); res.Netlink {
+	if res := p.mustApply(t, buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0)), ""); res.Netlink {
 		t.Errorf("Apply = %+v, want iptables-restore after the comparison found a difference", res)
 	}
 	if record := readRecord(t, dir); !strings.Contains(record, "\ndiffers: IPv4: ") {
@@ -169,7 +170,7 @@ func TestWireComparisonFindsADifference(t *testing.T) {
 // good as its probe; every kind of token the netlink writer encodes must
 // be in each family's probe, in appended and inserted rules.
 func TestWireProbeCoversTheEncodedShapes(t *testing.T) {
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		probe, err := wireProbe(fam)
 		if err != nil {
 			t.Fatal(err)
@@ -177,14 +178,14 @@ func TestWireProbeCoversTheEncodedShapes(t *testing.T) {
 		seen := map[string]bool{}
 		for _, r := range probe.Rules {
 			seen[string(r.Op)] = true
-			for _, a := range r.Args {
+			for _, a := range strings.Fields(r.String()) {
 				seen[a] = true
 			}
 		}
 		want := []string{"-A", "-I", "-i", "-o", "veth+", "!", "-d", "--dport", "multiport", "owner", "--uid-owner", "REDIRECT", "DNAT", "ACCEPT", "RETURN"}
-		if fam == IPv4 {
+		if fam == rules.IPv4 {
 			// osm-edge's DNS rule, IPv4 only: udp and DNAT to an address and port.
-			want = append(want, "udp", dnsProxyTarget)
+			want = append(want, "udp", fmt.Sprintf("%s:%d", rules.DNSProxyAddr, rules.DNSProxyPort))
 		}
 		for _, tok := range want {
 			if !seen[tok] {

@@ -1,4 +1,4 @@
-package rules
+package apply
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/test/netns"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // TestApplyConcurrently applies 50 pods' rules at once, as a node starting
@@ -25,11 +27,11 @@ func TestApplyConcurrently(t *testing.T) {
 		pods[i] = newPod(t)
 	}
 	var wg sync.WaitGroup
-	sets := make([][]RuleSet, n)
+	sets := make([][]rules.RuleSet, n)
 	backend := func(i int) Backend { return []Backend{"", BackendLegacy}[i%2] }
 	errs := make([]error, n)
 	for i, p := range pods {
-		cfg := trafficConfig(Profiles[i%2])
+		cfg := trafficConfig(rules.Profiles[i%2])
 		cfg.OutboundPortExclusions = []uint16{uint16(10000 + i)}
 		sets[i] = buildSets(t, cfg)
 		wg.Add(1)
@@ -69,7 +71,7 @@ func TestApplyIgnoresHostXtablesLock(t *testing.T) {
 		t.Fatalf("control: iptables-legacy-restore with the host's lock held: %v, want it to wait (timeout's status 124)", err)
 	}
 
-	sets := buildSets(t, DefaultConfig(ProfileOSMv0))
+	sets := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0))
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
@@ -131,7 +133,7 @@ func holdHostLock(t *testing.T) {
 func TestApplySameNetnsConcurrently(t *testing.T) {
 	requireIptables(t)
 	p := newPod(t)
-	sets := buildSets(t, DefaultConfig(ProfileOSMv0))
+	sets := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0))
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
 	for i := range errs {

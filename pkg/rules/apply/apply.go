@@ -1,18 +1,26 @@
-package rules
+// Package apply is the kernel side of mesh-cni's rules: it installs,
+// verifies and removes the rule sets package rules builds, in a pod's
+// network namespace. It enters the namespace, takes the per-namespace
+// lock, chooses the iptables backend from the programs installed and the
+// tables present, runs iptables-save and iptables-restore, and, once this
+// node has shown both leave the same kernel objects, writes a new pod's
+// rules over netlink (package nftables) instead.
+package apply
 
 import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
-// ApplyOptions configure Apply, Verify and Cleanup, which act on the
+// Options configure Apply, Verify and Cleanup, which act on the
 // network namespace at Netns or, when Netns is empty, on the CURRENT one:
 // the caller has entered it on a locked OS thread, and the iptables
 // programs started from that thread inherit it.
-type ApplyOptions struct {
+type Options struct {
 	// Netns is the path of the network namespace to act in (a pod's
 	// CNI_NETNS). The worker thread enters it directly: entering it first
 	// on another thread would cost the plugin a second thread per ADD.
@@ -29,8 +37,8 @@ type ApplyOptions struct {
 	WireDir string
 }
 
-// ApplyResult says what Apply did.
-type ApplyResult struct {
+// Result says what Apply did.
+type Result struct {
 	// Backend is the iptables backend the rules are in.
 	Backend Backend
 	// Changed is false when an identical set was already there and
@@ -41,9 +49,6 @@ type ApplyResult struct {
 	Netlink bool
 }
 
-// families are the address families mesh-cni manages, in apply order.
-var families = []Family{IPv4, IPv6}
-
 // Apply makes the current network namespace hold exactly the given rule
 // sets of ours (at most one per family); a family without a set is left
 // with no rules of ours. Each family is written with one
@@ -51,7 +56,7 @@ var families = []Family{IPv4, IPv6}
 // there (another profile's chains, a partial set) and installs the new set,
 // so no packet sees a half-written table. An identical set already in place
 // is left alone (Changed=false). In a new nf_tables table, the set goes
-// over netlink instead, where ApplyOptions.WireDir allows it (wire.go).
+// over netlink instead, where Options.WireDir allows it (wire.go).
 // On any failure everything of ours is removed again, in every family, so
 // that a pod is never left with some of its rules.
 //
@@ -70,12 +75,12 @@ var families = []Family{IPv4, IPv6}
 // re-check iptables, for one more program (iptables-save) per family on
 // every pod's ADD. TestApplyPrograms holds Apply to
 // that. Verify, which CNI CHECK runs, still compares everything.
-func Apply(sets []RuleSet, opts ApplyOptions) (ApplyResult, error) {
+func Apply(sets []rules.RuleSet, opts Options) (Result, error) {
 	want, err := indexSets(sets)
 	if err != nil {
-		return ApplyResult{}, err
+		return Result{}, err
 	}
-	var res ApplyResult
+	var res Result
 	err = withSession(opts, func(s *session) error {
 		var err error
 		res, err = s.apply(want)
@@ -87,7 +92,7 @@ func Apply(sets []RuleSet, opts ApplyOptions) (ApplyResult, error) {
 // Verify returns nil iff the current network namespace holds exactly the
 // given rule sets of ours and no other chain or jump of ours, in any
 // family; otherwise its error lists the rule lines missing and extra.
-func Verify(sets []RuleSet, opts ApplyOptions) error {
+func Verify(sets []rules.RuleSet, opts Options) error {
 	want, err := indexSets(sets)
 	if err != nil {
 		return err
@@ -100,7 +105,7 @@ func Verify(sets []RuleSet, opts ApplyOptions) error {
 		var diffs []string
 		// Rules of ours in the other backend would redirect traffic too.
 		for _, bk := range []Backend{b, other(b)} {
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				w, where := want[fam], fam.String()
 				if bk != b {
 					w, where = nil, fmt.Sprintf("%s (iptables %s)", fam, bk)
@@ -125,7 +130,7 @@ func Verify(sets []RuleSet, opts ApplyOptions) error {
 // from PREROUTING and OUTPUT, in all families, in both backends (only in
 // opts.Backend when it is set); it does nothing where there is nothing of
 // ours.
-func Cleanup(opts ApplyOptions) error {
+func Cleanup(opts Options) error {
 	return withSession(opts, func(s *session) error {
 		backends := []Backend{opts.Backend}
 		if opts.Backend == "" {
@@ -140,43 +145,8 @@ func Cleanup(opts ApplyOptions) error {
 	})
 }
 
-// indexSets checks the sets and indexes them by family.
-func indexSets(sets []RuleSet) (map[Family]*RuleSet, error) {
-	want := map[Family]*RuleSet{}
-	for i := range sets {
-		rs := &sets[i]
-		if rs.Family != IPv4 && rs.Family != IPv6 {
-			return nil, fmt.Errorf("rule set %d: unknown address family %d", i, rs.Family)
-		}
-		if want[rs.Family] != nil {
-			return nil, fmt.Errorf("two rule sets for %s", rs.Family)
-		}
-		if err := checkApplicable(*rs); err != nil {
-			return nil, err
-		}
-		for _, r := range rs.Rules {
-			if !isBuiltin(r.Chain) && !isOwned(r.Chain) {
-				return nil, fmt.Errorf("rule %q is in chain %s, which is not mesh-cni's", r.String(), r.Chain)
-			}
-		}
-		want[rs.Family] = rs
-	}
-	return want, nil
-}
-
-// wanted lists the families that have a set, in apply order.
-func wanted(want map[Family]*RuleSet) []Family {
-	var fams []Family
-	for _, fam := range families {
-		if want[fam] != nil {
-			fams = append(fams, fam)
-		}
-	}
-	return fams
-}
-
 // withSession runs f with the netns locked, on a worker thread in it.
-func withSession(opts ApplyOptions, f func(*session) error) error {
+func withSession(opts Options, f func(*session) error) error {
 	if _, err := ParseBackend(string(opts.Backend)); err != nil {
 		return err
 	}
@@ -204,13 +174,13 @@ func withSession(opts ApplyOptions, f func(*session) error) error {
 }
 
 // apply is Apply inside the session.
-func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
+func (s *session) apply(want map[rules.Family]*rules.RuleSet) (Result, error) {
 	b, err := s.detect(wanted(want))
 	if err != nil {
-		return ApplyResult{}, err
+		return Result{}, err
 	}
-	res := ApplyResult{Backend: b}
-	fail := func(err error) (ApplyResult, error) {
+	res := Result{Backend: b}
+	fail := func(err error) (Result, error) {
 		if rerr := s.removeEverywhere(); rerr != nil {
 			err = fmt.Errorf("%w; removing the partial rules failed too: %v", err, rerr)
 		}
@@ -222,11 +192,11 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 		return fail(err)
 	}
 	res.Changed = removed
-	s.prefetch(b, families...)
+	s.prefetch(b, rules.Families...)
 	// readBack: the families whose transaction replaced rules of ours
 	// (see Apply for why only those).
-	var readBack []Family
-	for _, fam := range families {
+	var readBack []rules.Family
+	for _, fam := range rules.Families {
 		t, err := s.table(b, fam)
 		if errors.Is(err, errNoTable) && want[fam] == nil {
 			continue
@@ -234,8 +204,8 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 		if err != nil {
 			return fail(err)
 		}
-		had := t.ours()
-		if unchanged(want[fam], had) {
+		had := t.Ours()
+		if rules.Unchanged(want[fam], had) {
 			continue
 		}
 		res.Changed = true
@@ -244,7 +214,7 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 			res.Netlink = true
 			continue
 		}
-		if err := s.restore(b, fam, transaction(t, want[fam])); err != nil {
+		if err := s.restore(b, fam, rules.Transaction(t, want[fam])); err != nil {
 			return fail(err)
 		}
 		if len(had) > 0 || removed {
@@ -264,20 +234,6 @@ func (s *session) apply(want map[Family]*RuleSet) (ApplyResult, error) {
 	return res, nil
 }
 
-// unchanged says whether a table holding had of ours already holds
-// exactly want (nil: nothing of ours). Over a table with nothing of ours,
-// the common case, it answers from want's shape: comparing with wantState
-// would spell every rule canonically to learn the same, and that was more
-// than a third of a new pod's Apply's allocations (180 of 478 for osm-v0).
-// The answer is diff's: a set is already there only if it has no rule and
-// no chain but builtin ones, which diff does not count as missing.
-func unchanged(want *RuleSet, had ourState) bool {
-	if len(had) == 0 {
-		return want == nil || len(want.Rules) == 0 && !slices.ContainsFunc(want.Chains, func(c string) bool { return !isBuiltin(c) })
-	}
-	return len(diff(wantOf(want), had)) == 0
-}
-
 // removeEverywhere removes all of ours from both backends.
 func (s *session) removeEverywhere() error {
 	_, nerr := s.removeAll(BackendNFT)
@@ -288,10 +244,10 @@ func (s *session) removeEverywhere() error {
 // removeAll removes all of ours from one backend, in every family, and
 // says whether there was anything to remove.
 func (s *session) removeAll(b Backend) (bool, error) {
-	s.prefetch(b, families...)
+	s.prefetch(b, rules.Families...)
 	removed := false
 	var errs []error
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		t, err := s.table(b, fam)
 		if errors.Is(err, errNoTable) {
 			continue
@@ -300,17 +256,17 @@ func (s *session) removeAll(b Backend) (bool, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if len(t.ours()) == 0 {
+		if len(t.Ours()) == 0 {
 			continue
 		}
 		removed = true
-		errs = append(errs, s.restore(b, fam, transaction(t, nil)))
+		errs = append(errs, s.restore(b, fam, rules.Transaction(t, nil)))
 	}
 	return removed, errors.Join(errs...)
 }
 
 // diff compares one family's table with a wanted set (nil: none of ours).
-func (s *session) diff(b Backend, fam Family, want *RuleSet) ([]string, error) {
+func (s *session) diff(b Backend, fam rules.Family, want *rules.RuleSet) ([]string, error) {
 	t, err := s.table(b, fam)
 	if errors.Is(err, errNoTable) {
 		if want == nil {
@@ -321,14 +277,7 @@ func (s *session) diff(b Backend, fam Family, want *RuleSet) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return diff(wantOf(want), t.ours()), nil
-}
-
-func wantOf(rs *RuleSet) ourState {
-	if rs == nil {
-		return ourState{}
-	}
-	return wantState(*rs)
+	return rules.Diff(want, t.Ours()), nil
 }
 
 func other(b Backend) Backend {

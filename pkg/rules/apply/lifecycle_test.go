@@ -1,10 +1,12 @@
-package rules
+package apply
 
 import (
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mesh-cni/mesh-cni/pkg/rules"
 )
 
 // foreignRules stand for rules of someone else (the primary CNI, an
@@ -17,20 +19,20 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 func (p *testPod) saves(t *testing.T, b Backend) string {
 	t.Helper()
 	var sb strings.Builder
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		sb.WriteString(counters.ReplaceAllString(p.save(t, b, fam), "[0:0]"))
 	}
 	return sb.String()
 }
 
 // ours is what of ours the family's table holds.
-func (p *testPod) ours(t *testing.T, b Backend, fam Family) ourState {
+func (p *testPod) ours(t *testing.T, b Backend, fam rules.Family) rules.Ours {
 	t.Helper()
-	tbl, err := parseSave(p.save(t, b, fam))
+	tbl, err := rules.ParseSave(p.save(t, b, fam))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tbl.ours()
+	return tbl.Ours()
 }
 
 // TestApplyLifecycle walks one pod namespace through what a node sees:
@@ -42,12 +44,12 @@ func TestApplyLifecycle(t *testing.T) {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			p := newPod(t)
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				p.restore(t, b, fam, foreignRules)
 			}
 			before := p.saves(t, b)
-			v0 := buildSets(t, trafficConfig(ProfileOSMv0))
-			v1 := buildSets(t, trafficConfig(ProfileOSMv1))
+			v0 := buildSets(t, trafficConfig(rules.ProfileOSMv0))
+			v1 := buildSets(t, trafficConfig(rules.ProfileOSMv1))
 
 			if res := p.mustApply(t, v0, b); !res.Changed || res.Backend != b {
 				t.Fatalf("first Apply = %+v, want changed, backend %s", res, b)
@@ -73,7 +75,7 @@ func TestApplyLifecycle(t *testing.T) {
 
 			// A partial, mixed set: a stale v0 chain and its jump, and a
 			// second jump into a v1 chain.
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				p.restore(t, b, fam, "*nat\n:PROXY_OUTPUT - [0:0]\n-A PROXY_OUTPUT -j RETURN\n-A OUTPUT -p tcp -j PROXY_OUTPUT\n-A OUTPUT -p tcp -j OSM_PROXY_OUTBOUND\nCOMMIT\n")
 			}
 			if err := p.verify(v1, b); err == nil || !strings.Contains(err.Error(), "extra chain PROXY_OUTPUT") {
@@ -108,7 +110,7 @@ func TestApplyLifecycle(t *testing.T) {
 	}
 }
 
-func mustVerify(t *testing.T, p *testPod, sets []RuleSet, b Backend) {
+func mustVerify(t *testing.T, p *testPod, sets []rules.RuleSet, b Backend) {
 	t.Helper()
 	if err := p.verify(sets, b); err != nil {
 		t.Errorf("Verify: %v", err)
@@ -118,9 +120,9 @@ func mustVerify(t *testing.T, p *testPod, sets []RuleSet, b Backend) {
 // checkOneJump checks each builtin chain jumps into our chains once.
 func checkOneJump(t *testing.T, p *testPod, b Backend) {
 	t.Helper()
-	for _, fam := range families {
+	for _, fam := range rules.Families {
 		ours := p.ours(t, b, fam)
-		for _, c := range []string{ChainPrerouting, ChainOutput} {
+		for _, c := range []string{rules.ChainPrerouting, rules.ChainOutput} {
 			if len(ours[c]) != 1 {
 				t.Errorf("%s %s holds %d rules of ours, want 1: %q", fam, c, len(ours[c]), ours[c])
 			}
@@ -138,12 +140,12 @@ func TestApplyDetectsBackend(t *testing.T) {
 		want  Backend
 	}{
 		{"fresh namespace", func(*testing.T, *testPod) {}, BackendNFT},
-		{"legacy holds rules", func(t *testing.T, p *testPod) { p.restore(t, BackendLegacy, IPv4, foreignRules) }, BackendLegacy},
-		{"nft holds rules", func(t *testing.T, p *testPod) { p.restore(t, BackendNFT, IPv4, foreignRules) }, BackendNFT},
+		{"legacy holds rules", func(t *testing.T, p *testPod) { p.restore(t, BackendLegacy, rules.IPv4, foreignRules) }, BackendLegacy},
+		{"nft holds rules", func(t *testing.T, p *testPod) { p.restore(t, BackendNFT, rules.IPv4, foreignRules) }, BackendNFT},
 		{"legacy holds ours, nft more rules", func(t *testing.T, p *testPod) {
-			p.mustApply(t, buildSets(t, DefaultConfig(ProfileOSMv0))[:1], BackendLegacy)
+			p.mustApply(t, buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0))[:1], BackendLegacy)
 			for i := 0; i < 20; i++ {
-				p.restore(t, BackendNFT, IPv4, foreignRules)
+				p.restore(t, BackendNFT, rules.IPv4, foreignRules)
 			}
 		}, BackendLegacy},
 	}
@@ -152,13 +154,13 @@ func TestApplyDetectsBackend(t *testing.T) {
 			t.Parallel()
 			p := newPod(t)
 			tt.setup(t, p)
-			sets := buildSets(t, DefaultConfig(ProfileOSMv1))
+			sets := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 			res := p.mustApply(t, sets, "")
 			if res.Backend != tt.want {
 				t.Errorf("detected %s, want %s", res.Backend, tt.want)
 			}
 			mustVerify(t, p, sets, "")
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				if o := p.ours(t, other(tt.want), fam); len(o) > 0 {
 					t.Errorf("%s %s still holds rules of ours: %v", other(tt.want), fam, o)
 				}
@@ -176,16 +178,17 @@ func TestApplyFailureLeavesNothing(t *testing.T) {
 		t.Run(string(b), func(t *testing.T) {
 			t.Parallel()
 			p := newPod(t)
-			p.mustApply(t, buildSets(t, DefaultConfig(ProfileOSMv0)), b)
-			bad := buildSets(t, DefaultConfig(ProfileOSMv1))
-			bad[1].Rules = append(bad[1].Rules, Rule{Op: Append, Chain: "OSM_PROXY_INBOUND", Args: []string{"-m", "nosuchmatch", "-j", "RETURN"}})
+			p.mustApply(t, buildSets(t, rules.DefaultConfig(rules.ProfileOSMv0)), b)
+			bad := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
+			// iptables refuses -o in PREROUTING.
+			bad[1].Rules = append(bad[1].Rules, rules.Rule{Op: rules.Append, Chain: rules.ChainPrerouting, Out: "eth0", Target: rules.Target{Kind: rules.TargetReturn}})
 			_, err := p.apply(bad, b)
 			t.Logf("Apply: %v", err)
 			want := "ip6tables-restore (" + string(b) + ", IPv6): exit status"
-			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nosuchmatch") {
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Can't use -o with PREROUTING") {
 				t.Errorf("Apply with a bad IPv6 rule: %v, want an error with %q and iptables' message", err, want)
 			}
-			for _, fam := range families {
+			for _, fam := range rules.Families {
 				if o := p.ours(t, b, fam); len(o) > 0 {
 					t.Errorf("%s after the failed Apply holds rules of ours: %v", fam, o)
 				}
@@ -200,9 +203,9 @@ func TestApplyFailureLeavesNothing(t *testing.T) {
 func TestApplyRemovesOursFromTheOtherBackend(t *testing.T) {
 	requireIptables(t)
 	p := newPod(t)
-	sets := buildSets(t, DefaultConfig(ProfileOSMv1))
+	sets := buildSets(t, rules.DefaultConfig(rules.ProfileOSMv1))
 	p.mustApply(t, sets, BackendNFT)
-	p.restore(t, BackendLegacy, IPv4, "*nat\n:PROXY_OUTPUT - [0:0]\n-A OUTPUT -p tcp -j PROXY_OUTPUT\nCOMMIT\n")
+	p.restore(t, BackendLegacy, rules.IPv4, "*nat\n:PROXY_OUTPUT - [0:0]\n-A OUTPUT -p tcp -j PROXY_OUTPUT\nCOMMIT\n")
 	err := p.verify(sets, BackendNFT)
 	if want := "IPv4 (iptables legacy): extra chain PROXY_OUTPUT"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Verify with a legacy chain of ours left: %v, want it to say %q", err, want)
@@ -211,20 +214,20 @@ func TestApplyRemovesOursFromTheOtherBackend(t *testing.T) {
 		t.Errorf("Apply that removed legacy rules: Changed=false")
 	}
 	mustVerify(t, p, sets, BackendNFT)
-	if o := p.ours(t, BackendLegacy, IPv4); len(o) > 0 {
+	if o := p.ours(t, BackendLegacy, rules.IPv4); len(o) > 0 {
 		t.Errorf("legacy still holds rules of ours: %v", o)
 	}
 }
 
-// TestApplyByPath: with ApplyOptions.Netns, Apply, Verify and Cleanup act
+// TestApplyByPath: with Options.Netns, Apply, Verify and Cleanup act
 // in that namespace from a caller that never entered it, as the plugin
 // calls them with CNI_NETNS, and leave the caller's namespace alone.
 func TestApplyByPath(t *testing.T) {
 	requireIptables(t)
 	p := newPod(t)
-	sets := buildSets(t, trafficConfig(ProfileOSMv0))
+	sets := buildSets(t, trafficConfig(rules.ProfileOSMv0))
 	hostBefore := hostNAT(t)
-	opts := ApplyOptions{LockDir: p.lockDir, Backend: BackendNFT, Netns: p.Path}
+	opts := Options{LockDir: p.lockDir, Backend: BackendNFT, Netns: p.Path}
 	if res, err := Apply(sets, opts); err != nil || !res.Changed {
 		t.Fatalf("Apply by path = %+v, %v", res, err)
 	}
@@ -241,7 +244,7 @@ func TestApplyByPath(t *testing.T) {
 	if got := hostNAT(t); got != hostBefore {
 		t.Errorf("the caller's namespace changed:\n%s\nwas:\n%s", got, hostBefore)
 	}
-	if _, err := Apply(sets, ApplyOptions{LockDir: p.lockDir, Netns: "/nonexistent/netns"}); err == nil || !strings.Contains(err.Error(), "/nonexistent/netns") {
+	if _, err := Apply(sets, Options{LockDir: p.lockDir, Netns: "/nonexistent/netns"}); err == nil || !strings.Contains(err.Error(), "/nonexistent/netns") {
 		t.Errorf("Apply in a missing namespace = %v, want an error naming it", err)
 	}
 }
@@ -263,4 +266,16 @@ func hostNAT(t *testing.T) string {
 		}
 	}
 	return out.String()
+}
+
+// TestApplyRejectsPlaceholder: a set that still needs the pod's address is
+// refused before any namespace is touched (rules.CheckApplicable, which Apply
+// uses instead of rendering the set).
+func TestApplyRejectsPlaceholder(t *testing.T) {
+	rs := rules.RuleSet{Family: rules.IPv4, Chains: []string{"OSM_PROXY_OUTBOUND"}, Rules: []rules.Rule{
+		{Op: rules.Append, Chain: rules.ChainOutput, Target: rules.Target{Kind: rules.TargetDNAT}}}}
+	_, err := Apply([]rules.RuleSet{rs}, Options{LockDir: t.TempDir()})
+	if want := "needs the pod's IPv4 address"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Apply with %s in a rule: %v, want an error saying %q", rules.PodIPPlaceholder, err, want)
+	}
 }
