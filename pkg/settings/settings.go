@@ -50,10 +50,10 @@ type Settings struct {
 	AgentSocket string `json:"agentSocket,omitempty"`
 	// RunDir holds the plugin's state on the host: the record of the
 	// node's netlink-writer comparison (pkg/rules).
-	RunDir                string   `json:"runDir,omitempty"`
-	MeshNamespace         string   `json:"meshNamespace,omitempty"`
-	MeshConfigName        string   `json:"meshConfigName,omitempty"`
-	Profile               string   `json:"profile,omitempty"`
+	RunDir         string `json:"runDir,omitempty"`
+	MeshNamespace  string `json:"meshNamespace,omitempty"`
+	MeshConfigName string `json:"meshConfigName,omitempty"`
+	Profile        string `json:"profile,omitempty"`
 	// The lists omit only an absent (nil) list: an empty one, which the
 	// operator wrote, is not the default.
 	ExcludeNamespaces     []string `json:"excludeNamespaces,omitzero"`
