@@ -93,7 +93,7 @@ func (in *Installer) syncChain() error {
 	res, err := in.chain.Install(pluginEntry)
 	if errors.Is(err, chain.ErrNoPrimary) {
 		if !in.waiting {
-			in.log.Info("waiting for the primary CNI to write its config", "dir", in.cfg.ConfDir, "name", in.cfg.ConfName)
+			in.log.Info("waiting for the primary CNI to write its config", "dir", in.cfg.ConfDir, "name", in.cfg.ConfName, "reason", err.Error())
 			in.waiting = true
 		}
 		return fmt.Errorf("waiting for a primary CNI config in %s: %w", in.cfg.ConfDir, err)
