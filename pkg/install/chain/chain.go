@@ -14,6 +14,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
 	"github.com/mesh-cni/mesh-cni/pkg/install/cniconf"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+	"github.com/mesh-cni/mesh-cni/pkg/install/phase"
 )
 
 // ErrNoPrimary means the directory holds no configuration the runtime
@@ -185,7 +186,7 @@ func (c *Chain) addTo(p *Primary, pluginEntry []byte) (Result, error) {
 		return res, err
 	}
 	res.Changed = true
-	c.Log.Info("added mesh-cni to the CNI chain", "file", p.Path, "plugins", strings.Join(res.Types, ","))
+	c.Log.Info("added mesh-cni to the CNI chain", "file", p.Path, "plugins", strings.Join(res.Types, ","), phase.Key, phase.EntryInstalled)
 	return res, nil
 }
 
@@ -214,7 +215,7 @@ func (c *Chain) convert(p *Primary, pluginEntry []byte) (Result, error) {
 	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
 		return res, fmt.Errorf("removing %s: %w", p.Path, err)
 	}
-	c.Log.Info("converted CNI config to a list with mesh-cni last", "from", p.Path, "file", target, "plugins", strings.Join(res.Types, ","))
+	c.Log.Info("converted CNI config to a list with mesh-cni last", "from", p.Path, "file", target, "plugins", strings.Join(res.Types, ","), phase.Key, phase.EntryInstalled)
 	return res, nil
 }
 
