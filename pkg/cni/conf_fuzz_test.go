@@ -90,7 +90,7 @@ func FuzzPrevResult(f *testing.F) {
 		conf, err := parseConf(data, true)
 		if err != nil {
 			// "prevResult": null is no prevResult, and says so.
-			if !strings.Contains(err.Error(), `field "prevResult": `) && !(strings.Contains(err.Error(), "no prevResult") && string(prev) == "null") {
+			if !strings.Contains(err.Error(), `field "prevResult": `) && !(strings.Contains(err.Error(), "no prevResult") && string(bytes.TrimSpace(prev)) == "null") {
 				t.Fatalf("refusal %q of prevResult %s does not name the field", err, prev)
 			}
 			return
