@@ -134,9 +134,19 @@ type proc struct {
 
 func (n *node) start(t *testing.T, extra ...string) *proc {
 	t.Helper()
+	return n.startWatched(t, nil, extra...)
+}
+
+// startWatched is start with watch seeing each write the installer makes
+// to its stderr (a log line, or a few) before it is kept.
+func (n *node) startWatched(t *testing.T, watch func(p *proc, logged []byte), extra ...string) *proc {
+	t.Helper()
 	cmd := n.command(extra...)
 	p := &proc{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.logs
+	if watch != nil {
+		cmd.Stderr = watchedWriter{p, watch}
+	}
 	must(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -236,6 +246,19 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// watchedWriter hands each write to watch, then keeps it in the logs. The
+// writes come from exec's copying goroutine, which starts after the
+// process has: p.cmd.Process is set.
+type watchedWriter struct {
+	p     *proc
+	watch func(p *proc, logged []byte)
+}
+
+func (w watchedWriter) Write(b []byte) (int, error) {
+	w.watch(w.p, b)
+	return w.p.logs.Write(b)
 }
 
 type syncBuffer struct {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,12 +14,25 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
 	"github.com/mesh-cni/mesh-cni/pkg/install/cniconf"
+	"github.com/mesh-cni/mesh-cni/pkg/install/phase"
 )
 
-// TestSIGKILLDuringInstall kills the installer at random points of its
-// install, 100 times over the same node, alternating a node whose primary
-// is a .conflist and one whose primary is a .conf (the conversion is the
-// longest sequence of writes). After every kill the node must be sound.
+// sigkills is how many times each case kills an install.
+const sigkills = 40
+
+// TestSIGKILLDuringInstall kills the installer during its install, 40
+// times over the same node, on a node whose primary is a .conflist and on
+// one whose primary is a .conf (the conversion is the longest sequence of
+// writes). Every other kill is aimed: sent from the installer's stderr the
+// moment it logs that the binary is in place (phase binary_installed), to
+// land between the binary copy and the config write; the others come at a
+// random time within an uninterrupted install. The phases the killed run
+// logged say how far it got, and must agree with the node: a phase logged
+// is on disk, and the entry never comes before the binary. At least a
+// third of all kills must have landed between the copy and the write.
+// After each kill the node must be sound; a restart, itself killed at a
+// random time half the time, must then become ready with a complete binary
+// and the entry once, and its SIGTERM give the node back as it was.
 func TestSIGKILLDuringInstall(t *testing.T) {
 	for _, tc := range []struct{ name, netd, primary string }{
 		{"conflist", "flannel/netd", "10-flannel.conflist"},
@@ -26,42 +42,39 @@ func TestSIGKILLDuringInstall(t *testing.T) {
 			n := newNode(t, filepath.Join(testdata, tc.netd))
 			before := snapshot(t, n.netd)
 			full := timeToReady(t, n)
-
-			outcomes := map[string]int{}
-			for i := 0; i < 50; i++ {
-				p := n.start(t)
-				time.Sleep(time.Duration(rand.Int64N(int64(full))))
-				p.stop(t, syscall.SIGKILL)
-				outcome := n.checkSound(t, tc.primary)
+			outcomes, between, aimedBetween := map[string]int{}, 0, 0
+			for i := range sigkills {
+				var l landed
+				if i%2 == 0 {
+					l = n.killAimed(t, tc.primary)
+				} else {
+					l = n.killRandom(t, tc.primary, full)
+				}
 				if t.Failed() {
-					t.Fatalf("after kill %d", i)
+					t.Fatalf("after kill %d (aimed: %v), which logged phases %v", i, i%2 == 0, l.phases)
 				}
-				outcomes[outcome]++
-				if outcome == "entry installed" {
-					// Start the next run on a fresh node; a partial install
-					// is kept, for the next run to recover from it.
-					n.reset(t, before)
+				outcomes[l.st.outcome()]++
+				if l.betweenCopyAndWrite() {
+					between++
+					aimedBetween += 1 - i%2
 				}
+				if rand.IntN(2) == 0 {
+					n.killRandom(t, tc.primary, full)
+				}
+				n.restartToReady(t, tc.primary, before)
 			}
-			t.Logf("state after the kills: %v (a full install takes %v)", outcomes, full)
-
-			p := n.start(t)
-			n.waitReady(t)
-			for _, dir := range []string{n.bin, n.netd, n.run} {
-				for name := range snapshot(t, dir) {
-					if strings.HasPrefix(name, atomicfile.TempPrefix) {
-						t.Errorf("temporary file %s left in %s after a clean start", name, dir)
-					}
-				}
+			t.Logf("%d of %d kills (%d of the %d aimed) landed between the binary copy and the config write; state after each kill: %v (an uninterrupted install takes %v)",
+				between, sigkills, aimedBetween, sigkills/2, outcomes, full)
+			if between*3 < sigkills {
+				t.Errorf("only %d of %d kills landed between the binary copy and the config write, want at least a third", between, sigkills)
 			}
-			p.stop(t, syscall.SIGTERM)
-			sameSnapshot(t, snapshot(t, n.netd), before)
+			n.noTemporaryFiles(t)
 		})
 	}
 }
 
-// timeToReady measures one uninterrupted install, to spread the kills
-// over the whole of it.
+// timeToReady measures one uninterrupted install, to spread the random
+// kills over the whole of it.
 func timeToReady(t *testing.T, n *node) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -72,43 +85,171 @@ func timeToReady(t *testing.T, n *node) time.Duration {
 	return full
 }
 
-// reset makes the node as it was before any install, except for
-// temporary files, which the next run must clean up.
-func (n *node) reset(t *testing.T, files map[string]string) {
+// landed is where a kill fell: the phases the killed run had logged, in
+// order, and what it left on the node.
+type landed struct {
+	phases []string
+	st     nodeState
+}
+
+// betweenCopyAndWrite says the kill fell after the binary was in place and
+// before the entry was written.
+func (l landed) betweenCopyAndWrite() bool {
+	return slices.Contains(l.phases, phase.BinaryInstalled) && l.st.ours == 0
+}
+
+// killAimed starts the installer and kills it when it logs that the
+// binary is in place.
+func (n *node) killAimed(t *testing.T, primary string) landed {
 	t.Helper()
-	for _, dir := range []string{n.netd, n.bin, n.run} {
+	mark := []byte(`"` + phase.Key + `":"` + phase.BinaryInstalled + `"`)
+	p := n.startWatched(t, func(p *proc, logged []byte) {
+		if bytes.Contains(logged, mark) {
+			p.cmd.Process.Kill()
+		}
+	})
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the installer never logged phase %s", phase.BinaryInstalled)
+	}
+	return n.landing(t, p, primary)
+}
+
+// killRandom starts the installer and kills it within d.
+func (n *node) killRandom(t *testing.T, primary string, d time.Duration) landed {
+	t.Helper()
+	p := n.start(t)
+	time.Sleep(time.Duration(rand.Int64N(int64(d))))
+	p.stop(t, syscall.SIGKILL)
+	return n.landing(t, p, primary)
+}
+
+// landing checks the node a kill left against the phases the killed run
+// logged.
+func (n *node) landing(t *testing.T, p *proc, primary string) landed {
+	t.Helper()
+	l := landed{phases: loggedPhases(t, p.logs.String()), st: n.checkSound(t, primary)}
+	order := []string{phase.AgentServing, phase.BinaryInstalled, phase.EntryInstalled, phase.Ready}
+	last := -1
+	for _, ph := range l.phases {
+		i := slices.Index(order, ph)
+		if i < last {
+			t.Errorf("phase %s logged after %s", ph, order[last])
+		}
+		last = max(last, i)
+	}
+	if slices.Contains(l.phases, phase.BinaryInstalled) && !l.st.binary {
+		t.Errorf("phase %s logged, but the binary is not a complete copy", phase.BinaryInstalled)
+	}
+	if slices.Contains(l.phases, phase.EntryInstalled) && l.st.ours != 1 {
+		t.Errorf("phase %s logged, but the primary holds %d entries of ours", phase.EntryInstalled, l.st.ours)
+	}
+	if l.st.ours > 0 && !l.st.binary {
+		t.Error("the entry is in the chain before the binary is in place")
+	}
+	return l
+}
+
+// loggedPhases are the values of "phase" in the installer's JSON log
+// lines, in order.
+func loggedPhases(t *testing.T, logs string) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(logs, "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line %q is not JSON: %v", line, err)
+			continue
+		}
+		if ph, ok := rec[phase.Key].(string); ok {
+			out = append(out, ph)
+		}
+	}
+	return out
+}
+
+// restartToReady starts the installer on what the kills left: it must
+// become ready with a complete binary and the entry once, and its SIGTERM
+// must give back the CNI config as it was before any install.
+func (n *node) restartToReady(t *testing.T, primary string, before map[string]string) {
+	t.Helper()
+	p := n.start(t)
+	n.waitReady(t)
+	if st := n.checkSound(t, primary); !st.binary || st.ours != 1 || st.primaries != 1 {
+		t.Fatalf("ready after a restart with %+v, want the binary and one entry in one primary", st)
+	}
+	p.stop(t, syscall.SIGTERM)
+	sameSnapshot(t, snapshot(t, n.netd), before)
+	if _, err := os.Stat(filepath.Join(n.bin, "mesh-cni")); !os.IsNotExist(err) {
+		t.Fatalf("the binary is left after SIGTERM: %v", err)
+	}
+}
+
+// noTemporaryFiles fails if a clean start and stop left any temporary
+// file of a killed run.
+func (n *node) noTemporaryFiles(t *testing.T) {
+	t.Helper()
+	p := n.start(t)
+	n.waitReady(t)
+	for _, dir := range []string{n.bin, n.netd, n.run} {
 		for name := range snapshot(t, dir) {
-			if !strings.HasPrefix(name, atomicfile.TempPrefix) {
-				must(t, os.Remove(filepath.Join(dir, name)))
+			if strings.HasPrefix(name, atomicfile.TempPrefix) {
+				t.Errorf("temporary file %s left in %s after a clean start", name, dir)
 			}
 		}
 	}
-	n.restore(t, files)
+	p.stop(t, syscall.SIGTERM)
 }
 
-func (n *node) restore(t *testing.T, files map[string]string) {
-	t.Helper()
-	for name, data := range files {
-		must(t, os.WriteFile(filepath.Join(n.netd, name), []byte(data), 0o644))
+// nodeState is what an installer left on the node.
+type nodeState struct {
+	// binary: the plugin binary is a complete copy, mode 0755.
+	binary bool
+	// ours counts mesh-cni's entries in the primary's files, primaries
+	// those files (2 while a converted .conf is not yet removed).
+	ours, primaries int
+	// socket: the agent's socket is there.
+	socket bool
+}
+
+func (s nodeState) outcome() string {
+	switch {
+	case s.ours > 0 && s.primaries > 1:
+		return "converted, .conf not yet removed"
+	case s.ours > 0:
+		return "entry installed"
+	case s.binary:
+		return "agent and binary"
+	case s.socket:
+		return "agent only"
+	default:
+		return "nothing yet"
 	}
 }
 
-// checkSound fails the test when a kill left a truncated binary, an
+// checkSound fails the test when the node holds a truncated binary, an
 // invalid or duplicated chain, anything but a socket at the agent's path,
-// or no primary config at all, and returns how far the install had got.
-// A socket a killed agent left is expected: the next start replaces it.
-func (n *node) checkSound(t *testing.T, primary string) string {
+// or no primary config at all, and returns its state. A socket a killed
+// agent left is expected: the next start replaces it.
+func (n *node) checkSound(t *testing.T, primary string) nodeState {
 	t.Helper()
+	var s nodeState
 	binary := filepath.Join(n.bin, "mesh-cni")
-	if _, err := os.Stat(binary); err == nil && !n.binaryOK() {
+	s.binary = n.binaryOK()
+	if _, err := os.Stat(binary); err == nil && !s.binary {
 		t.Errorf("%s is not a complete copy of the plugin", binary)
 	}
 	st, err := os.Lstat(n.sock)
-	socket := err == nil
-	if socket && st.Mode()&os.ModeSocket == 0 {
+	s.socket = err == nil
+	if s.socket && st.Mode()&os.ModeSocket == 0 {
 		t.Errorf("%s is not a socket: %v", n.sock, st.Mode())
 	}
-	entries, primaries, ours := snapshot(t, n.netd), 0, 0
+	entries := snapshot(t, n.netd)
 	for name, data := range entries {
 		kind, loaded := cniconf.KindOf(name)
 		if !loaded {
@@ -123,23 +264,12 @@ func (n *node) checkSound(t *testing.T, primary string) string {
 			t.Errorf("%s holds %d entries of ours", name, c)
 		}
 		if strings.HasPrefix(name, primary) {
-			primaries++
-			ours += doc.Count("mesh-cni")
+			s.primaries++
+			s.ours += doc.Count("mesh-cni")
 		}
 	}
-	if primaries == 0 {
+	if s.primaries == 0 {
 		t.Errorf("the primary config %s* is gone: %v", primary, keys(entries))
 	}
-	switch {
-	case ours > 0 && primaries > 1:
-		return "converted, .conf not yet removed"
-	case ours > 0:
-		return "entry installed"
-	case n.binaryOK():
-		return "agent and binary"
-	case socket:
-		return "agent only"
-	default:
-		return "nothing yet"
-	}
+	return s
 }

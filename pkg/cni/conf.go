@@ -62,6 +62,12 @@ func parseConf(data []byte, requirePrev bool) (*NetConf, error) {
 	if err := conf.defaults(); err != nil {
 		return nil, err
 	}
+	// skel refuses other versions before the plugin runs; the check here
+	// keeps the promise that an accepted prevResult is one podIPs reads.
+	if !slices.Contains(pluginInfo.SupportedVersions(), conf.CNIVersion) {
+		return nil, fmt.Errorf("mesh-cni network config: %w", &settings.FieldError{Field: "cniVersion",
+			Problem: fmt.Sprintf("%q is not a version mesh-cni speaks (%s)", conf.CNIVersion, strings.Join(pluginInfo.SupportedVersions(), ", "))})
+	}
 	// "prevResult": null is no prevResult, as libcni has it.
 	if conf.RawPrevResult == nil {
 		if requirePrev {

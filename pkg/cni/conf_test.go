@@ -79,6 +79,8 @@ func TestParseConfErrors(t *testing.T) {
 		{"no prevResult", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni"}`, `no prevResult: mesh-cni is a chained plugin`, true},
 		{"bad prevResult", `{"cniVersion":"1.0.0","name":"n","type":"mesh-cni","prevResult":{"cniVersion":"9.9.9"}}`, `field "prevResult"`, true},
 		{"not JSON", `{"cniVersion":`, `mesh-cni network config`, false},
+		{"no version", `{"name":"n","type":"mesh-cni","prevResult":{}}`, `field "cniVersion": "" is not a version mesh-cni speaks (0.3.1, 0.4.0, 1.0.0, 1.1.0)`, true},
+		{"old version", `{"cniVersion":"0.2.0","name":"n","type":"mesh-cni"}`, `field "cniVersion": "0.2.0" is not a version`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

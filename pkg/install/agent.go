@@ -11,6 +11,7 @@ import (
 
 	"github.com/mesh-cni/mesh-cni/pkg/agent"
 	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
+	"github.com/mesh-cni/mesh-cni/pkg/install/phase"
 	"github.com/mesh-cni/mesh-cni/pkg/install/status"
 )
 
@@ -81,7 +82,7 @@ func (a *agentRunner) ensure() error {
 	if err := a.ping(); err != nil {
 		return fmt.Errorf("the node agent does not answer on %s: %w", a.path, err)
 	}
-	a.log.Info("the node agent serves the plugin", "socket", a.path)
+	a.log.Info("the node agent serves the plugin", "socket", a.path, phase.Key, phase.AgentServing)
 	return nil
 }
 

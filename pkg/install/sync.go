@@ -10,6 +10,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
 	"github.com/mesh-cni/mesh-cni/pkg/install/chain"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+	"github.com/mesh-cni/mesh-cni/pkg/install/phase"
 )
 
 // syncAll brings the node to the installed state. The order matters: the
@@ -38,7 +39,7 @@ func (in *Installer) syncAll() {
 		}
 	}
 	if !in.complete {
-		in.log.Info("mesh-cni is installed and its node agent serves; ready", "file", in.primary, "socket", in.agent.path)
+		in.log.Info("mesh-cni is installed and its node agent serves; ready", "file", in.primary, "socket", in.agent.path, phase.Key, phase.Ready)
 	}
 	in.complete = true
 	in.status.SetReady()
@@ -65,6 +66,9 @@ func (in *Installer) syncBinary(dst string) error {
 			return err
 		}
 		if digest == in.sourceDigest {
+			if _, had := in.binaries[dst]; !had {
+				in.log.Info("the plugin binary is already in place", "file", dst, phase.Key, phase.BinaryInstalled)
+			}
 			in.binaries[dst] = st
 			return nil
 		}
@@ -77,9 +81,9 @@ func (in *Installer) syncBinary(dst string) error {
 	}
 	if _, had := in.binaries[dst]; had {
 		in.status.Reinstalled("binary")
-		in.log.Warn("the plugin binary was removed or replaced; copied it again", "file", dst, "source", in.cfg.PluginSource)
+		in.log.Warn("the plugin binary was removed or replaced; copied it again", "file", dst, "source", in.cfg.PluginSource, phase.Key, phase.BinaryInstalled)
 	} else {
-		in.log.Info("copied the plugin binary", "file", dst, "source", in.cfg.PluginSource)
+		in.log.Info("copied the plugin binary", "file", dst, "source", in.cfg.PluginSource, phase.Key, phase.BinaryInstalled)
 	}
 	in.binaries[dst] = st
 	return nil
@@ -93,7 +97,7 @@ func (in *Installer) syncChain() error {
 	res, err := in.chain.Install(pluginEntry)
 	if errors.Is(err, chain.ErrNoPrimary) {
 		if !in.waiting {
-			in.log.Info("waiting for the primary CNI to write its config", "dir", in.cfg.ConfDir, "name", in.cfg.ConfName)
+			in.log.Info("waiting for the primary CNI to write its config", "dir", in.cfg.ConfDir, "name", in.cfg.ConfName, "reason", err.Error())
 			in.waiting = true
 		}
 		return fmt.Errorf("waiting for a primary CNI config in %s: %w", in.cfg.ConfDir, err)
@@ -109,6 +113,9 @@ func (in *Installer) syncChain() error {
 		}
 	}
 	in.primary = res.Path
+	if !in.chainDone && !res.Changed {
+		in.log.Info("mesh-cni's entry is already in the CNI chain", "file", res.Path, phase.Key, phase.EntryInstalled)
+	}
 	if res.Added && in.chainDone {
 		in.status.Reinstalled("chain")
 		in.log.Warn("mesh-cni's entry was missing from the CNI chain; added it again", "file", res.Path, "plugins", strings.Join(res.Types, ","))

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,18 +75,28 @@ func LoadKubeconfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("reading kubeconfig: %w", err)
 	}
+	return parseKubeconfig(path, data, os.ReadFile)
+}
+
+// readFunc reads a file a kubeconfig names: os.ReadFile, or in the fuzz
+// test a reader of its own files only.
+type readFunc func(path string) ([]byte, error)
+
+// parseKubeconfig resolves data, the kubeconfig read from path, reading
+// the files it names with read.
+func parseKubeconfig(path string, data []byte, read readFunc) (Config, error) {
 	var kc kubeconfig
 	if err := yaml.Unmarshal(data, &kc); err != nil {
 		return Config{}, fmt.Errorf("parsing kubeconfig %s: %w", path, err)
 	}
-	cfg, err := kc.resolve(filepath.Dir(path))
+	cfg, err := kc.resolve(filepath.Dir(path), read)
 	if err != nil {
 		return Config{}, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-func (kc *kubeconfig) resolve(dir string) (Config, error) {
+func (kc *kubeconfig) resolve(dir string, read readFunc) (Config, error) {
 	ctxName := kc.CurrentContext
 	if ctxName == "" && len(kc.Contexts) == 1 {
 		ctxName = kc.Contexts[0].Name
@@ -107,10 +118,16 @@ func (kc *kubeconfig) resolve(dir string) (Config, error) {
 			continue
 		}
 		found = true
-		cfg.Server = strings.TrimRight(c.Cluster.Server, "/")
+		if c.Cluster.Server != "" {
+			server, err := serverURL(c.Cluster.Server)
+			if err != nil {
+				return Config{}, fmt.Errorf("cluster %q: %w", clusterName, err)
+			}
+			cfg.Server = server
+		}
 		cfg.TLS.InsecureSkipVerify = c.Cluster.InsecureSkipTLSVerify
 		cfg.TLS.ServerName = c.Cluster.TLSServerName
-		ca, err := dataOrFile(c.Cluster.CertificateAuthorityData, c.Cluster.CertificateAuthority, dir)
+		ca, err := dataOrFile(c.Cluster.CertificateAuthorityData, c.Cluster.CertificateAuthority, dir, read)
 		if err != nil {
 			return Config{}, fmt.Errorf("cluster %q certificate authority: %w", clusterName, err)
 		}
@@ -130,7 +147,7 @@ func (kc *kubeconfig) resolve(dir string) (Config, error) {
 	}
 	for _, u := range kc.Users {
 		if u.Name == userName {
-			if err := u.User.apply(&cfg, dir); err != nil {
+			if err := u.User.apply(&cfg, dir, read); err != nil {
 				return Config{}, fmt.Errorf("user %q: %w", userName, err)
 			}
 		}
@@ -138,20 +155,24 @@ func (kc *kubeconfig) resolve(dir string) (Config, error) {
 	return cfg, nil
 }
 
-func (a authInfo) apply(cfg *Config, dir string) error {
+func (a authInfo) apply(cfg *Config, dir string, read readFunc) error {
 	cfg.Token = a.Token
 	if cfg.Token == "" && a.TokenFile != "" {
-		tok, err := os.ReadFile(abs(dir, a.TokenFile))
+		tok, err := read(abs(dir, a.TokenFile))
 		if err != nil {
 			return fmt.Errorf("reading token file: %w", err)
 		}
 		cfg.Token = strings.TrimSpace(string(tok))
 	}
-	cert, err := dataOrFile(a.ClientCertificateData, a.ClientCertificate, dir)
+	// Else every request would fail, naming only the Authorization header.
+	if i := strings.IndexFunc(cfg.Token, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("the token holds a control character (at byte %d), which no HTTP header can carry", i)
+	}
+	cert, err := dataOrFile(a.ClientCertificateData, a.ClientCertificate, dir, read)
 	if err != nil {
 		return fmt.Errorf("client certificate: %w", err)
 	}
-	key, err := dataOrFile(a.ClientKeyData, a.ClientKey, dir)
+	key, err := dataOrFile(a.ClientKeyData, a.ClientKey, dir, read)
 	if err != nil {
 		return fmt.Errorf("client key: %w", err)
 	}
@@ -166,9 +187,24 @@ func (a authInfo) apply(cfg *Config, dir string) error {
 	return nil
 }
 
+// serverURL is a cluster's server as the base URL of every request: an
+// http or https URL with a host and no query, without a trailing slash.
+// One without a scheme is taken as https, as kubectl takes it.
+func serverURL(server string) (string, error) {
+	s := strings.TrimRight(server, "/")
+	if u, err := url.Parse(s); err != nil || u.Scheme == "" || u.Host == "" {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || strings.ContainsAny(s, "?#") {
+		return "", fmt.Errorf("server %q is not an http or https URL of a host", server)
+	}
+	return s, nil
+}
+
 // dataOrFile returns base64 data from the kubeconfig itself, else the
 // contents of the named file, else nothing.
-func dataOrFile(data, file, dir string) ([]byte, error) {
+func dataOrFile(data, file, dir string, read readFunc) ([]byte, error) {
 	if data != "" {
 		b, err := base64.StdEncoding.DecodeString(data)
 		if err != nil {
@@ -179,7 +215,7 @@ func dataOrFile(data, file, dir string) ([]byte, error) {
 	if file == "" {
 		return nil, nil
 	}
-	return os.ReadFile(abs(dir, file))
+	return read(abs(dir, file))
 }
 
 func abs(dir, p string) string {

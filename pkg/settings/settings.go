@@ -50,12 +50,14 @@ type Settings struct {
 	AgentSocket string `json:"agentSocket,omitempty"`
 	// RunDir holds the plugin's state on the host: the record of the
 	// node's netlink-writer comparison (pkg/rules/apply).
-	RunDir                string   `json:"runDir,omitempty"`
-	MeshNamespace         string   `json:"meshNamespace,omitempty"`
-	MeshConfigName        string   `json:"meshConfigName,omitempty"`
-	Profile               string   `json:"profile,omitempty"`
-	ExcludeNamespaces     []string `json:"excludeNamespaces,omitempty"`
-	SidecarContainerNames []string `json:"sidecarContainerNames,omitempty"`
+	RunDir         string `json:"runDir,omitempty"`
+	MeshNamespace  string `json:"meshNamespace,omitempty"`
+	MeshConfigName string `json:"meshConfigName,omitempty"`
+	Profile        string `json:"profile,omitempty"`
+	// The lists omit only an absent (nil) list: an empty one, which the
+	// operator wrote, is not the default.
+	ExcludeNamespaces     []string `json:"excludeNamespaces,omitzero"`
+	SidecarContainerNames []string `json:"sidecarContainerNames,omitzero"`
 	LogLevel              string   `json:"logLevel,omitempty"`
 	APITimeout            string   `json:"apiTimeout,omitempty"`
 	RulesWriter           string   `json:"rulesWriter,omitempty"`
@@ -105,6 +107,10 @@ func (s *Settings) Resolve() (Parsed, error) {
 	}
 	if s.SidecarContainerNames == nil {
 		s.SidecarContainerNames = DefaultSidecarContainerNames
+	}
+	if len(s.SidecarContainerNames) == 0 {
+		// No pod would be meshed: every one would start without rules.
+		return Parsed{}, &FieldError{"sidecarContainerNames", "empty list: no pod would get rules (leave the key out for the default, " + strings.Join(DefaultSidecarContainerNames, ", ") + ")"}
 	}
 	for _, n := range s.SidecarContainerNames {
 		if strings.TrimSpace(n) == "" {

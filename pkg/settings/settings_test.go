@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"testing"
@@ -27,6 +28,7 @@ func TestResolve(t *testing.T) {
 		{"bad timeout", Settings{APITimeout: "3"}, Parsed{}, `field "apiTimeout": invalid duration "3" (want e.g. "3s")`},
 		{"negative timeout", Settings{APITimeout: "-1s"}, Parsed{}, `field "apiTimeout": invalid duration "-1s" (want e.g. "3s")`},
 		{"empty sidecar name", Settings{SidecarContainerNames: []string{"envoy", " "}}, Parsed{}, `field "sidecarContainerNames": empty container name`},
+		{"no sidecar names", Settings{SidecarContainerNames: []string{}}, Parsed{}, `field "sidecarContainerNames": empty list: no pod would get rules (leave the key out for the default, envoy, sidecar)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,5 +48,25 @@ func TestResolve(t *testing.T) {
 				t.Errorf("defaults not filled in: %+v", s)
 			}
 		})
+	}
+}
+
+// TestEmptyExcludeListIsKept: an empty excludeNamespaces, written by the
+// operator, excludes nothing, and survives the installer's encoding of the
+// entry; only an absent list is the default.
+func TestEmptyExcludeListIsKept(t *testing.T) {
+	var s Settings
+	if err := json.Unmarshal([]byte(`{"excludeNamespaces":[]}`), &s); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(s)
+	if err != nil || string(out) != `{"excludeNamespaces":[]}` {
+		t.Fatalf("encoded as %s, %v", out, err)
+	}
+	if _, err := s.Resolve(); err != nil || s.ExcludeNamespaces == nil || len(s.ExcludeNamespaces) != 0 {
+		t.Fatalf("Resolve made the empty list %v (%v)", s.ExcludeNamespaces, err)
+	}
+	if out, _ := json.Marshal(Settings{}); string(out) != `{}` {
+		t.Errorf("absent lists encoded as %s", out)
 	}
 }

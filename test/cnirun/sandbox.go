@@ -43,6 +43,7 @@ type Sandbox struct {
 	n      *Network
 	added  bool
 	closed bool
+	nsGone bool
 }
 
 // NewSandbox makes the sandbox's netns and the CNI_ARGS containerd sets
@@ -51,15 +52,30 @@ type Sandbox struct {
 // the test, DELs it and deletes the netns.
 func (n *Network) NewSandbox(t testing.TB, pod Pod) *Sandbox {
 	t.Helper()
-	k := seq.Add(1)
-	name := fmt.Sprintf("mcr-%d-%d", os.Getpid(), k)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("cnirun: ip netns add %s: %v: %s", name, err, out)
+	s, err := n.OpenSandbox(pod, fmt.Sprintf("mcr-%d-%d", os.Getpid(), seq.Add(1)))
+	if err != nil {
+		t.Fatalf("cnirun: %v", err)
 	}
-	id := fmt.Sprintf("cnirun%d%08d", os.Getpid(), k)
-	s := &Sandbox{n: n, NS: &netns.NS{Name: name, Path: filepath.Join("/run/netns", name)}, Runtime: &libcni.RuntimeConf{
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("cnirun: %v", err)
+		}
+	})
+	return s
+}
+
+// OpenSandbox is NewSandbox with the netns at /run/netns/<nsName>, which
+// must not exist, for callers that run sandboxes on goroutines of their
+// own: it returns its errors, and only Close removes what it made. A
+// runtime that reuses a netns path makes each sandbox of it this way.
+func (n *Network) OpenSandbox(pod Pod, nsName string) (*Sandbox, error) {
+	if out, err := exec.Command("ip", "netns", "add", nsName).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ip netns add %s: %v: %s", nsName, err, out)
+	}
+	id := fmt.Sprintf("cnirun%d%08d", os.Getpid(), seq.Add(1))
+	s := &Sandbox{n: n, NS: &netns.NS{Name: nsName, Path: filepath.Join("/run/netns", nsName)}, Runtime: &libcni.RuntimeConf{
 		ContainerID: id,
-		NetNS:       filepath.Join("/var/run/netns", name),
+		NetNS:       filepath.Join("/var/run/netns", nsName),
 		IfName:      "eth0",
 		Args: [][2]string{
 			{"IgnoreUnknown", "1"},
@@ -69,15 +85,10 @@ func (n *Network) NewSandbox(t testing.TB, pod Pod) *Sandbox {
 			{"K8S_POD_UID", pod.UID},
 		},
 	}}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("cnirun: %v", err)
-		}
-	})
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("cnirun: loopback up in %s: %v: %s", name, err, out)
+	if out, err := exec.Command("ip", "-n", nsName, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return s, errors.Join(fmt.Errorf("loopback up in %s: %v: %s", nsName, err, out), s.Close())
 	}
-	return s
+	return s, nil
 }
 
 // Add runs the chain's ADD through libcni, with mesh-cni last or without
@@ -151,6 +162,28 @@ func (s *Sandbox) Check(ctx context.Context) error {
 	return s.n.cni.CheckNetworkList(ctx, s.n.Chain(true), s.Runtime)
 }
 
+// Del runs the chain's DEL (with mesh-cni), as often as it is called:
+// runtimes repeat DEL, also after the netns has gone.
+func (s *Sandbox) Del(ctx context.Context) error {
+	if err := s.n.cni.DelNetworkList(ctx, s.n.Chain(true), s.Runtime); err != nil {
+		return fmt.Errorf("DEL %s: %w", s.Runtime.ContainerID, err)
+	}
+	return nil
+}
+
+// RemoveNetns deletes the sandbox's netns, as a runtime does before a late
+// DEL comes; Close then deletes it no more.
+func (s *Sandbox) RemoveNetns() error {
+	if s.nsGone {
+		return nil
+	}
+	s.nsGone = true
+	if out, err := exec.Command("ip", "netns", "del", s.NS.Name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns del %s: %v: %s", s.NS.Name, err, out)
+	}
+	return nil
+}
+
 // Close DELs the sandbox (chain with mesh-cni, which releases the address)
 // and deletes its netns; it does nothing the second time.
 func (s *Sandbox) Close() error {
@@ -160,12 +193,7 @@ func (s *Sandbox) Close() error {
 	s.closed = true
 	var errs []error
 	if s.added {
-		if err := s.n.cni.DelNetworkList(context.Background(), s.n.Chain(true), s.Runtime); err != nil {
-			errs = append(errs, fmt.Errorf("DEL %s: %w", s.Runtime.ContainerID, err))
-		}
+		errs = append(errs, s.Del(context.Background()))
 	}
-	if out, err := exec.Command("ip", "netns", "del", s.NS.Name).CombinedOutput(); err != nil {
-		errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", s.NS.Name, err, out))
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, s.RemoveNetns())...)
 }

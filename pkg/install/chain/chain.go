@@ -14,6 +14,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
 	"github.com/mesh-cni/mesh-cni/pkg/install/cniconf"
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
+	"github.com/mesh-cni/mesh-cni/pkg/install/phase"
 )
 
 // ErrNoPrimary means the directory holds no configuration the runtime
@@ -40,6 +41,9 @@ type Primary struct {
 	Doc  *cniconf.Doc
 	Data []byte
 	Mode os.FileMode
+	// Shadows are the files holding only mesh-cni that sort before Path:
+	// the runtime loads the first of them instead, and fails every pod.
+	Shadows []string
 }
 
 // Result says what Install did.
@@ -59,25 +63,34 @@ type Result struct {
 
 // FindPrimary returns the file the runtime loads: the first valid
 // configuration in lexical order (libcni's order), or the one named by
-// ConfName. Invalid files and files holding only our plugin are skipped.
+// ConfName. Invalid files and files holding only our plugin are skipped;
+// with no primary, the error names each file skipped and why.
 func (c *Chain) FindPrimary() (*Primary, error) {
 	names, err := c.candidates()
 	if err != nil {
 		return nil, err
 	}
+	var skipped, shadows []string
 	for _, name := range names {
-		p, err := c.load(filepath.Join(c.Dir, name))
+		path := filepath.Join(c.Dir, name)
+		p, err := c.load(path)
 		if err != nil {
-			c.Log.Debug("skipping CNI config", "file", filepath.Join(c.Dir, name), "reason", err.Error())
+			c.Log.Debug("skipping CNI config", "file", path, "reason", err.Error())
+			skipped = append(skipped, err.Error())
 			continue
 		}
-		types := p.Doc.Types()
-		if p.Doc.Count(entry.PluginType) == len(types) {
+		if p.Doc.Count(entry.PluginType) == len(p.Doc.Types()) {
+			skipped = append(skipped, path+" holds only mesh-cni")
+			shadows = append(shadows, path)
 			continue
 		}
+		p.Shadows = shadows
 		return p, nil
 	}
-	return nil, ErrNoPrimary
+	if len(skipped) == 0 {
+		return nil, ErrNoPrimary
+	}
+	return nil, fmt.Errorf("%w (skipped %s)", ErrNoPrimary, strings.Join(skipped, "; "))
 }
 
 func (c *Chain) candidates() ([]string, error) {
@@ -120,7 +133,7 @@ func (c *Chain) load(path string) (*Primary, error) {
 	}
 	doc, err := cniconf.Parse(data, kind)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &Primary{Path: path, Doc: doc, Data: data, Mode: st.Mode().Perm()}, nil
 }
@@ -129,14 +142,35 @@ func (c *Chain) load(path string) (*Primary, error) {
 // replacing any entry of ours already there. A single-plugin file becomes
 // a .conflist of the same stem and the original is removed, so it cannot
 // shadow the list (it would sort first).
+//
+// Files holding only our plugin that sort before the primary go last: until
+// our entry is in, the runtime loads such a file, which fails every pod,
+// rather than the primary without us.
 func (c *Chain) Install(pluginEntry []byte) (Result, error) {
 	p, err := c.FindPrimary()
 	if err != nil {
 		return Result{}, err
 	}
+	var res Result
 	if p.Doc.Kind() == cniconf.Single {
-		return c.convert(p, pluginEntry)
+		res, err = c.convert(p, pluginEntry)
+	} else {
+		res, err = c.addTo(p, pluginEntry)
 	}
+	if err != nil {
+		return res, err
+	}
+	for _, path := range p.Shadows {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return res, fmt.Errorf("removing %s: %w", path, err)
+		}
+		res.Changed = true
+		c.Log.Warn("removed a CNI config holding only mesh-cni, which the runtime loaded instead of the primary", "file", path, "primary", res.Path)
+	}
+	return res, nil
+}
+
+func (c *Chain) addTo(p *Primary, pluginEntry []byte) (Result, error) {
 	res := Result{Path: p.Path, Added: p.Doc.Count(entry.PluginType) == 0}
 	out, err := p.Doc.WithEntry(entry.PluginType, pluginEntry)
 	if err != nil {
@@ -152,7 +186,7 @@ func (c *Chain) Install(pluginEntry []byte) (Result, error) {
 		return res, err
 	}
 	res.Changed = true
-	c.Log.Info("added mesh-cni to the CNI chain", "file", p.Path, "plugins", strings.Join(res.Types, ","))
+	c.Log.Info("added mesh-cni to the CNI chain", "file", p.Path, "plugins", strings.Join(res.Types, ","), phase.Key, phase.EntryInstalled)
 	return res, nil
 }
 
@@ -181,7 +215,7 @@ func (c *Chain) convert(p *Primary, pluginEntry []byte) (Result, error) {
 	if err := os.Remove(p.Path); err != nil && !os.IsNotExist(err) {
 		return res, fmt.Errorf("removing %s: %w", p.Path, err)
 	}
-	c.Log.Info("converted CNI config to a list with mesh-cni last", "from", p.Path, "file", target, "plugins", strings.Join(res.Types, ","))
+	c.Log.Info("converted CNI config to a list with mesh-cni last", "from", p.Path, "file", target, "plugins", strings.Join(res.Types, ","), phase.Key, phase.EntryInstalled)
 	return res, nil
 }
 

@@ -42,12 +42,15 @@ type Doc struct {
 	members []member
 	plugins span   // the "plugins" array; List only
 	elems   []span // the plugin objects, in order
-	types   []string
+	// loader is the file as the runtime reads it; its types are the
+	// plugins' types, in the order of elems.
+	loader loaderView
 }
 
 // Parse checks data the way a CNI loader would (valid JSON, an object, a
 // "type" for a single plugin; a "name" and a non-empty "plugins" list of
-// typed objects for a list) and indexes it for editing.
+// typed objects for a list; and then libcni, which the runtimes load
+// files with, must load it) and indexes it for editing.
 func Parse(data []byte, kind Kind) (*Doc, error) {
 	if !json.Valid(data) {
 		return nil, errors.New("not valid JSON")
@@ -90,13 +93,15 @@ func (d *Doc) index(elems []span) error {
 		if d.data[e.start] != '{' {
 			return fmt.Errorf("plugin %d is not an object", i)
 		}
-		t, ok := stringValue(d.data, e, "type")
-		if !ok || t == "" {
-			return fmt.Errorf(`plugin %d has no "type"`, i)
-		}
-		d.types = append(d.types, t)
 	}
-	d.elems = elems
+	v, err := viewAsLoader(d.data, d.kind)
+	if err != nil {
+		return err
+	}
+	if len(v.types) != len(elems) {
+		return fmt.Errorf("libcni reads %d plugins where mesh-cni reads %d", len(v.types), len(elems))
+	}
+	d.elems, d.loader = elems, v
 	return nil
 }
 
@@ -104,12 +109,12 @@ func (d *Doc) index(elems []span) error {
 func (d *Doc) Kind() Kind { return d.kind }
 
 // Types returns the plugin types in chain order.
-func (d *Doc) Types() []string { return append([]string(nil), d.types...) }
+func (d *Doc) Types() []string { return append([]string(nil), d.loader.types...) }
 
 // Count returns how many plugins of type t the chain holds.
 func (d *Doc) Count(t string) int {
 	n := 0
-	for _, x := range d.types {
+	for _, x := range d.loader.types {
 		if x == t {
 			n++
 		}
@@ -151,7 +156,7 @@ func (d *Doc) Without(pluginType string) ([]byte, int, error) {
 	cur, removed := d, 0
 	for {
 		k := -1
-		for i, t := range cur.types {
+		for i, t := range cur.loader.types {
 			if t == pluginType {
 				k = i
 				break
@@ -231,23 +236,24 @@ func render(entry, sep []byte) ([]byte, error) {
 }
 
 // ToList turns a single-plugin document into a list whose first plugin is
-// the original object byte for byte and whose last is entry. cniVersion and
-// name move up to the list; fallbackName is used when the file has no name.
+// the original object byte for byte and whose last is entry. The network
+// name and cniVersion the runtime reads from the plugin (libcni's, whose
+// keys match in any case of letters) become the list's; fallbackName is
+// used when the file has no name.
 func (d *Doc) ToList(fallbackName string, entry []byte) ([]byte, error) {
 	if d.kind != Single {
 		return nil, errors.New("ToList needs a single-plugin document")
 	}
 	var buf bytes.Buffer
 	buf.WriteString("{\n")
-	if v, ok := lookup(d.members, "cniVersion"); ok {
-		fmt.Fprintf(&buf, "  \"cniVersion\": %s,\n", d.data[v.start:v.end])
+	if d.loader.version != "" {
+		fmt.Fprintf(&buf, "  \"cniVersion\": %s,\n", jsonString(d.loader.version))
 	}
-	if v, ok := lookup(d.members, "name"); ok {
-		fmt.Fprintf(&buf, "  \"name\": %s,\n", d.data[v.start:v.end])
-	} else {
-		name, _ := json.Marshal(fallbackName)
-		fmt.Fprintf(&buf, "  \"name\": %s,\n", name)
+	name := d.loader.name
+	if name == "" {
+		name = fallbackName
 	}
+	fmt.Fprintf(&buf, "  \"name\": %s,\n", jsonString(name))
 	sep := "\n    "
 	rendered, err := render(entry, []byte(sep))
 	if err != nil {

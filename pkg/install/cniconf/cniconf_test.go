@@ -18,9 +18,13 @@ func TestParseRejectsWhatLoadersReject(t *testing.T) {
 		{"list without name", `{"plugins":[{"type":"a"}]}`, `no "name"`, List},
 		{"list without plugins", `{"name":"x","type":"bridge"}`, `no "plugins"`, List},
 		{"empty plugins", `{"name":"x","plugins":[]}`, "empty", List},
-		{"plugin without type", `{"name":"x","plugins":[{"a":1}]}`, `no "type"`, List},
+		{"plugin without type", `{"name":"x","plugins":[{"a":1}]}`, `missing 'type'`, List},
 		{"plugin not object", `{"name":"x","plugins":["a"]}`, "not an object", List},
-		{"single without type", `{"name":"x","cniVersion":"0.3.1"}`, `no "type"`, Single},
+		{"single without type", `{"name":"x","cniVersion":"0.3.1"}`, `missing 'type'`, Single},
+		// What only the runtime's own loader (libcni) refuses.
+		{"plugin key of the wrong type", `{"name":"x","plugins":[{"type":"a","ipam":5}]}`, "libcni", List},
+		{"list flag of the wrong type", `{"name":"x","disableCheck":"maybe","plugins":[{"type":"a"}]}`, "libcni", List},
+		{"single key of the wrong type", `{"type":"bridge","capabilities":["portMappings"]}`, "libcni", Single},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,4 +145,29 @@ func mustParse(t *testing.T, s string, k Kind) *Doc {
 		t.Fatalf("Parse(%q): %v", s, err)
 	}
 	return d
+}
+
+// TestTypesAsTheRuntimeReadsThem: a plugin's type and a single plugin's
+// network name and version are what libcni reads, in any case of letters,
+// so a stale entry of ours spelt "Type" is cut out, not kept beside the
+// new one, and a converted .conf keeps the network name the runtime used.
+func TestTypesAsTheRuntimeReadsThem(t *testing.T) {
+	d := mustParse(t, `{"name":"n","plugins":[{"Type":"mesh-cni","old":1},{"TYPE":"bridge"}]}`, List)
+	if got := strings.Join(d.Types(), ","); got != "mesh-cni,bridge" {
+		t.Fatalf("types %s, want mesh-cni,bridge", got)
+	}
+	out, err := d.WithEntry("mesh-cni", []byte(ours))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"name":"n","plugins":[{"TYPE":"bridge"},{"type":"mesh-cni","agentSocket":"/var/run/mesh-cni/agent.sock"}]}`; string(out) != want {
+		t.Errorf("WithEntry:\n got %s\nwant %s", out, want)
+	}
+	list, err := mustParse(t, `{"NAME":"mynet","CNIVersion":"0.4.0","Type":"bridge"}`, Single).ToList("10-a", []byte(ours))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := mustParse(t, string(list), List); d.Name() != "mynet" || !strings.Contains(string(list), `"cniVersion": "0.4.0"`) {
+		t.Errorf("converted list named %q:\n%s", d.Name(), list)
+	}
 }
