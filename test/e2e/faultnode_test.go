@@ -1,0 +1,186 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// installerSelector selects deploy/'s installer pods.
+const installerSelector = "app.kubernetes.io/component=installer"
+
+// offNodeSelector is a node selector no node matches: with it in the
+// DaemonSet's template, no installer runs anywhere.
+const offNodeSelector = "mesh-cni.io~1e2e-off"
+
+// installerPID returns the node's pid of the running installer's process,
+// found by its container's ID in the process's cgroup.
+func (s *suite) installerPID(t *testing.T) string {
+	t.Helper()
+	out := s.must(t, "get", "pods", "-n", "mesh-cni", "-l", installerSelector, "--field-selector", "status.phase=Running",
+		"-o", `jsonpath={range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.containerStatuses[0].containerID}{"\n"}{end}`)
+	var id string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if del, cid, _ := strings.Cut(line, "|"); del == "" && strings.HasPrefix(cid, "containerd://") {
+			id = strings.TrimPrefix(cid, "containerd://")
+		}
+	}
+	if id == "" {
+		t.Fatalf("no running installer container: %q", out)
+	}
+	script := fmt.Sprintf(`for p in /proc/[0-9]*; do if grep -q %s $p/cgroup 2>/dev/null && [ "$(tr '\0' ' ' < $p/cmdline)" = "/installer " ]; then echo ${p#/proc/}; fi; done`, id)
+	pid, err := s.shell(script, true)
+	if f := strings.Fields(pid); err != nil || len(f) != 1 {
+		t.Fatalf("finding the installer's process (container %s): %v: %q", id, err, pid)
+	}
+	return strings.TrimSpace(pid)
+}
+
+// signalInstaller sends the installer's process a signal (kill -SIG).
+func (s *suite) signalInstaller(t *testing.T, pid, sig string) {
+	t.Helper()
+	if out, err := s.shell("kill -"+sig+" "+pid, true); err != nil {
+		t.Fatalf("kill -%s %s: %v: %s", sig, pid, err, out)
+	}
+}
+
+// stopInstallerWithoutCleanup takes the installer off the node as a crash
+// or a power cut would: its process is stopped before the DaemonSet is
+// told to run nowhere, so it never sees the SIGTERM that would uninstall,
+// and killed once its pod is being deleted.
+func (s *suite) stopInstallerWithoutCleanup(t *testing.T) {
+	t.Helper()
+	pid := s.installerPID(t)
+	s.signalInstaller(t, pid, "STOP")
+	s.patchDaemonSet(t, "add")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out := s.must(t, "get", "pods", "-n", "mesh-cni", "-l", installerSelector, "-o", "jsonpath={.items[*].metadata.deletionTimestamp}")
+		if strings.TrimSpace(out) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the installer pod was not deleted after its DaemonSet stopped matching the node")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.signalInstaller(t, pid, "KILL")
+	s.must(t, "wait", "--for=delete", "pod", "-n", "mesh-cni", "-l", installerSelector, "--timeout=60s")
+}
+
+// patchDaemonSet adds or removes offNodeSelector in the DaemonSet's
+// template.
+func (s *suite) patchDaemonSet(t *testing.T, op string) {
+	t.Helper()
+	patch := `[{"op": "remove", "path": "/spec/template/spec/nodeSelector/` + offNodeSelector + `"}]`
+	if op == "add" {
+		patch = `[{"op": "add", "path": "/spec/template/spec/nodeSelector/` + offNodeSelector + `", "value": "true"}]`
+	}
+	s.must(t, "patch", "daemonset", "-n", "mesh-cni", "mesh-cni", "--type", "json", "-p", patch)
+}
+
+// waitInstallerReady waits for the DaemonSet's rollout.
+func (s *suite) waitInstallerReady(t *testing.T) {
+	t.Helper()
+	if _, err := s.kubectl("rollout", "status", "daemonset/mesh-cni", "-n", "mesh-cni", "--timeout=120s"); err != nil {
+		t.Fatalf("the installer did not become ready: %v", err)
+	}
+}
+
+// primaryConf returns the path of the node's CNI config (the first
+// conflist) and its contents without mesh-cni's entry, as the primary CNI
+// writes it.
+func (s *suite) primaryConf(t *testing.T) (path, content string) {
+	t.Helper()
+	files, err := s.shell("ls "+conflists, true)
+	if err != nil {
+		t.Fatalf("listing %s on the node: %v: %s", conflists, err, files)
+	}
+	path = strings.Fields(files)[0]
+	var conf map[string]any
+	if err := json.Unmarshal([]byte(s.nodeFile(t, path)), &conf); err != nil {
+		t.Fatalf("parsing %s: %v", path, err)
+	}
+	plugins, _ := conf["plugins"].([]any)
+	var kept []any
+	for _, p := range plugins {
+		if m, _ := p.(map[string]any); m["type"] != "mesh-cni" {
+			kept = append(kept, p)
+		}
+	}
+	conf["plugins"] = kept
+	data, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, string(data) + "\n"
+}
+
+// writeScript is a shell command that writes content to path as a CNI
+// agent does, under a name containerd does not load, renamed into place.
+func writeScript(path, content string) string {
+	return fmt.Sprintf("cat > %[1]s.e2e-tmp <<'MESH_CNI_E2E_EOF'\n%[2]sMESH_CNI_E2E_EOF\nmv %[1]s.e2e-tmp %[1]s", path, content)
+}
+
+// removeChainEntry rewrites the node's CNI config without mesh-cni.
+func (s *suite) removeChainEntry(t *testing.T) {
+	t.Helper()
+	path, content := s.primaryConf(t)
+	if out, err := s.shell(writeScript(path, content), true); err != nil {
+		t.Fatalf("rewriting %s: %v: %s", path, err, out)
+	}
+}
+
+// rewriteLoop rewrites the node's CNI config without mesh-cni every
+// interval, as a primary CNI's agent that regenerates its config does,
+// until the returned function is called; that returns how many writes
+// there were.
+func (s *suite) rewriteLoop(t *testing.T, interval time.Duration) (stop func() int) {
+	t.Helper()
+	path, content := s.primaryConf(t)
+	src := path + ".e2e-primary"
+	stopFile := path + ".e2e-stop"
+	if out, err := s.shell(fmt.Sprintf("cat > %s <<'MESH_CNI_E2E_EOF'\n%sMESH_CNI_E2E_EOF\nrm -f %s", src, content, stopFile), true); err != nil {
+		t.Fatalf("writing %s: %v: %s", src, err, out)
+	}
+	loop := fmt.Sprintf(`n=0; while [ ! -e %[3]s ]; do cp %[1]s %[2]s.e2e-tmp && mv %[2]s.e2e-tmp %[2]s; n=$((n+1)); sleep %[4]s; done; echo $n`,
+		src, path, stopFile, fmt.Sprintf("%.3f", interval.Seconds()))
+	cmd := s.nodeCommand(loop)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		s.shell("touch "+stopFile, true)
+		err := cmd.Wait()
+		s.shell("rm -f "+stopFile+" "+src, true)
+		var n int
+		if _, serr := fmt.Sscan(out.String(), &n); err != nil || serr != nil {
+			t.Errorf("the rewrite loop: %v, output %q", err, out.String())
+		}
+		return n
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// nodeCommand is a command running cmdline with sh -c on the node, not
+// yet started.
+func (e *env) nodeCommand(cmdline string) *exec.Cmd {
+	argv := append(append([]string{}, e.nodeShell...), "sh", "-c", cmdline)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig, "PATH="+e.path)
+	return cmd
+}
