@@ -23,8 +23,8 @@ import (
 // agentFlags are `installer agent`'s settings.
 type agentFlags struct {
 	kubeconfig, node, socket, runDir, pluginConfig, repair string
-	repairInterval                                        time.Duration
-	debug                                                 bool
+	repairInterval                                         time.Duration
+	debug                                                  bool
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, int) {

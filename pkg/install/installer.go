@@ -78,10 +78,10 @@ func New(cfg config.Config, log *slog.Logger, st *status.Status) (*Installer, er
 	return &Installer{
 		scope:      server.Scope{ExcludeNamespaces: resolved.ExcludeNamespaces, SidecarContainerNames: resolved.SidecarContainerNames},
 		apiTimeout: parsed.APITimeout,
-		cfg:      cfg,
-		log:      log,
-		status:   st,
-		settings: settings,
+		cfg:        cfg,
+		log:        log,
+		status:     st,
+		settings:   settings,
 		chain: &chain.Chain{
 			Dir:       cfg.ConfDir,
 			ConfName:  cfg.ConfName,

@@ -44,9 +44,9 @@ type watchedPod struct {
 	} `json:"metadata"`
 	Status struct {
 		InitContainerStatuses []struct {
-			Name      string        `json:"name"`
-			State     watchedState  `json:"state"`
-			LastState watchedState  `json:"lastState"`
+			Name      string       `json:"name"`
+			State     watchedState `json:"state"`
+			LastState watchedState `json:"lastState"`
 		} `json:"initContainerStatuses"`
 	} `json:"status"`
 }
