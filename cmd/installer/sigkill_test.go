@@ -79,7 +79,7 @@ func (n *node) reset(t *testing.T, files map[string]string) {
 	for _, dir := range []string{n.netd, n.bin, n.run} {
 		for name := range snapshot(t, dir) {
 			if !strings.HasPrefix(name, atomicfile.TempPrefix) {
-				must(t, os.Remove(filepath.Join(dir, name)))
+				must(t, os.RemoveAll(filepath.Join(dir, name)))
 			}
 		}
 	}

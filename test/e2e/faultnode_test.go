@@ -93,6 +93,60 @@ func (s *suite) waitInstallerReady(t *testing.T) {
 	}
 }
 
+// installerRestarts is how often the installer's container has restarted.
+func (s *suite) installerRestarts(t *testing.T) int {
+	t.Helper()
+	out := s.must(t, "get", "pods", "-n", "mesh-cni", "-l", installerSelector, "-o", "jsonpath={.items[0].status.containerStatuses[0].restartCount}")
+	var n int
+	if _, err := fmt.Sscan(out, &n); err != nil {
+		t.Fatalf("the installer's restart count %q: %v", out, err)
+	}
+	return n
+}
+
+// waitInstallerRestarted waits until kubelet has restarted the installer's
+// container (more restarts than before) and it is ready again.
+func (s *suite) waitInstallerRestarted(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		ready := s.must(t, "get", "pods", "-n", "mesh-cni", "-l", installerSelector, "-o", "jsonpath={.items[0].status.containerStatuses[0].ready}")
+		if ready == "true" && s.installerRestarts(t) > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installer was not restarted and ready again within 120s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// agentRefusals counts the FailedCreatePodSandBox events since t0 that name
+// the node agent's socket: ADDs mesh-cni failed ("try again later")
+// because its agent did not answer.
+func (s *suite) agentRefusals(t *testing.T, t0 time.Time) int {
+	t.Helper()
+	n := 0
+	for _, ns := range []string{nsFault, nsApps} {
+		var list struct {
+			Items []struct {
+				Message, Reason string
+				Count           int
+				LastTimestamp   time.Time `json:"lastTimestamp"`
+			}
+		}
+		if err := json.Unmarshal([]byte(s.must(t, "get", "events", "-n", ns, "-o", "json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list.Items {
+			if e.Reason == "FailedCreatePodSandBox" && strings.Contains(e.Message, agentSocket) && !e.LastTimestamp.Before(t0.Truncate(time.Second)) {
+				n += max(e.Count, 1)
+			}
+		}
+	}
+	return n
+}
+
 // primaryConf returns the path of the node's CNI config (the first
 // conflist) and its contents without mesh-cni's entry, as the primary CNI
 // writes it.
