@@ -139,11 +139,22 @@ func (r *faultRun) waitAllRedirected(t *testing.T, replicas int, start time.Time
 			return time.Since(start)
 		}
 		if time.Now().After(deadline) {
-			pods, _ := r.s.kubectl("get", "pods", "-n", r.app.namespace, "-l", "app="+r.app.name, "-o", "wide")
-			t.Fatalf("%s: not all %d pods ran with rules within %s: %d live, verdicts %v\n%s", r.app.name, replicas, timeout, len(names), v, pods)
+			r.diagnose(t)
+			t.Fatalf("%s: not all %d pods ran with rules within %s: %d live, verdicts %v", r.app.name, replicas, timeout, len(names), v)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// diagnose logs what says why an app's pods were not repaired: the pods,
+// one pod's status, the agent's log and the plugin's journal.
+func (r *faultRun) diagnose(t *testing.T) {
+	t.Helper()
+	pods, _ := r.s.kubectl("get", "pods", "-n", r.app.namespace, "-l", "app="+r.app.name, "-o", "wide")
+	one, _ := r.s.kubectl("get", "pods", "-n", r.app.namespace, "-l", "app="+r.app.name, "-o", "jsonpath={.items[0].metadata.uid} {.items[0].status.conditions} {.items[0].status.podIPs}")
+	logs, _ := r.s.kubectl("logs", "-n", "mesh-cni", "daemonset/mesh-cni", "--tail=60")
+	journal, _ := r.s.shell("cat /var/run/mesh-cni/pods/since; ls /var/run/mesh-cni/pods | wc -l", true)
+	t.Logf("%s:\n%s\none pod: %s\njournal: %s\ninstaller log:\n%s", r.app.name, pods, one, journal, logs)
 }
 
 // waitVerdicts waits until n of the app's pods have run their start check.

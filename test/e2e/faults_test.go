@@ -156,10 +156,9 @@ func (s *suite) faultAgentKilled(t *testing.T) {
 	before := s.installerRestarts(t)
 	v := s.startFaultApp(t, faultApp{name: "agent-kill", namespace: nsFault, validated: true}, 25)
 	u := s.startFaultApp(t, faultApp{name: "agent-kill-unvalidated", namespace: nsApps}, 25)
-	// Killed once the first pods are set up, with most of the burst's
-	// ADDs still to come.
+	// Killed once the burst's first ADDs are done, with most to come.
 	v.tr.waitFor(t, "a pod set up", 120*time.Second, func(p map[string]trackedPod) bool {
-		return countPods(p, func(p trackedPod) bool { return p.passedValidation }) >= 1
+		return countPods(p, func(p trackedPod) bool { return p.addressed }) >= 2
 	})
 	s.signalInstaller(t, pid, "KILL")
 	killed := time.Now()

@@ -31,8 +31,9 @@ type trackedPod struct {
 	// failedValidation: its validation container terminated with
 	// validate.NotRedirectedExitCode; passedValidation: with 0.
 	failedValidation, passedValidation bool
-	// gone: deleted, or being deleted.
-	gone bool
+	// gone: deleted, or being deleted. addressed: it had a pod IP (its
+	// sandbox's ADD is done).
+	gone, addressed bool
 }
 
 // watchedPod is the part of a pod the tracker reads.
@@ -43,6 +44,7 @@ type watchedPod struct {
 		DeletionTimestamp *string `json:"deletionTimestamp"`
 	} `json:"metadata"`
 	Status struct {
+		PodIP                 string `json:"podIP"`
 		InitContainerStatuses []struct {
 			Name      string       `json:"name"`
 			State     watchedState `json:"state"`
@@ -102,6 +104,7 @@ func (tr *podTracker) note(typ string, p *watchedPod) {
 		tr.pods[p.Metadata.UID] = tp
 	}
 	tp.gone = tp.gone || typ == "DELETED" || p.Metadata.DeletionTimestamp != nil
+	tp.addressed = tp.addressed || p.Status.PodIP != ""
 	for _, s := range p.Status.InitContainerStatuses {
 		if s.Name != validate.ContainerName {
 			continue
