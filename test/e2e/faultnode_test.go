@@ -93,6 +93,26 @@ func (s *suite) waitInstallerReady(t *testing.T) {
 	}
 }
 
+// journalStart is the file holding the start of the plugin's journal of
+// set-up pods (pkg/journal) on the node.
+const journalStart = "/var/run/mesh-cni/pods/since"
+
+// waitJournalBegun waits until the plugin's journal has begun: a pod whose
+// sandbox comes up before its start is never judged by it (the installer
+// starts it one ADD's bound after its binary is in place).
+func (s *suite) waitJournalBegun(t *testing.T) {
+	t.Helper()
+	since, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s.nodeFile(t, journalStart)))
+	if err != nil {
+		t.Fatalf("reading %s on the node: %v", journalStart, err)
+	}
+	// The API's times are whole seconds: one more.
+	if wait := time.Until(since) + time.Second; wait > 0 {
+		t.Logf("waiting %.1fs for the plugin's journal to begin", wait.Seconds())
+		time.Sleep(wait)
+	}
+}
+
 // installerRestarts is how often the installer's container has restarted.
 func (s *suite) installerRestarts(t *testing.T) int {
 	t.Helper()

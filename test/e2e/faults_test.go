@@ -48,6 +48,7 @@ func (s *suite) testFaults(t *testing.T) {
 // their validation, 10 without validation run unredirected; once mesh-cni
 // is back, the node agent replaces all 30.
 func (s *suite) faultRebootLike(t *testing.T) {
+	s.waitJournalBegun(t)
 	s.stopInstallerWithoutCleanup(t)
 	off := true
 	t.Cleanup(func() {
@@ -106,7 +107,7 @@ func (s *suite) faultRewriteLoop(t *testing.T) {
 // the entry), and rolled twice with it (the entry stays; pods wait for the
 // new agent).
 func (s *suite) faultDaemonSet(t *testing.T) {
-	const perPhase = 10
+	const perPhase = 8
 	for _, ph := range []struct {
 		name, app string
 		do        func(t *testing.T)
@@ -126,7 +127,7 @@ func (s *suite) faultDaemonSet(t *testing.T) {
 		{"rolled with skip-cleanup, back to deploy/'s settings", "roll-skip-back", func(t *testing.T) { s.setEnvRoll(t, "MESH_CNI_SKIP_CLEANUP-") }},
 	} {
 		r := s.startFaultApp(t, faultApp{name: ph.app, namespace: nsFault, validated: true}, 0)
-		ramped := r.ramp(perPhase, 400*time.Millisecond)
+		ramped := r.ramp(perPhase, 300*time.Millisecond)
 		ph.do(t)
 		if err := <-ramped; err != nil {
 			t.Fatal(err)
