@@ -93,7 +93,7 @@ func (s *suite) faultRewriteLoop(t *testing.T) {
 	loopStart := time.Now()
 	r := s.startFaultApp(t, faultApp{name: "rewrite", namespace: nsFault, validated: true}, pods)
 	r.tr.waitFor(t, "a sandbox for each pod", 180*time.Second, func(p map[string]trackedPod) bool {
-		return countPods(p, func(p trackedPod) bool { return p.failedValidation || p.passedValidation }) >= pods
+		return countPods(p, func(p trackedPod) bool { return p.addressed }) >= pods
 	})
 	writes, end := stop(), time.Now()
 	t.Logf("the primary CNI's config was rewritten %d times in %.1fs", writes, end.Sub(loopStart).Seconds())
@@ -104,8 +104,8 @@ func (s *suite) faultRewriteLoop(t *testing.T) {
 
 // faultDaemonSet: pods are created while the DaemonSet is deleted and
 // applied again, rolled without skip-cleanup (the old installer removes
-// the entry), and rolled twice with it (the entry stays; pods wait for the
-// new agent).
+// the entry), and rolled with it (the entry stays; pods wait for the new
+// agent).
 func (s *suite) faultDaemonSet(t *testing.T) {
 	const perPhase = 8
 	for _, ph := range []struct {
@@ -123,8 +123,6 @@ func (s *suite) faultDaemonSet(t *testing.T) {
 			s.must(t, "rollout", "restart", "daemonset/mesh-cni", "-n", "mesh-cni")
 			s.waitInstallerReady(t)
 		}},
-		// Back to deploy/'s settings, the old pods skipping cleanup.
-		{"rolled with skip-cleanup, back to deploy/'s settings", "roll-skip-back", func(t *testing.T) { s.setEnvRoll(t, "MESH_CNI_SKIP_CLEANUP-") }},
 	} {
 		r := s.startFaultApp(t, faultApp{name: ph.app, namespace: nsFault, validated: true}, 0)
 		ramped := r.ramp(perPhase, 300*time.Millisecond)
@@ -136,6 +134,8 @@ func (s *suite) faultDaemonSet(t *testing.T) {
 		d := r.waitAllRedirected(t, perPhase, end, 120*time.Second)
 		r.report(t, "DaemonSet "+ph.name, d)
 	}
+	// Back to deploy/'s settings (a roll with skip-cleanup once more).
+	s.setEnvRoll(t, "MESH_CNI_SKIP_CLEANUP-")
 	s.checkInstalled(t, true)
 }
 
