@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,43 @@ func (s *suite) waitJournalBegun(t *testing.T) {
 	if wait := time.Until(since) + time.Second; wait > 0 {
 		t.Logf("waiting %.1fs for the plugin's journal to begin", wait.Seconds())
 		time.Sleep(wait)
+	}
+}
+
+// checkForgotten deletes the apps' Deployments and waits until the
+// plugin's journal holds no record of any of their pods: the agent forgets
+// a pod once it is gone, under its pod's own privileges on the real node.
+func (s *suite) checkForgotten(t *testing.T, apps ...*faultRun) {
+	t.Helper()
+	uids := map[string]bool{}
+	for _, a := range apps {
+		for uid := range a.tr.snapshot() {
+			uids[uid] = true
+		}
+		s.must(t, "delete", "deployment", "-n", a.app.namespace, a.app.name, "--wait=true", "--timeout=90s")
+		s.must(t, "wait", "--for=delete", "pod", "-n", a.app.namespace, "-l", "app="+a.app.name, "--timeout=90s")
+	}
+	dir := filepath.Dir(journalStart)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := s.shell("ls "+dir, true)
+		if err != nil {
+			t.Fatalf("listing %s on the node: %v: %s", dir, err, out)
+		}
+		var left []string
+		for _, name := range strings.Fields(out) {
+			if uids[name] {
+				left = append(left, name)
+			}
+		}
+		if len(left) == 0 {
+			t.Logf("the journal forgot the %d pods once they were gone", len(uids))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d gone pods are still in %s: %v", len(left), len(uids), dir, left)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

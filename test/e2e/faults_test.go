@@ -177,6 +177,7 @@ func (s *suite) faultAgentKilled(t *testing.T) {
 	if refused == 0 {
 		t.Errorf("no ADD met the dead agent: the kill missed the burst")
 	}
+	s.checkForgotten(t, v, u)
 	s.checkInstalled(t, true)
 }
 
