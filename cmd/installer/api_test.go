@@ -115,15 +115,39 @@ data:
 	}
 	gone(t, n.sock)
 
-	t.Run("installer agent", func(t *testing.T) { testAgentCommand(t, kc) })
+	t.Run("installer agent", func(t *testing.T) { testAgentCommand(t, cp, kc) })
 }
 
 // testAgentCommand runs `installer agent`, the agent alone with a
 // kubeconfig, as the README's "Try it without a cluster" does: it answers
-// the plugin's questions and removes its socket when stopped.
-func testAgentCommand(t *testing.T, kubeconfig string) {
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command(installerBin, "agent", "--kubeconfig", kubeconfig, "--node-name", nodeName, "--socket", sock)
+// the plugin's questions and removes its socket when stopped. It keeps up
+// its node as the installer's agent does: a pod whose validation failed
+// is deleted, and the node's mesh-cni taint goes.
+func testAgentCommand(t *testing.T, cp *cluster.ControlPlane, kubeconfig string) {
+	cp.Apply(t, `apiVersion: v1
+kind: Node
+metadata:
+  name: `+nodeName+`
+spec:
+  taints: [{key: mesh-cni.io/not-ready, value: "true", effect: NoSchedule}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: failed
+  namespace: apps
+  labels: {osm-proxy-uuid: 0c1a}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: 6d1a3c52-0000-4000-8000-000000000001, controller: true}]
+spec:
+  nodeName: `+nodeName+`
+  initContainers: [{name: mesh-cni-validation, image: mesh-cni}]
+  containers: [{name: app, image: app}, {name: envoy, image: envoy}]
+`)
+	cp.Kubectl(t, "patch", "pod", "-n", "apps", "failed", "--subresource=status", "--type=merge", "-p",
+		`{"status":{"initContainerStatuses":[{"name":"mesh-cni-validation","image":"mesh-cni","imageID":"","ready":false,"restartCount":0,"state":{"terminated":{"exitCode":42}}}]}}`)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	cmd := exec.Command(installerBin, "agent", "--kubeconfig", kubeconfig, "--node-name", nodeName, "--socket", sock, "--run-dir", dir)
 	var logs strings.Builder
 	cmd.Stderr = &logs
 	must(t, cmd.Start())
@@ -137,6 +161,12 @@ func testAgentCommand(t *testing.T, kubeconfig string) {
 	if pod.Metadata.Name != "app" || len(pod.Spec.Containers) != 2 {
 		t.Errorf("pod %+v", pod)
 	}
+	eventually(t, apiBound, "the failed pod's deletion and the taint's removal", func() bool {
+		// Gone, or being deleted (no kubelet finishes the job).
+		pod, perr := cp.TryKubectl("get", "pod", "-n", "apps", "failed", "-o", "jsonpath={.metadata.name}/{.metadata.deletionTimestamp}", "--ignore-not-found")
+		taints, terr := cp.TryKubectl("get", "node", nodeName, "-o", "jsonpath={.spec.taints[*].key}")
+		return perr == nil && terr == nil && strings.TrimSpace(pod) != "failed/" && !strings.Contains(taints, "mesh-cni.io/not-ready")
+	})
 	must(t, cmd.Process.Signal(syscall.SIGTERM))
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("installer agent after SIGTERM: %v\n%s", err, logs.String())

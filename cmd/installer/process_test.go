@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/pkg/journal"
 	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
@@ -45,8 +46,8 @@ func TestInstallThenSIGTERMRestoresTheNode(t *testing.T) {
 	if files := n.hostFilesWith(t, "token-one"); len(files) != 0 {
 		t.Errorf("the service account token was written onto the host: %v", files)
 	}
-	if got := keys(snapshot(t, n.run)); len(got) != 1 || got[0] != "agent.sock" {
-		t.Errorf("run dir holds %v, want the agent socket only", got)
+	if got := snapshot(t, n.run); len(got) != 2 || got["agent.sock"] != socketLabel || got[journal.DirName] != dirLabel {
+		t.Errorf("run dir holds %v, want the agent socket and the plugin's journal only", keys(got))
 	}
 	// Ready means the agent watches this node's pods, with the token.
 	if !n.api.asked("/api/v1/pods?", "fieldSelector=spec.nodeName="+nodeName, "watch=true") || !n.api.sawToken("token-one") {

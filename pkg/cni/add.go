@@ -169,6 +169,9 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 		return passThrough(inv.conf)
 	}
 	if pl.skip != "" {
+		if err := p.noteSetUp(inv, args.ContainerID); err != nil {
+			return p.fail(inv, api, err)
+		}
 		inv.log.Info("pod left to its mesh's own interception", "reason", pl.skip)
 		recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonSkipped, skippedMessage(pl.skip))
 		return passThrough(inv.conf)
@@ -176,6 +179,9 @@ func (p *Plugin) cmdAdd(args *skel.CmdArgs) error {
 	res, err := p.netns.Apply(args.Netns, pl.sets, wireDir(inv.conf))
 	if err != nil {
 		return p.fail(inv, api, fmt.Errorf("applying rules in %s for pod %s: %w", args.Netns, inv.pod, err))
+	}
+	if err := p.noteSetUp(inv, args.ContainerID); err != nil {
+		return p.fail(inv, api, err)
 	}
 	applied := time.Now()
 	recordEvent(api, inv.log, inv.conf.apiTimeout, p.host, inv.pod, object.EventNormal, ReasonConfigured, configuredMessage(pl))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,11 +62,23 @@ func (f *fakeNetns) Apply(_ string, sets []rules.RuleSet, _ string) (applied, er
 
 func (f *fakeNetns) Verify(string, []rules.RuleSet) error { return f.applyErr }
 
+// fakeJournal notes the set-ups recorded, as "uid container ips".
+type fakeJournal struct {
+	records []string
+	err     error
+}
+
+func (f *fakeJournal) Record(_, uid, containerID string, ips []netip.Addr) error {
+	f.records = append(f.records, fmt.Sprint(uid, " ", containerID, " ", ips))
+	return f.err
+}
+
 type addCase struct {
-	api    *fakeAPI
-	netns  *fakeNetns
-	args   string
-	apiErr error
+	api     *fakeAPI
+	netns   *fakeNetns
+	journal *fakeJournal
+	args    string
+	apiErr  error
 }
 
 func (c addCase) run(t *testing.T, file string) (string, error, int) {
@@ -77,7 +91,11 @@ func (c addCase) run(t *testing.T, file string) (string, error, int) {
 	logOutput = &logs
 	t.Cleanup(func() { logOutput = os.Stderr })
 	calls := 0
+	if c.journal == nil {
+		c.journal = &fakeJournal{}
+	}
 	p := &Plugin{
+		journal: c.journal,
 		newAPI: func(context.Context, *NetConf) (kubeAPI, error) {
 			calls++
 			if c.apiErr != nil {
@@ -102,9 +120,13 @@ const webArgs = "K8S_POD_NAMESPACE=test;K8S_POD_NAME=web-1;K8S_POD_UID=u-1;K8S_P
 func TestAddMeshedPod(t *testing.T) {
 	api := &fakeAPI{pod: pod(), Fake: meshtest.Fake{CM: meshtest.SeedConfigMap()}}
 	netns := &fakeNetns{}
-	out, err, _ := addCase{api: api, netns: netns, args: webArgs}.run(t, "netconf-minimal-0.3.1.json")
+	j := &fakeJournal{}
+	out, err, _ := addCase{api: api, netns: netns, journal: j, args: webArgs}.run(t, "netconf-minimal-0.3.1.json")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := strings.Join(j.records, ";"); got != "u-1 abc [10.220.0.6]" {
+		t.Errorf("set-ups recorded: %q, want the pod's UID, sandbox and address", got)
 	}
 	if !strings.Contains(out, `"10.220.0.6/24"`) || !strings.Contains(out, `"cniVersion": "0.3.1"`) {
 		t.Errorf("result is not prevResult at 0.3.1:\n%s", out)
@@ -120,6 +142,23 @@ func TestAddMeshedPod(t *testing.T) {
 		!strings.Contains(ev.Message, "profile osm-v0") || !strings.Contains(ev.Message, "ConfigMap osm-system/osm-config") ||
 		!strings.Contains(ev.Message, "iptables -t nat -I PROXY_OUTPUT -d 2.2.2.2/24 -j RETURN") {
 		t.Errorf("event %+v", ev)
+	}
+}
+
+// A pod whose mesh intercepts its traffic itself gets no rules, but is
+// recorded: mesh-cni set it up, and the node agent must not take it for a
+// pod set up without mesh-cni.
+func TestAddSkippedIsRecorded(t *testing.T) {
+	api := &fakeAPI{pod: pod(), Fake: meshtest.Fake{MC: meshtest.MeshConfig(t, "v1alpha2", `{"traffic":{"interceptionMode":"ebpf"}}`)}}
+	netns, j := &fakeNetns{}, &fakeJournal{}
+	if _, err, _ := (addCase{api: api, netns: netns, journal: j, args: webArgs}).run(t, "netconf-minimal-0.3.1.json"); err != nil {
+		t.Fatal(err)
+	}
+	if len(netns.applied) != 0 || len(api.events) != 1 || api.events[0].Reason != ReasonSkipped {
+		t.Errorf("applied %v, events %+v: want no rules and a %s event", netns.applied, api.events, ReasonSkipped)
+	}
+	if got := strings.Join(j.records, ";"); got != "u-1 abc [10.220.0.6]" {
+		t.Errorf("set-ups recorded: %q", got)
 	}
 }
 
@@ -153,9 +192,10 @@ func TestAddPassThrough(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			netns := &fakeNetns{}
 			api := &fakeAPI{pod: tt.pod}
-			out, err, calls := addCase{api: api, netns: netns, args: tt.args}.run(t, "netconf-minimal-0.3.1.json")
-			if err != nil || calls != tt.wantCalls || len(netns.applied) != 0 || len(api.events) != 0 {
-				t.Fatalf("err %v, API connections %d (want %d), applied %v, events %v", err, calls, tt.wantCalls, netns.applied, api.events)
+			j := &fakeJournal{}
+			out, err, calls := addCase{api: api, netns: netns, journal: j, args: tt.args}.run(t, "netconf-minimal-0.3.1.json")
+			if err != nil || calls != tt.wantCalls || len(netns.applied) != 0 || len(api.events) != 0 || len(j.records) != 0 {
+				t.Fatalf("err %v, API connections %d (want %d), applied %v, events %v, recorded %v", err, calls, tt.wantCalls, netns.applied, api.events, j.records)
 			}
 			if !strings.Contains(out, "10.220.0.6/24") {
 				t.Errorf("prevResult not passed through: %s", out)
@@ -186,6 +226,10 @@ func TestAddFailures(t *testing.T) {
 		{"iptables fails", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{applyErr: errors.New("iptables-restore: line 3 failed")}}, types.ErrInternal, "applying rules in /var/run/netns/test for pod test/web-1: iptables-restore: line 3 failed", 1},
 		{"pod replaced", addCase{api: &fakeAPI{pod: pod(func(p *object.Pod) { p.Metadata.UID = "u-2" })}}, types.ErrInternal, "the pod was replaced", 1},
 		{"panic", addCase{api: &fakeAPI{pod: pod()}, netns: &fakeNetns{panics: true}}, types.ErrInternal, "internal error: boom", 0},
+		// Unrecorded, the node agent would take the pod for one set up
+		// without mesh-cni: the runtime makes the sandbox again instead.
+		{"journal unwritable", addCase{api: &fakeAPI{pod: pod()}, journal: &fakeJournal{err: errors.New("recording the set-up of pod u-1: no space left on device")}},
+			types.ErrInternal, "pod test/web-1: recording the set-up of pod u-1: no space left on device", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

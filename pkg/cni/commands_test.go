@@ -26,7 +26,7 @@ func runCommand(t *testing.T, command string, conf []byte, args string, api *fak
 	var logs bytes.Buffer
 	logOutput = &logs
 	t.Cleanup(func() { logOutput = os.Stderr })
-	p := &Plugin{newAPI: func(context.Context, *NetConf) (kubeAPI, error) { return api, nil }, netns: netns}
+	p := &Plugin{newAPI: func(context.Context, *NetConf) (kubeAPI, error) { return api, nil }, netns: netns, journal: &fakeJournal{}}
 	err := handler(p, command)(&skel.CmdArgs{ContainerID: "abc", Netns: "/var/run/netns/gone", IfName: "eth0", Args: args, StdinData: conf})
 	t.Logf("logs:\n%s", logs.String())
 	return err

@@ -32,6 +32,8 @@ type Plugin struct {
 	newAPI func(ctx context.Context, conf *NetConf) (kubeAPI, error)
 	// netns applies and verifies rules in a pod's namespace.
 	netns netnsRules
+	// journal records each sandbox set up, in the run dir.
+	journal setUpJournal
 	// host names this node in events.
 	host string
 }
@@ -43,8 +45,9 @@ func New() *Plugin {
 		newAPI: func(ctx context.Context, conf *NetConf) (kubeAPI, error) {
 			return agent.Dial(ctx, conf.AgentSocket)
 		},
-		netns: kernelRules{opts: apply.Options{LockDir: DefaultLockDir}},
-		host:  host,
+		netns:   kernelRules{opts: apply.Options{LockDir: DefaultLockDir}},
+		journal: runDirJournal{},
+		host:    host,
 	}
 }
 

@@ -30,53 +30,23 @@ func TestNamespaceSkip(t *testing.T) {
 	}
 }
 
-// pod is test/web-1 as OSM injected it, changed by mutate.
-func pod(mutate ...func(*object.Pod)) *object.Pod {
-	return meshtest.Pod(mutate...)
-}
-
 func TestPodSkip(t *testing.T) {
 	conf := &NetConf{}
 	if err := conf.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	injection := func(v string) *object.Pod {
-		return pod(func(p *object.Pod) { p.Metadata.Annotations = map[string]string{AnnotationSidecarInjection: v} })
+	// pkg/scope's tests cover every reason; here, that the settings'
+	// sidecar names reach it.
+	if got := podSkip(conf, pod()); got != "" {
+		t.Errorf("podSkip(an injected pod) = %q, want in scope", got)
 	}
-	tests := []struct {
-		name string
-		pod  *object.Pod
-		want string
-	}{
-		{"envoy sidecar", pod(), ""},
-		{"pipy sidecar", pod(func(p *object.Pod) { p.Spec.Containers[1].Name = "sidecar" }), ""},
-		{"enabled annotation", injection("enabled"), ""},
-		{"host network", pod(func(p *object.Pod) { p.Spec.HostNetwork = true }), "host network"},
-		{"injection disabled", injection("disabled"), "sidecar-injection is disabled"},
-		// OSM's injector lower-cases the value and takes no and false too.
-		{"injection false", injection("false"), "sidecar-injection is false"},
-		{"injection No", injection("No"), "sidecar-injection is No"},
-		{"injection Disabled", injection("Disabled"), "sidecar-injection is Disabled"},
-		{"injection yes", injection("yes"), ""},
-		// An Envoy that OSM did not inject: OSM's Contour ingress
-		// (containers shutdown-manager and envoy), a gateway.
-		{"envoy without the injector's label", pod(func(p *object.Pod) {
-			p.Metadata.Labels = map[string]string{"app": "osm-contour-envoy"}
-			p.Spec.Containers = []object.Container{{Name: "shutdown-manager"}, {Name: "envoy"}}
-		}), "no osm-proxy-uuid label"},
-		{"osm-init", pod(func(p *object.Pod) { p.Spec.InitContainers = []object.Container{{Name: "osm-init"}} }), "osm-init init container"},
-		{"no sidecar", pod(func(p *object.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }), "no sidecar container"},
-		{"sidecar only as init container", pod(func(p *object.Pod) {
-			p.Spec.Containers = p.Spec.Containers[:1]
-			p.Spec.InitContainers = []object.Container{{Name: "envoy"}}
-		}), "no sidecar container"},
+	conf.SidecarContainerNames = []string{"proxy"}
+	if got := podSkip(conf, pod()); !strings.Contains(got, "no sidecar container") {
+		t.Errorf("podSkip with sidecarContainerNames [proxy] = %q, want no sidecar container", got)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := podSkip(conf, tt.pod)
-			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
-				t.Errorf("podSkip = %q, want %q", got, tt.want)
-			}
-		})
-	}
+}
+
+// pod is test/web-1 as OSM injected it, changed by mutate.
+func pod(mutate ...func(*object.Pod)) *object.Pod {
+	return meshtest.Pod(mutate...)
 }

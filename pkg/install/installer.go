@@ -28,6 +28,7 @@ import (
 	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
 	"github.com/mesh-cni/mesh-cni/pkg/install/serviceaccount"
 	"github.com/mesh-cni/mesh-cni/pkg/install/status"
+	"github.com/mesh-cni/mesh-cni/pkg/journal"
 	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
@@ -51,6 +52,10 @@ type Installer struct {
 	chainDone    bool                   // the chain was complete once
 	waiting      bool                   // we said we wait for a primary
 	complete     bool                   // the last pass installed everything
+	journalBegun bool                   // the plugin's journal has its start
+	// scope and apiTimeout are the plugin's, from its settings.
+	scope      server.Scope
+	apiTimeout time.Duration
 }
 
 // New checks the plugin settings, reads the service account credentials
@@ -64,11 +69,19 @@ func New(cfg config.Config, log *slog.Logger, st *status.Status) (*Installer, er
 	if err != nil {
 		return nil, err
 	}
+	// entry.Load checked them; Resolve fills in the defaults of a copy.
+	resolved := settings.Settings
+	parsed, err := resolved.Resolve()
+	if err != nil {
+		return nil, err
+	}
 	return &Installer{
-		cfg:      cfg,
-		log:      log,
-		status:   st,
-		settings: settings,
+		scope:      server.Scope{ExcludeNamespaces: resolved.ExcludeNamespaces, SidecarContainerNames: resolved.SidecarContainerNames},
+		apiTimeout: parsed.APITimeout,
+		cfg:        cfg,
+		log:        log,
+		status:     st,
+		settings:   settings,
 		chain: &chain.Chain{
 			Dir:       cfg.ConfDir,
 			ConfName:  cfg.ConfName,
@@ -102,7 +115,7 @@ func (in *Installer) Run(ctx context.Context) error {
 	}
 	defer w.close()
 	in.syncAll()
-	w.loop(ctx, in.cfg.Resync, in.syncAll)
+	w.loop(ctx, in.cfg.Resync, in.syncAll, in.entryRemoved)
 	in.status.SetNotReady("shutting down")
 	if reason := in.skipCleanup(); reason != "" {
 		in.log.Info("leaving the plugin installed on shutdown; the node agent stops, so pods outside the excluded namespaces fail with \"try again later\" until the next installer serves", "reason", reason)
@@ -115,11 +128,17 @@ func (in *Installer) Run(ctx context.Context) error {
 // serving, and returns what stops it. Its context is detached from ctx,
 // which ends at SIGTERM, before the uninstall. The store's watches start
 // now; until they have synced it reads the API for each request, so the
-// socket never waits for them and only readiness does.
+// socket never waits for them and only readiness does. Beside it runs the
+// agent's upkeep of the node: repair and the taint's removal.
 func (in *Installer) startAgent(ctx context.Context) (stop func()) {
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	log := in.log.With("component", "agent")
 	store := server.NewStore(in.api.client, in.cfg.NodeName, log)
+	// config.validate accepted the name.
+	mode, _ := server.ParseRepairMode(in.cfg.Repair)
+	up := &Upkeep{API: in.api.client, Node: in.cfg.NodeName, Ready: in.ready, Log: log, Repair: mode,
+		RepairInterval: in.cfg.RepairInterval, Resync: in.cfg.Resync, Scope: in.scope, RunDir: in.cfg.RunDir}
+	kept := up.Start(life, store)
 	stored := make(chan struct{})
 	go func() {
 		defer close(stored)
@@ -140,36 +159,12 @@ func (in *Installer) startAgent(ctx context.Context) (stop func()) {
 		return nil
 	})
 	in.log.Info("the node agent watches this node's pods", "node", in.cfg.NodeName, "server", in.cfg.KubeHost+":"+in.cfg.KubePort)
-	repaired := in.startRepair(life, log)
-	untainted := make(chan struct{})
-	u := &untainter{api: in.api.client, node: in.cfg.NodeName, log: in.log, ready: in.ready}
-	go func() {
-		defer close(untainted)
-		u.run(life, untaintInterval, in.cfg.Resync)
-	}()
 	return func() {
 		in.agent.stop()
 		cancel()
 		<-stored
-		<-repaired
-		<-untainted
+		kept()
 	}
-}
-
-// startRepair runs the repair of this node's pods whose validation failed
-// until life ends; the returned channel closes then. It acts only while
-// the install is ready (complete, the agent answering and synced): a pod
-// deleted earlier would be made again without rules.
-func (in *Installer) startRepair(life context.Context, log *slog.Logger) <-chan struct{} {
-	done := make(chan struct{})
-	// config.validate accepted the name.
-	mode, _ := server.ParseRepairMode(in.cfg.Repair)
-	r := &server.Repairer{API: in.api.client, Node: in.cfg.NodeName, Mode: mode, Log: log, Ready: in.ready}
-	go func() {
-		defer close(done)
-		r.Run(life, in.cfg.RepairInterval)
-	}()
-	return done
 }
 
 // ready says whether the install is complete, its agent answering and
@@ -178,11 +173,6 @@ func (in *Installer) ready() bool {
 	ok, _ := in.status.Ready()
 	return ok
 }
-
-// untaintInterval is how often the node is checked for NotReadyTaint
-// until the install is ready and the taint gone (then every --resync-interval):
-// a pod waits for the taint's removal at most this long after readiness.
-const untaintInterval = 2 * time.Second
 
 // skipCleanup says why not to uninstall, or "" to uninstall. The file is
 // read now, not at start, so that an operator can flip it in the ConfigMap
@@ -215,6 +205,9 @@ func (in *Installer) prepare() error {
 	in.sourceDigest = digest
 	if err := os.MkdirAll(in.cfg.RunDir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", in.cfg.RunDir, err)
+	}
+	if err := in.openJournal(); err != nil {
+		return err
 	}
 	dirs := append([]string{in.cfg.ConfDir, in.cfg.RunDir}, in.cfg.BinDirs...)
 	for _, d := range dirs {
@@ -269,6 +262,9 @@ func (in *Installer) uninstall() error {
 	for _, f := range apply.WireFiles(in.cfg.RunDir) {
 		errs = append(errs, in.remove(f, "removed the plugin's record of its nf_tables comparison"))
 	}
+	// Our binary is gone: whatever sets pods up next, the next installer
+	// begins a journal of its own.
+	errs = append(errs, journal.Journal{RunDir: in.cfg.RunDir}.Remove())
 	err := errors.Join(errs...)
 	if err != nil {
 		in.log.Error("uninstall incomplete", "error", err.Error())

@@ -45,13 +45,27 @@ func (in *Installer) syncAll() {
 	in.status.SetReady()
 }
 
+// entryRemoved says whether an event at path left the primary config
+// complete and without our entry: its CNI rewrote it whole (most write a
+// temporary file and rename it over), and each moment until the entry is
+// back is one in which a pod gets no rules, so the sync must not wait for
+// the burst to settle. A config that does not parse is being written; the
+// settled sync reads it then.
+func (in *Installer) entryRemoved(path string) bool {
+	if in.primary == "" || filepath.Dir(path) != filepath.Clean(in.cfg.ConfDir) {
+		return false
+	}
+	p, err := in.chain.FindPrimary()
+	return err == nil && p.Path == in.primary && p.Doc.Count(entry.PluginType) == 0
+}
+
 func (in *Installer) syncBinaries() error {
 	for _, dir := range in.cfg.BinDirs {
 		if err := in.syncBinary(filepath.Join(dir, entry.PluginType)); err != nil {
 			return err
 		}
 	}
-	return nil
+	return in.beginJournal()
 }
 
 func (in *Installer) syncBinary(dst string) error {

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -28,6 +29,8 @@ type untainter struct {
 	node  string
 	ready func() bool
 	log   *slog.Logger
+	// missing: the node was not found, and we said so.
+	missing bool
 }
 
 // run checks every fast interval until the install is ready and the node
@@ -70,9 +73,19 @@ func (u *untainter) once(ctx context.Context) (bool, error) {
 			} `json:"taints"`
 		} `json:"spec"`
 	}
-	if err := u.api.Get(ctx, path, &node); err != nil {
+	err := u.api.Get(ctx, path, &node)
+	if errors.Is(err, kube.ErrNotFound) {
+		// `installer agent` beside no Kubernetes node: nothing to remove.
+		if !u.missing {
+			u.log.Info("no such node; no taint to remove", "node", u.node, "taint", NotReadyTaint)
+		}
+		u.missing = true
+		return false, nil
+	}
+	if err != nil {
 		return false, err
 	}
+	u.missing = false
 	for i, t := range node.Spec.Taints {
 		if t.Key != NotReadyTaint {
 			continue

@@ -71,4 +71,9 @@ func TestUntaint(t *testing.T) {
 	if removed, err := u.once(context.Background()); err != nil || removed {
 		t.Errorf("a second check: removed %v, %v; want nothing to do", removed, err)
 	}
+	// `installer agent` beside a machine that is no node: no error.
+	u.node = "no-such-node"
+	if removed, err := u.once(context.Background()); err != nil || removed {
+		t.Errorf("a node that does not exist: removed %v, %v; want nothing to do, no error", removed, err)
+	}
 }

@@ -49,8 +49,9 @@ func (w *watcher) rewatch() {
 }
 
 // loop calls sync after each burst of events and every resync, until ctx
-// is done.
-func (w *watcher) loop(ctx context.Context, resync time.Duration, sync func()) {
+// is done; and at once for an event urgent says cannot wait for the burst
+// to settle.
+func (w *watcher) loop(ctx context.Context, resync time.Duration, sync func(), urgent func(path string) bool) {
 	tick := time.NewTicker(resync)
 	defer tick.Stop()
 	debounce := time.NewTimer(time.Hour)
@@ -64,6 +65,9 @@ func (w *watcher) loop(ctx context.Context, resync time.Duration, sync func()) {
 				return
 			}
 			w.log.Debug("file event", "file", ev.Name, "op", ev.Op.String())
+			if urgent(ev.Name) {
+				sync()
+			}
 			debounce.Reset(settle)
 		case err, ok := <-w.fs.Errors:
 			if !ok {

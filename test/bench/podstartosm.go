@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/pkg/validate"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/images"
+	"github.com/mesh-cni/mesh-cni/test/osmhost"
 	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 
@@ -18,12 +21,15 @@ import (
 // turns.
 type osmStartResult struct {
 	pods, rounds int
-	// plain, osmInit and meshCNI are the contenders, in the report's order.
-	plain, osmInit, meshCNI *osmContender
+	// plain, osmInit, meshCNI and noValidation are the contenders, in
+	// the report's order: noValidation is meshCNI with the webhook's
+	// --validation off, so that the validation container's cost is the
+	// difference.
+	plain, osmInit, meshCNI, noValidation *osmContender
 	// configured counts mesh-cni's RedirectionConfigured events on the
-	// measured mesh-cni pods; onOSMInit mesh-cni's events of any reason on
-	// the measured osm-init pods, for which it installs nothing and writes
-	// none (a pod with osm-init is out of its scope).
+	// measured mesh-cni pods of both; onOSMInit mesh-cni's events of any
+	// reason on the measured osm-init pods, for which it installs nothing
+	// and writes none (a pod with osm-init is out of its scope).
 	configured, onOSMInit int
 }
 
@@ -33,6 +39,9 @@ type osmContender struct {
 	label, prefix, namespace string
 	// inChain: mesh-cni is in the node's CNI chain for its batches.
 	inChain bool
+	// validation is the webhook's --validation for its batches: "true",
+	// "false", or "" for a contender the webhook is not called for.
+	validation string
 	// shape says what is wrong with an admitted pod ("" when it is what
 	// the contender claims to be).
 	shape func(p podcheck.Pod) string
@@ -66,11 +75,16 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 	r := &osmStartResult{pods: pods, rounds: rounds,
 		plain:   &osmContender{label: "plain pods (no mesh)", prefix: "plain", namespace: "bench-plain", shape: plainShape},
 		osmInit: &osmContender{label: "OSM, osm-init", prefix: "osminit", namespace: "bench-osm-init", inChain: true, shape: osmInitShape},
-		meshCNI: &osmContender{label: "OSM, mesh-cni + webhook", prefix: "meshcni", namespace: "bench-mesh-cni", inChain: true, shape: meshCNIShape},
+		meshCNI: &osmContender{label: "OSM, mesh-cni + webhook", prefix: "meshcni", namespace: "bench-mesh-cni", inChain: true,
+			validation: "true", shape: meshCNIShape(true)},
+		noValidation: &osmContender{label: "OSM, mesh-cni + webhook, validation off", prefix: "noval", namespace: "bench-mesh-cni-noval",
+			inChain: true, validation: "false", shape: meshCNIShape(false)},
 	}
-	contenders := []*osmContender{r.plain, r.osmInit, r.meshCNI}
-	node.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n%s---\n%s",
-		r.plain.namespace, osmNamespaceYAML(r.osmInit.namespace, true), osmNamespaceYAML(r.meshCNI.namespace, false)))
+	contenders := []*osmContender{r.plain, r.osmInit, r.meshCNI, r.noValidation}
+	node.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n%s---\n%s---\n%s",
+		r.plain.namespace, osmNamespaceYAML(r.osmInit.namespace, true), osmNamespaceYAML(r.meshCNI.namespace, false),
+		osmNamespaceYAML(r.noValidation.namespace, false)))
+	validation := "true" // deploy/'s
 	for _, c := range contenders {
 		c.setSeriesNames()
 		waitDefaultSA(t, node, c.namespace)
@@ -79,6 +93,7 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 	// for unpacking it, and the first admission for the webhooks' warm-up.
 	for _, c := range contenders {
 		setConflist(t, node, plainConf, meshedConf, c.inChain)
+		validation = setValidation(t, node, validation, c.validation)
 		bt := runBatch(t, node, c.podBatch(), "warm", 1)
 		c.containers = c.check(t, node, bt.names)
 		deleteBatch(t, node, c.namespace)
@@ -88,13 +103,14 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			t.checkInterrupt()
 			c := contenders[(round+i)%len(contenders)]
 			setConflist(t, node, plainConf, meshedConf, c.inChain)
+			validation = setValidation(t, node, validation, c.validation)
 			tag := fmt.Sprintf("r%d", round)
 			bt := runBatch(t, node, c.podBatch(), tag, pods)
 			c.check(t, node, bt.names)
 			c.record(bt)
 			prefix := fmt.Sprintf("%s-%s-", c.prefix, tag)
 			switch c {
-			case r.meshCNI:
+			case r.meshCNI, r.noValidation:
 				r.configured += countEvents(t, node, c.namespace, cni.ReasonConfigured, prefix)
 			case r.osmInit:
 				for _, reason := range []string{cni.ReasonConfigured, cni.ReasonFailed, cni.ReasonSkipped} {
@@ -104,9 +120,25 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			deleteBatch(t, node, c.namespace)
 		}
 	}
-	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s",
-		ms(summarize(r.plain.ready.d).med), ms(summarize(r.osmInit.ready.d).med), ms(summarize(r.meshCNI.ready.d).med))
+	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s, mesh-cni without validation %s",
+		ms(summarize(r.plain.ready.d).med), ms(summarize(r.osmInit.ready.d).med), ms(summarize(r.meshCNI.ready.d).med),
+		ms(summarize(r.noValidation.ready.d).med))
 	return r
+}
+
+// setValidation sets the webhook's --validation to want, rolling its
+// Deployment out, unless want is "" or what it is (now); it returns the
+// setting now. Each batch's pods are checked afterwards (the shapes), so a
+// pod admitted by a replica of the other setting would end the phase.
+func setValidation(t *phase, node *cluster.Node, now, want string) string {
+	if want == "" || want == now {
+		return now
+	}
+	start := time.Now()
+	node.Kubectl(t, "set", "env", "-n", "mesh-cni", "deployment/"+osmhost.MeshCNIWebhook, "MESH_CNI_WEBHOOK_VALIDATION="+want)
+	must(t, "rolling out mesh-cni's webhook", osmhost.WaitMeshCNIWebhook(node.KubectlStdin, 180*time.Second))
+	t.Logf("mesh-cni's webhook rolled out with --validation=%s in %s", want, time.Since(start).Round(time.Millisecond))
+	return want
 }
 
 func (c *osmContender) setSeriesNames() {
@@ -164,14 +196,23 @@ func osmInitShape(p podcheck.Pod) string {
 	return ""
 }
 
-func meshCNIShape(p podcheck.Pod) string {
-	switch {
-	case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.HasContainer("envoy"):
-		return "OSM's injector did not inject it"
-	case p.HasInit("osm-init") || !strings.Contains(p.Metadata.Annotations[webhook.CommandAnnotation], "iptables-restore"):
-		return "mesh-cni's webhook did not take osm-init out and record its script"
+// meshCNIShape is the shape of mesh-cni's contender, with or without the
+// validation container first.
+func meshCNIShape(validation bool) func(p podcheck.Pod) string {
+	return func(p podcheck.Pod) string {
+		first := len(p.Spec.InitContainers) > 0 && p.Spec.InitContainers[0].Name == validate.ContainerName
+		switch {
+		case p.Metadata.Labels["osm-proxy-uuid"] == "" || !p.HasContainer("envoy"):
+			return "OSM's injector did not inject it"
+		case p.HasInit("osm-init") || !strings.Contains(p.Metadata.Annotations[webhook.CommandAnnotation], "iptables-restore"):
+			return "mesh-cni's webhook did not take osm-init out and record its script"
+		case validation && !first:
+			return "mesh-cni's webhook did not put its validation container first"
+		case !validation && p.HasInit(validate.ContainerName):
+			return "mesh-cni's webhook added its validation container with --validation=false"
+		}
+		return ""
 	}
-	return ""
 }
 
 // check ends the phase unless every pod named is what the contender

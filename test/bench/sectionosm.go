@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/pkg/validate"
 	"github.com/mesh-cni/mesh-cni/pkg/webhook"
 )
 
@@ -36,7 +37,7 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		"mesh-cni's webhook is deploy/'s as it is (its Deployment of two replicas, Service, RBAC and MutatingWebhookConfiguration, "+
 		"from the image cmd/mkimage builds), with one term added to its namespaceSelector: a namespace labelled `%s` is left to "+
 		"OSM alone. The same application pod (one container, `app`, as its author writes it) is created in batches of %d with "+
-		"one `kubectl apply`, into three namespaces taking turns, %d batches each; a pod's time is from the start of "+
+		"one `kubectl apply`, into four namespaces taking turns, %d batches each; a pod's time is from the start of "+
 		"`kubectl apply` to its Ready=True seen on a watch:\n\n", withoutMeshCNILabel, o.pods, o.rounds)
 	p("- **%s**: a namespace OSM does not monitor, and mesh-cni taken out of the conflist: no mesh at all. Containers: `%s`.\n",
 		o.plain.label, o.plain.containers)
@@ -47,23 +48,31 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		len(o.osmInit.ready.d), o.osmInit.containers)
 	p("- **%s**: a namespace both webhooks are called for: mesh-cni's takes `osm-init` out and records its script "+
 		"(annotation `%s`), which the plugin installs at the sandbox's ADD: its RedirectionConfigured event was on %d of the "+
-		"%d measured pods once their batch was Ready. Containers: `%s`.\n\n", o.meshCNI.label, webhook.CommandAnnotation, o.configured, n, o.meshCNI.containers)
+		"%d measured pods of it and the next once their batch was Ready. Its validation container `%s` comes first. Containers: `%s`.\n",
+		o.meshCNI.label, webhook.CommandAnnotation, o.configured, n+len(o.noValidation.ready.d), validate.ContainerName, o.meshCNI.containers)
+	p("- **%s**: the same, with the webhook's `--validation=false` (`MESH_CNI_WEBHOOK_VALIDATION` on its Deployment, "+
+		"rolled out before each of its batches and back after): no validation container. Containers: `%s`.\n\n",
+		o.noValidation.label, o.noValidation.containers)
 	p("Every admitted pod of every batch was checked to be what its contender says: plain pods unchanged, osm-init's injected " +
-		"with osm-init and no record, mesh-cni's injected without osm-init and with the record. One unmeasured pod of each " +
-		"came first.\n\n")
-	table(sb, o.plain.ready, o.osmInit.ready, o.meshCNI.ready, o.plain.batch, o.osmInit.batch, o.meshCNI.batch)
+		"with osm-init and no record, mesh-cni's injected without osm-init and with the record, its validation container first " +
+		"or, validation off, none. One unmeasured pod of each came first.\n\n")
+	table(sb, o.plain.ready, o.osmInit.ready, o.meshCNI.ready, o.noValidation.ready, o.plain.batch, o.osmInit.batch, o.meshCNI.batch, o.noValidation.batch)
 	plain, osm, mesh := summarize(o.plain.ready.d).med, summarize(o.osmInit.ready.d).med, summarize(o.meshCNI.ready.d).med
 	p("mesh-cni + webhook against plain pods (medians): **%+.1f%%** (%s against %s; target: at most +5%%, %s). "+
 		"Against OSM's osm-init: %s per pod saved (%s of osm-init's median; osm-init / mesh-cni %s). "+
 		"OSM's osm-init against plain pods: %+.1f%%.\n\n",
 		100*o.abovePlain(), ms(mesh), ms(plain), verdictWord(o.abovePlain() <= targetOSMStart),
 		ms(osm-mesh), percent(osm-mesh, osm), ratio(osm, mesh), 100*float64(osm-plain)/float64(max(plain, 1)))
+	with, without := summarize(o.meshCNI.ready.d).med, summarize(o.noValidation.ready.d).med
+	p("The validation container's cost (medians, the same run, taking turns): %s a pod to Ready, %s with it against %s "+
+		"without (%+.1f%%); the node's part, stored to Ready, with it against without: %s.\n\n", signedMS(with-without), ms(with),
+		ms(without), 100*float64(with-without)/float64(max(without, 1)), relative(o.meshCNI.node, o.noValidation.node))
 	p("Where the time went (medians). \"Stored\" is a pod's first event on the watch: admitted (OSM's injector and, for the " +
 		"last contender, mesh-cni's webhook called) and written to etcd; `kubectl apply` creates a batch's pods one after another, " +
 		"so a pod's time to stored includes the admission of the pods before it. \"Stored to Ready\" is the node's part: " +
 		"scheduling, the sandbox and its CNI chain, the init container if any, the containers.\n\n")
 	p("| | containers | kubectl apply (per batch) | apply to stored | stored to Ready | apply to Ready |\n|---|---|---:|---:|---:|---:|\n")
-	for _, c := range []*osmContender{o.plain, o.osmInit, o.meshCNI} {
+	for _, c := range []*osmContender{o.plain, o.osmInit, o.meshCNI, o.noValidation} {
 		p("| %s | %s | %s | %s | %s | %s |\n", c.label, c.containers, ms(summarize(c.apply.d).med), ms(summarize(c.seen.d).med),
 			ms(summarize(c.node.d).med), ms(summarize(c.ready.d).med))
 	}

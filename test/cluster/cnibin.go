@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mesh-cni/mesh-cni/pkg/journal"
 	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 )
 
@@ -32,6 +33,9 @@ const meshCNIRunDir = "/run/mesh-cni"
 // comparison (apply.WireFiles).
 var strays = append([]string{filepath.Join(CNIBinDir, "mesh-cni"), filepath.Join(meshCNIRunDir, "agent.sock")},
 	apply.WireFiles(meshCNIRunDir)...)
+
+// journalDir is the plugin's journal of the pods it set up.
+var journalDir = filepath.Join(meshCNIRunDir, journal.DirName)
 
 // hostDirs are the host directories the node, the installer or the plugin
 // may create; tear-down removes those that were not there before, if empty.
@@ -123,6 +127,15 @@ func restoreHostFiles(logf func(string, ...any)) error {
 			logf("tear-down: removed %s, left by the installer under test", path)
 		} else if err != nil && !os.IsNotExist(err) {
 			errs = append(errs, fmt.Errorf("removing %s: %w", path, err))
+		}
+	}
+	// The plugin's journal of set-up pods (pkg/journal), which the
+	// installer removes when it uninstalls.
+	if _, err := os.Stat(journalDir); err == nil {
+		if err := os.RemoveAll(journalDir); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", journalDir, err))
+		} else {
+			logf("tear-down: removed %s, left by the installer under test", journalDir)
 		}
 	}
 	for _, path := range rec.Saved {

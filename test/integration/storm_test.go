@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
@@ -228,19 +228,19 @@ func (st *storm) meshCalls(t *testing.T) (adds, dels int) {
 // the run dir anything but the agent's socket and the netlink record.
 func noLeftovers(t *testing.T, runDir string) {
 	t.Helper()
-	locks, err := os.ReadDir(rules.DefaultLockDir)
+	locks, err := os.ReadDir(apply.DefaultLockDir)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	for _, l := range locks {
-		t.Errorf("lock file left: %s", filepath.Join(rules.DefaultLockDir, l.Name()))
+		t.Errorf("lock file left: %s", filepath.Join(apply.DefaultLockDir, l.Name()))
 	}
 	entries, err := os.ReadDir(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, en := range entries {
-		if en.Name() != "agent.sock" && en.Name() != rules.WireRecord {
+		if en.Name() != "agent.sock" && en.Name() != apply.WireRecord {
 			t.Errorf("run dir entry left: %s", filepath.Join(runDir, en.Name()))
 		}
 	}

@@ -69,6 +69,9 @@ type reflector struct {
 	// nudge cuts that wait short: a read answered by the API showed the
 	// collection served (the CRD was installed in the meantime).
 	nudge chan struct{}
+	// observe, when set, is shown every object listed or watched
+	// (deleted: a watch's DELETED event), from run's goroutine.
+	observe func(deleted bool, raw json.RawMessage)
 
 	// failing, routine and state belong to run's goroutine: the last
 	// attempt failed; the last watch ended the routine way; the path
@@ -197,6 +200,7 @@ func (r *reflector) once(ctx context.Context) (healthy bool, err error) {
 			return false, fmt.Errorf("decoding a listed object: %w", err)
 		}
 		items[key] = e
+		r.show(false, raw)
 	}
 	if version < 0 {
 		// No version served: nothing to watch. Reads go to the API, which
@@ -251,6 +255,14 @@ func (r *reflector) once(ctx context.Context) (healthy bool, err error) {
 			r.items[key] = e
 		}
 		r.mu.Unlock()
+		r.show(typ == kube.WatchDeleted, raw)
+	}
+}
+
+// show hands an object to observe, if set.
+func (r *reflector) show(deleted bool, raw json.RawMessage) {
+	if r.observe != nil {
+		r.observe(deleted, raw)
 	}
 }
 

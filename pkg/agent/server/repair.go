@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/pkg/journal"
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
 	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
-	"github.com/mesh-cni/mesh-cni/pkg/validate"
 )
 
-// RepairMode is what the node agent does with a pod whose validation
-// container found no rules.
+// RepairMode is what the node agent does with a pod set up without
+// mesh-cni.
 type RepairMode string
 
 // Repair modes.
@@ -47,86 +49,40 @@ const UninitializedLabel = "mesh-cni.io/uninitialized"
 const (
 	ReasonDeleted  = "MeshRulesMissingDeleted"
 	ReasonLabelled = "MeshRulesMissingLabelled"
+	// ReasonOutOfScope: a pod the plugin leaves alone failed validation;
+	// it is labelled, not deleted, since it would be made again without
+	// rules.
+	ReasonOutOfScope = "MeshValidationOutOfScope"
 )
 
-// repairPod is the part of a pod repair reads.
-type repairPod struct {
-	Metadata struct {
-		object.ObjectMeta
-		OwnerReferences   []struct{ UID string } `json:"ownerReferences"`
-		DeletionTimestamp *string                `json:"deletionTimestamp"`
-	} `json:"metadata"`
-	Status struct {
-		InitContainerStatuses []struct {
-			Name      string         `json:"name"`
-			State     containerState `json:"state"`
-			LastState containerState `json:"lastState"`
-		} `json:"initContainerStatuses"`
-	} `json:"status"`
-}
-
-type containerState struct {
-	Terminated *struct {
-		ExitCode int `json:"exitCode"`
-	} `json:"terminated"`
-}
-
-// failedValidation says whether the pod's validation container ever
-// terminated with validate.NotRedirectedExitCode (kubelet restarts it, so
-// the code may be in the last state only).
-func (p *repairPod) failedValidation() bool {
-	for _, s := range p.Status.InitContainerStatuses {
-		if s.Name != validate.ContainerName {
-			continue
-		}
-		for _, st := range []containerState{s.State, s.LastState} {
-			if st.Terminated != nil && st.Terminated.ExitCode == validate.NotRedirectedExitCode {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Repairer repairs the pods of its node whose validation failed: their
-// sandbox was made while mesh-cni was not in the node's CNI chain.
+// Repairer repairs the pods of its node set up without mesh-cni: those
+// whose validation failed, and, with a Journal, meshed pods without
+// validation whose sandbox the plugin has no record of. Their sandbox was
+// made while mesh-cni was not in the node's CNI chain.
 type Repairer struct {
 	// API lists, deletes and labels pods, and records the events.
 	API *kube.Client
 	// Node is this node's name: only its pods are looked at.
 	Node string
-	// Mode is what is done with a pod whose validation failed.
+	// Mode is what is done with a pod set up without mesh-cni.
 	Mode RepairMode
 	// Ready says whether this node's install is complete: only then can a
 	// pod made again get its rules, so only then does Repairer act.
 	Ready func() bool
-	Log   *slog.Logger
+	// Scope is the plugin's: a pod it leaves alone is never deleted.
+	Scope Scope
+	// Journal, when set, is the plugin's record of the sandboxes it set
+	// up (its run dir); nil leaves pods without validation alone.
+	Journal *journal.Journal
+	Log     *slog.Logger
+
+	once  sync.Once
+	queue chan *repairPod
 }
 
-// Run repairs every interval until ctx ends. The list is answered from
-// the API server's watch cache (resourceVersion=0) and holds one node's
-// pods: cheap, and a failed pod waits at most an interval plus the
-// validation container's own bound.
-func (r *Repairer) Run(ctx context.Context, interval time.Duration) {
-	if r.Mode == RepairOff {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := r.Once(ctx); err != nil && ctx.Err() == nil {
-			r.Log.Warn("repairing pods whose validation failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// Once looks at the node's pods once and repairs those whose validation
-// failed, and returns how many it repaired; nothing while not Ready.
+// Once looks at the node's pods once, repairs those set up without
+// mesh-cni and forgets the set-up records of pods gone; it returns how
+// many it repaired, and nothing while not Ready.
 func (r *Repairer) Once(ctx context.Context) (int, error) {
 	if r.Mode == RepairOff || !r.Ready() {
 		return 0, nil
@@ -136,14 +92,14 @@ func (r *Repairer) Once(ctx context.Context) (int, error) {
 	if err := r.API.Get(ctx, "/api/v1/pods?"+q.Encode(), &list); err != nil {
 		return 0, err
 	}
+	since, has := r.journalNow()
 	n := 0
 	var errs []error
+	live := map[string]bool{}
 	for i := range list.Items {
 		p := &list.Items[i]
-		if !p.failedValidation() || p.Metadata.DeletionTimestamp != nil || p.Metadata.Labels[UninitializedLabel] == "true" {
-			continue
-		}
-		done, err := r.repair(ctx, p)
+		live[p.Metadata.UID] = true
+		done, err := r.act(ctx, p, r.judge(p, since, has))
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -151,22 +107,70 @@ func (r *Repairer) Once(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+	if r.Journal != nil {
+		errs = append(errs, r.Journal.Prune(func(uid string) bool { return live[uid] }, pruneAge))
+	}
 	return n, errors.Join(errs...)
 }
 
-// repair deletes or labels one pod; a pod changed since the list (its
-// preconditions fail) is left for the next pass to see as it is now.
-func (r *Repairer) repair(ctx context.Context, p *repairPod) (bool, error) {
+// pruneAge is how old the records of a pod missing from the list must be
+// before they go: a pod set up a moment ago may not be in the list yet.
+const pruneAge = 10 * time.Minute
+
+// journalNow returns the journal's start and its lookup, or a zero time
+// when repair cannot judge by it (no journal, or not begun).
+func (r *Repairer) journalNow() (time.Time, func(string, []netip.Addr) bool) {
+	if r.Journal == nil {
+		return time.Time{}, nil
+	}
+	since, err := r.Journal.Since()
+	if err != nil {
+		if !errors.Is(err, journal.ErrNoSince) {
+			r.Log.Warn("pods without validation are not checked", "error", err.Error())
+		}
+		return time.Time{}, nil
+	}
+	return since, func(uid string, ips []netip.Addr) bool {
+		ok, err := r.Journal.Has(uid, ips)
+		if err != nil {
+			// Unreadable is not absent: never delete on it.
+			r.Log.Warn("reading a pod's set-up record", "uid", uid, "error", err.Error())
+			return true
+		}
+		return ok
+	}
+}
+
+// Why each finding is repaired, for its event.
+const (
+	whyValidation = "its validation container found the pod's TCP not redirected: the pod's sandbox was created while mesh-cni was not in the node's CNI chain, so it has no traffic-redirection rules"
+	whyUnrecorded = "mesh-cni's plugin left no record of setting up the pod's sandbox (the run dir's journal): it was created while mesh-cni was not in the node's CNI chain, so it has no traffic-redirection rules"
+)
+
+// act repairs one pod as its finding asks: deleted or labelled; a pod
+// changed since it was read (its preconditions fail) is left for the next
+// pass to see as it is now.
+func (r *Repairer) act(ctx context.Context, p *repairPod, f finding) (bool, error) {
+	if f == fine {
+		return false, nil
+	}
 	m := p.Metadata
 	path := "/api/v1/namespaces/" + url.PathEscape(m.Namespace) + "/pods/" + url.PathEscape(m.Name)
-	const why = "its validation container found the pod's TCP not redirected: the pod's sandbox was created while mesh-cni was not in the node's CNI chain, so it has no traffic-redirection rules"
+	why := whyValidation
+	if f == unrecorded {
+		why = whyUnrecorded
+	}
 	var err error
 	ev := object.Event{Namespace: m.Namespace, PodName: m.Name, PodUID: m.UID, Type: object.EventWarning, Component: "mesh-cni", Host: r.Node}
-	if r.Mode == RepairDelete && len(m.OwnerReferences) > 0 {
+	switch {
+	case f == outOfScope:
+		err = r.API.JSONPatch(ctx, path, labelOps(p), nil)
+		ev.Reason, ev.Message = ReasonOutOfScope, fmt.Sprintf("mesh-cni labelled the pod %s=true and does not delete it: its validation container found the pod's TCP not redirected, but mesh-cni does not set this pod up (%s), so a pod made again would have no rules either; mesh its namespace with mesh-cni or take the pod out of the mesh", UninitializedLabel, p.outOfScope(r.Scope))
+	case r.Mode == RepairDelete && len(m.OwnerReferences) > 0:
 		pre := map[string]any{"preconditions": map[string]string{"uid": m.UID, "resourceVersion": m.ResourceVersion}}
 		err = r.API.Delete(ctx, path, pre)
 		ev.Reason, ev.Message = ReasonDeleted, "mesh-cni deleted the pod: "+why+"; its controller creates it again"
-	} else {
+	default:
 		err = r.API.JSONPatch(ctx, path, labelOps(p), nil)
 		ev.Reason, ev.Message = ReasonLabelled, fmt.Sprintf("mesh-cni labelled the pod %s=true: %s; delete it to have it created again with its rules", UninitializedLabel, why)
 		if r.Mode == RepairDelete {

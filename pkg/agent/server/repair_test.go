@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mesh-cni/mesh-cni/pkg/kube"
 	"github.com/mesh-cni/mesh-cni/pkg/validate"
@@ -22,6 +23,10 @@ type repairCluster struct {
 	rep   *Repairer
 }
 
+// testScope is the plugin's scope in these tests: namespace "excluded"
+// is excluded, and envoy is the sidecar.
+var testScope = Scope{ExcludeNamespaces: []string{"kube-system", "excluded"}, SidecarContainerNames: []string{"envoy"}}
+
 func startRepair(t *testing.T, mode RepairMode) *repairCluster {
 	t.Helper()
 	d := startDeployedAgent(t)
@@ -30,38 +35,84 @@ func startRepair(t *testing.T, mode RepairMode) *repairCluster {
 		t.Fatal(err)
 	}
 	rc := &repairCluster{deployedAgent: d, admin: kube.NewClient(cfg), ready: true}
-	rc.rep = &Repairer{API: d.api, Node: repairNode, Mode: mode, Ready: func() bool { return rc.ready }, Log: testLogger(t)}
-	d.cp.Apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n")
+	rc.rep = &Repairer{API: d.api, Node: repairNode, Mode: mode, Ready: func() bool { return rc.ready }, Scope: testScope, Log: testLogger(t)}
+	d.cp.Apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: excluded\n")
 	return rc
 }
 
-// pod creates a pod on node, owned by a ReplicaSet when owned, whose
-// validation container last terminated with exit, as kubelet reports it.
-func (rc *repairCluster) pod(t *testing.T, name, node string, owned bool, exit int) {
+// testPod is a pod as kubelet reports it.
+type testPod struct {
+	name, namespace, node string
+	// owned: by a ReplicaSet. unmeshed: no sidecar. validated: it has
+	// the validation container, which last exited with exit.
+	owned, unmeshed, validated bool
+	exit                       int
+	// sandbox is when its sandbox became ready (zero: not ready), ip its
+	// address.
+	sandbox time.Time
+	ip      string
+}
+
+// failed is an owned meshed pod of apps on repairNode whose validation
+// exited 42.
+func failed(name string) testPod {
+	return testPod{name: name, owned: true, validated: true, exit: validate.NotRedirectedExitCode}
+}
+
+// create creates the pod and sets its status.
+func (rc *repairCluster) create(t *testing.T, p testPod) {
 	t.Helper()
-	owner := ""
-	if owned {
-		owner = `"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web","uid":"6d1a3c52-0000-4000-8000-000000000001","controller":true}],`
+	if p.namespace == "" {
+		p.namespace = "apps"
 	}
-	body := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `",` + owner + `"labels":{"app":"web"}},
-"spec":{"nodeName":"` + node + `","initContainers":[{"name":"` + validate.ContainerName + `","image":"mesh-cni"}],"containers":[{"name":"app","image":"app"}]}}`
-	if err := rc.admin.Create(context.Background(), "/api/v1/namespaces/apps/pods", json.RawMessage(body), nil); err != nil {
+	if p.node == "" {
+		p.node = repairNode
+	}
+	meta := map[string]any{"name": p.name, "labels": map[string]string{"app": "web", "osm-proxy-uuid": "7e9d-" + p.name}}
+	if p.owned {
+		meta["ownerReferences"] = []map[string]any{{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "6d1a3c52-0000-4000-8000-000000000001", "controller": true}}
+	}
+	containers := []map[string]string{{"name": "app", "image": "app"}}
+	if !p.unmeshed {
+		containers = append(containers, map[string]string{"name": "envoy", "image": "envoy"})
+	}
+	spec := map[string]any{"nodeName": p.node, "containers": containers}
+	status := map[string]any{"phase": "Pending"}
+	if p.validated {
+		spec["initContainers"] = []map[string]string{{"name": validate.ContainerName, "image": "mesh-cni"}}
+		status["initContainerStatuses"] = []map[string]any{{
+			"name": validate.ContainerName, "image": "mesh-cni", "imageID": "", "ready": false, "restartCount": 1,
+			"state":     map[string]any{"waiting": map[string]any{"reason": "CrashLoopBackOff"}},
+			"lastState": map[string]any{"terminated": map[string]any{"exitCode": p.exit, "reason": "Error"}},
+		}}
+	}
+	if !p.sandbox.IsZero() {
+		status["phase"] = "Running"
+		status["conditions"] = []map[string]any{{"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": p.sandbox.UTC().Format(time.RFC3339)}}
+	}
+	if p.ip != "" {
+		status["podIP"], status["podIPs"] = p.ip, []map[string]string{{"ip": p.ip}}
+	}
+	body, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+	path := "/api/v1/namespaces/" + p.namespace + "/pods"
+	if err := rc.admin.Create(context.Background(), path, json.RawMessage(body), nil); err != nil {
 		t.Fatal(err)
 	}
-	status := map[string]any{"phase": "Pending", "initContainerStatuses": []map[string]any{{
-		"name": validate.ContainerName, "image": "mesh-cni", "imageID": "", "ready": false, "restartCount": 1,
-		"state":     map[string]any{"waiting": map[string]any{"reason": "CrashLoopBackOff"}},
-		"lastState": map[string]any{"terminated": map[string]any{"exitCode": exit, "reason": "Error"}},
-	}}}
-	if err := rc.admin.JSONPatch(context.Background(), "/api/v1/namespaces/apps/pods/"+name+"/status", []kube.PatchOp{{Op: "replace", Path: "/status", Value: status}}, nil); err != nil {
+	if err := rc.admin.JSONPatch(context.Background(), path+"/"+p.name+"/status", []kube.PatchOp{{Op: "replace", Path: "/status", Value: status}}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// get reads a pod's labels, or nil and false when it is gone or being
+// get reads a pod of apps.
+func (rc *repairCluster) get(t *testing.T, name string) (map[string]string, bool) {
+	t.Helper()
+	return rc.getIn(t, "apps", name)
+}
+
+// getIn reads a pod's labels, or nil and false when it is gone or being
 // deleted: a pod bound to a node is deleted gracefully, and without a
 // kubelet to finish the job it keeps its deletionTimestamp.
-func (rc *repairCluster) get(t *testing.T, name string) (map[string]string, bool) {
+func (rc *repairCluster) getIn(t *testing.T, namespace, name string) (map[string]string, bool) {
 	t.Helper()
 	var p struct {
 		Metadata struct {
@@ -69,7 +120,7 @@ func (rc *repairCluster) get(t *testing.T, name string) (map[string]string, bool
 			DeletionTimestamp *string `json:"deletionTimestamp"`
 		}
 	}
-	err := rc.admin.Get(context.Background(), "/api/v1/namespaces/apps/pods/"+name, &p)
+	err := rc.admin.Get(context.Background(), "/api/v1/namespaces/"+namespace+"/pods/"+name, &p)
 	if errors.Is(err, kube.ErrNotFound) {
 		return nil, false
 	}
@@ -88,8 +139,8 @@ func (rc *repairCluster) once(t *testing.T) int {
 	return n
 }
 
-// events lists the reasons of the events on a pod.
-func (rc *repairCluster) events(t *testing.T, name string) string {
+// events lists the type and reason of the events on a pod of namespace.
+func (rc *repairCluster) events(t *testing.T, namespace, name string) string {
 	t.Helper()
 	var list struct {
 		Items []struct {
@@ -97,7 +148,7 @@ func (rc *repairCluster) events(t *testing.T, name string) string {
 			InvolvedObject        struct{ Name string } `json:"involvedObject"`
 		}
 	}
-	if err := rc.admin.Get(context.Background(), "/api/v1/namespaces/apps/events", &list); err != nil {
+	if err := rc.admin.Get(context.Background(), "/api/v1/namespaces/"+namespace+"/events", &list); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -109,12 +160,32 @@ func (rc *repairCluster) events(t *testing.T, name string) string {
 	return strings.Join(out, ",")
 }
 
+// state is a pod's fate after repair, for the tables: "deleted",
+// "labelled" or "untouched".
+func (rc *repairCluster) state(t *testing.T, namespace, name string) string {
+	t.Helper()
+	l, ok := rc.getIn(t, namespace, name)
+	switch {
+	case !ok:
+		return "deleted"
+	case l[UninitializedLabel] == "true":
+		return "labelled"
+	}
+	return "untouched"
+}
+
 func TestRepairDeletes(t *testing.T) {
 	rc := startRepair(t, RepairDelete)
-	rc.pod(t, "failed", repairNode, true, validate.NotRedirectedExitCode)
-	rc.pod(t, "bare", repairNode, false, validate.NotRedirectedExitCode)
-	rc.pod(t, "other-code", repairNode, true, 1)
-	rc.pod(t, "other-node", "node-b", true, validate.NotRedirectedExitCode)
+	rc.create(t, failed("failed"))
+	bare := failed("bare")
+	bare.owned = false
+	rc.create(t, bare)
+	other := failed("other-code")
+	other.exit = 1
+	rc.create(t, other)
+	elsewhere := failed("other-node")
+	elsewhere.node = "node-b"
+	rc.create(t, elsewhere)
 
 	rc.ready = false
 	if n := rc.once(t); n != 0 {
@@ -127,22 +198,19 @@ func TestRepairDeletes(t *testing.T) {
 	if n := rc.once(t); n != 2 {
 		t.Errorf("repaired %d pods, want 2 (failed deleted, bare labelled)", n)
 	}
-	if _, ok := rc.get(t, "failed"); ok {
-		t.Error("the failed pod with a controller is still there")
+	for name, want := range map[string]string{"failed": "deleted", "bare": "labelled", "other-code": "untouched", "other-node": "untouched"} {
+		if got := rc.state(t, "apps", name); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
 	}
-	if got := rc.events(t, "failed"); got != "Warning "+ReasonDeleted {
+	if got := rc.events(t, "apps", "failed"); got != "Warning "+ReasonDeleted {
 		t.Errorf("events on the deleted pod: %q", got)
 	}
-	if l, ok := rc.get(t, "bare"); !ok || l[UninitializedLabel] != "true" || l["app"] != "web" {
-		t.Errorf("the bare pod: present %v, labels %v; want it kept and labelled", ok, l)
+	if l, _ := rc.get(t, "bare"); l["app"] != "web" {
+		t.Errorf("the bare pod's labels %v: want its own kept", l)
 	}
-	if got := rc.events(t, "bare"); got != "Warning "+ReasonLabelled {
+	if got := rc.events(t, "apps", "bare"); got != "Warning "+ReasonLabelled {
 		t.Errorf("events on the bare pod: %q", got)
-	}
-	for _, name := range []string{"other-code", "other-node"} {
-		if l, ok := rc.get(t, name); !ok || l[UninitializedLabel] != "" {
-			t.Errorf("%s: present %v, labels %v; want it untouched", name, ok, l)
-		}
 	}
 	// A labelled pod is not repaired again, nor evented again.
 	if n := rc.once(t); n != 0 {
@@ -154,7 +222,7 @@ func TestRepairDeletes(t *testing.T) {
 // (here between the list and the delete) is not deleted.
 func TestRepairPreconditions(t *testing.T) {
 	rc := startRepair(t, RepairDelete)
-	rc.pod(t, "changing", repairNode, true, validate.NotRedirectedExitCode)
+	rc.create(t, failed("changing"))
 	var list struct{ Items []repairPod }
 	if err := rc.api.Get(context.Background(), "/api/v1/pods?fieldSelector=spec.nodeName%3D"+repairNode, &list); err != nil || len(list.Items) != 1 {
 		t.Fatalf("listing: %v, %d pods", err, len(list.Items))
@@ -162,7 +230,7 @@ func TestRepairPreconditions(t *testing.T) {
 	if err := rc.admin.JSONPatch(context.Background(), "/api/v1/namespaces/apps/pods/changing", []kube.PatchOp{{Op: "add", Path: "/metadata/labels/touched", Value: "yes"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	done, err := rc.rep.repair(context.Background(), &list.Items[0])
+	done, err := rc.rep.act(context.Background(), &list.Items[0], validationFailed)
 	if err != nil || done {
 		t.Fatalf("repair of a changed pod: %v, %v; want nothing done, no error", done, err)
 	}
@@ -179,11 +247,40 @@ func TestRepairPreconditions(t *testing.T) {
 
 func TestRepairLabelMode(t *testing.T) {
 	rc := startRepair(t, RepairLabel)
-	rc.pod(t, "owned", repairNode, true, validate.NotRedirectedExitCode)
+	rc.create(t, failed("owned"))
 	if n := rc.once(t); n != 1 {
 		t.Fatalf("repaired %d pods, want 1", n)
 	}
-	if l, ok := rc.get(t, "owned"); !ok || l[UninitializedLabel] != "true" {
-		t.Errorf("mode label: present %v, labels %v; want it kept and labelled", ok, l)
+	if got := rc.state(t, "apps", "owned"); got != "labelled" {
+		t.Errorf("mode label: the pod is %s, want labelled", got)
+	}
+}
+
+// A pod the plugin leaves alone whose validation failed (the webhook gave
+// it a record, but its namespace is in excludeNamespaces, or it has no
+// sidecar) would be made again without rules: it is labelled once, with
+// an event saying why, and never deleted.
+func TestRepairOutOfScope(t *testing.T) {
+	rc := startRepair(t, RepairDelete)
+	excluded := failed("excluded-ns")
+	excluded.namespace = "excluded"
+	rc.create(t, excluded)
+	unmeshed := failed("no-sidecar")
+	unmeshed.unmeshed = true
+	rc.create(t, unmeshed)
+	for pass := 1; pass <= 3; pass++ {
+		n := rc.once(t)
+		if want := map[bool]int{true: 2, false: 0}[pass == 1]; n != want {
+			t.Errorf("pass %d repaired %d pods, want %d", pass, n, want)
+		}
+	}
+	for _, p := range []testPod{excluded, unmeshed} {
+		ns := map[bool]string{true: p.namespace, false: "apps"}[p.namespace != ""]
+		if got := rc.state(t, ns, p.name); got != "labelled" {
+			t.Errorf("%s: %s, want labelled, never deleted", p.name, got)
+		}
+		if got := rc.events(t, ns, p.name); got != "Warning "+ReasonOutOfScope {
+			t.Errorf("%s: events %q, want one %s", p.name, got, ReasonOutOfScope)
+		}
 	}
 }

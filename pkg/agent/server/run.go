@@ -16,7 +16,12 @@ import (
 // replaces the socket when someone removes it); Run is the agent alone,
 // for `installer agent` and the tests.
 func Run(ctx context.Context, api *kube.Client, node string, ln net.Listener, log *slog.Logger) error {
-	store := NewStore(api, node, log)
+	return RunStore(ctx, NewStore(api, node, log), api, ln, log)
+}
+
+// RunStore is Run with a Store the caller made, so that it can have its
+// pods observed first (Store.ObservePods).
+func RunStore(ctx context.Context, store *Store, api *kube.Client, ln net.Listener, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

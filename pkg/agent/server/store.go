@@ -91,6 +91,11 @@ func (s *Store) start(r *reflector) {
 	}()
 }
 
+// ObservePods has f shown every pod of the node the watch lists or sees
+// change (Repairer.Observe); call it before Run. f must not block: it
+// runs on the watch's goroutine.
+func (s *Store) ObservePods(f func(deleted bool, raw json.RawMessage)) { s.pods.observe = f }
+
 // Synced reports whether the pod watch is live, for the agent's readiness.
 func (s *Store) Synced() bool { return s.pods.isLive() }
 

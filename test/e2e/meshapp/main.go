@@ -4,7 +4,10 @@
 //	meshapp sidecar               listen on 15001 and 15003 (run it as uid 1500);
 //	                              with LOCAL_DNS_PROXY=true, also serve DNS on
 //	                              udp 127.0.0.153:5300 as osm-edge's Pipy does
-//	meshapp serve PORT...         an application listening on these ports
+//	meshapp serve PORT...         an application listening on these ports;
+//	                              with MESHAPP_START_PROBE=HOST:PORT it first
+//	                              records whether its dial there is redirected
+//	                              (startcheck.go)
 //	meshapp dial HOST:PORT        connect, print the one line the peer says
 //	meshapp resolve NAME          look NAME up as /etc/resolv.conf says, print
 //	                              its IPv4 addresses
@@ -36,6 +39,9 @@ func main() {
 	case "sidecar":
 		err = sidecar(name)
 	case "serve":
+		if err = startCheck(name); err != nil {
+			break
+		}
 		roles := map[string]string{}
 		for _, p := range os.Args[2:] {
 			roles[p] = "app"
