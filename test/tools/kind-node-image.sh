@@ -11,7 +11,8 @@
 # input changes (versions, the package lists, the files under test/tools/kind).
 # Root: debootstrap and its chroot need it.
 #
-# Usage: test/tools/kind-node-image.sh   (env: MESH_CNI_CACHE, DEBIAN_MIRROR)
+# Usage: test/tools/kind-node-image.sh [all|kind]   (env: MESH_CNI_CACHE, DEBIAN_MIRROR)
+# `kind` builds only kind (for a node image from elsewhere; no root needed).
 # On success the last lines are KEY=VALUE pairs (kind.sh reads them):
 #   KIND_BIN=... KIND_NODE_IMAGE=... KIND_NODE_ARCHIVE=...
 set -euo pipefail
@@ -51,8 +52,18 @@ COREDNS_DIR=$CACHE/coredns-$COREDNS
 PTP_DIR=$CACHE/cni-ptp-$CNI_PLUGINS
 KIND_DIR=$CACHE/kind-$KIND
 
-[ "$(id -u)" = 0 ] || die "must run as root (debootstrap)"
 mkdir -p "$CACHE"
+exec 9>"$CACHE/kind-build.lock"
+if ! flock -n 9; then
+  say "waiting for another kind-node-image.sh holding $CACHE/kind-build.lock"
+  flock 9
+fi
+case "${1:-all}" in
+  kind) goinstall "$KIND_DIR" "$KIND" "sigs.k8s.io/kind@$KIND"; echo "KIND_BIN=$KIND_DIR/bin/kind"; exit 0 ;;
+  all) ;;
+  *) die "usage: $0 [all|kind]" ;;
+esac
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap)"
 # build.sh's binaries first: it takes and releases its own lock.
 BUILD_OUT=$(bash "$HERE/build.sh") || die "test/tools/build.sh"
 from_build_out() { sed -n "s/^$1=//p" <<<"$BUILD_OUT"; }
@@ -60,11 +71,6 @@ KUBE_BIN_DIR=$(from_build_out KUBE_BIN_DIR)
 CNI_BIN_DIR=$(from_build_out CNI_BIN_DIR)
 PAUSE_BIN=$(from_build_out PAUSE_BIN)
 
-exec 9>"$CACHE/kind-build.lock"
-if ! flock -n 9; then
-  say "waiting for another kind-node-image.sh holding $CACHE/kind-build.lock"
-  flock 9
-fi
 
 ensure_debootstrap() {
   command -v debootstrap >/dev/null && return 0
