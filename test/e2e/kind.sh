@@ -148,6 +148,7 @@ node_diagnostics() {
 # `down || ...`, so a step that fails does not stop the others.
 down() {
   [ -d "$STATE" ] || return 0
+  local t0=$SECONDS
   PROVIDER=$(cat "$STATE/provider" 2>/dev/null || echo podman)
   provider_env
   if [ -f "$STATE/cluster" ]; then
@@ -164,7 +165,7 @@ down() {
   unmount_under "$STATE"
   check_host "$STATE/host-before" || return 1
   rm -rf "$STATE"
-  say "host left as found"
+  say "everything removed in $((SECONDS - t0))s; the host is as it was before the run"
 }
 
 # run_suite: TestE2E against the cluster. The suite reads node files
