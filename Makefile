@@ -35,7 +35,8 @@ demo-down:
 # tests in network namespaces (root), integration tests against a real
 # kube-apiserver, and the end-to-end suite on a real single node started on
 # this machine, then `make demo` end to end (test/demo, after the suite has
-# torn its node down: the two never hold the node at once). Kernel and
+# torn its node down: the two never hold the node at once), and last the
+# same suite on kind (`make kind`). Kernel and
 # cluster tests fail - never skip - when they cannot run.
 # Packages run one at a time (-p 1): several change host state (the node's
 # /opt/cni, /run/mesh-cni, iptables) and check that they leave it as found.
@@ -43,7 +44,8 @@ test: fuzz
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/ ./test/demo/
 	$(WITH_TOOLS) && $(GO) test -p 1 -count=1 -timeout 40m ./... && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ && \
-		$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/demo/
+		$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/demo/ && \
+		bash test/e2e/kind.sh
 
 unit:
 	$(GO) test -count=1 ./pkg/rules/ ./cmd/...
@@ -90,3 +92,12 @@ bench-report:
 e2e:
 	$(WITH_TOOLS) && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ && \
 		$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/demo/
+
+# The e2e suite (TestE2E) on a one-node kind cluster (test/e2e/kind.sh, root
+# with podman): kind v0.33.0 and a node image built here from Debian's
+# packages and the module proxy (test/tools/kind-node-image.sh, cached in
+# the tools cache), podman from apt (or a docker daemon that already runs),
+# and the host checked to be as it was before. See README.md, "kind tier".
+.PHONY: kind
+kind:
+	bash test/e2e/kind.sh

@@ -1,49 +1,231 @@
 #!/usr/bin/env bash
-# kind.sh: runs mesh-cni's e2e suite (test/e2e) on a kind cluster, for people
-# with Docker. It creates a one-node kind cluster, lets the suite build the
-# images locally and load them with `kind load image-archive` (nothing is
-# pulled but kind's own node image), runs the suite, and deletes the cluster.
+# kind.sh: runs mesh-cni's e2e suite (TestE2E, test/e2e) on a one-node kind
+# cluster and leaves the host as it found it. Nothing is pulled: the node
+# image is built here by test/tools/kind-node-image.sh (Debian's packages and
+# the Go module proxy), the suite builds the mesh-cni and test images and
+# loads them with `kind load image-archive`.
 #
-# NOT RUN HERE: the machine mesh-cni is developed and tested on has no Docker
-# engine, so this script has never been run. CI runs the same suite on a
-# local real node instead (`go test -tags e2e ./test/e2e/`, see README.md).
-# Expect to fix small things the first time; the suite itself is the same.
+# The provider is the machine's: docker where a docker daemon answers, else
+# podman (installed from apt when missing). podman runs with its own storage,
+# configuration and network under $MESH_CNI_KIND_STATE, all removed at the
+# end; docker's image and network are removed if this run added them. The
+# cluster's network is internal (no route off the host, no NAT or port
+# forwarding rules) when the node image is this project's: the suite reaches
+# the API server at the node's address.
+# Before it exits it compares the host's links, addresses, routes, iptables,
+# mounts, cgroups and the provider's directories with what it recorded at the
+# start, and fails on any difference.
 #
-# Needs: docker, kind, kubectl, go, jq on PATH. Usage: test/e2e/kind.sh
-# Env: KIND_CLUSTER (default mesh-cni-e2e), KIND_NODE_IMAGE (default: kind's),
-#      KEEP_CLUSTER=1 to keep the cluster afterwards.
+# Usage: test/e2e/kind.sh        (root with podman; see README.md)
+#        test/e2e/kind.sh down   (cleans up after a run that was killed)
+# Env: KIND_PROVIDER (docker|podman), KIND_CLUSTER (default mesh-cni-e2e),
+#      KIND_NODE_IMAGE (a node image of your own, e.g. kindest/node:v1.33.x;
+#      default: built here), KEEP_CLUSTER=1 (keep it; `kind.sh down` later),
+#      MESH_CNI_KIND_STATE (default /var/lib/mesh-cni-kind), MESH_CNI_CACHE.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+REPO=$PWD
 
 CLUSTER=${KIND_CLUSTER:-mesh-cni-e2e}
 NODE=$CLUSTER-control-plane
-for tool in docker kind kubectl go; do
-  command -v "$tool" >/dev/null || { echo "kind.sh: $tool not found on PATH" >&2; exit 1; }
-done
+NETWORK=mesh-cni-kind
+STATE=${MESH_CNI_KIND_STATE:-/var/lib/mesh-cni-kind}
+LOG_PREFIX=kind.sh
+# shellcheck source=../tools/kind/host.sh
+. test/tools/kind/host.sh
 
-KUBECONFIG_FILE=$(mktemp -t mesh-cni-kind-kubeconfig.XXXXXX)
-cleanup() {
-  if [ "${KEEP_CLUSTER:-}" = 1 ]; then
-    echo "kind.sh: keeping cluster $CLUSTER (KUBECONFIG=$KUBECONFIG_FILE)" >&2
+choose_provider() {
+  if [ -n "${KIND_PROVIDER:-}" ]; then
+    echo "$KIND_PROVIDER"
+  elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    echo docker
   else
-    kind delete cluster --name "$CLUSTER" || true
-    rm -f "$KUBECONFIG_FILE"
+    echo podman
   fi
 }
-trap cleanup EXIT
 
-args=(create cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG_FILE" --wait 120s)
-[ -n "${KIND_NODE_IMAGE:-}" ] && args+=(--image "$KIND_NODE_IMAGE")
-kind "${args[@]}"
+ensure_podman() {
+  command -v podman >/dev/null && [ -x /usr/lib/podman/netavark ] && return 0
+  [ "$(id -u)" = 0 ] || die "podman is missing and this is not root"
+  say "apt-get install podman netavark aardvark-dns"
+  local had_conf=no
+  [ -e /etc/cni/net.d/87-podman-bridge.conflist ] && had_conf=yes
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    podman netavark aardvark-dns >/dev/null || die "apt-get install podman"
+  # The package's CNI network is unused with netavark, and in /etc/cni/net.d
+  # it would join the CNI chain of any node run on this host.
+  [ $had_conf = yes ] || rm -f /etc/cni/net.d/87-podman-bridge.conflist
+}
 
-# The troubleshooting guides read the node's CNI config with jq; kind's node
-# image has no jq.
-docker exec "$NODE" sh -c 'command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)'
+# podman_config: podman's storage, runtime state, network definitions and
+# configuration under STATE, through CONTAINERS_CONF and
+# CONTAINERS_STORAGE_CONF (the host's /etc/containers stays untouched).
+podman_config() {
+  mkdir -p "$STATE/networks" "$STATE/tmp"
+  local ulimits=
+  # Without CAP_SYS_RESOURCE (a sandbox) no container may get more than the
+  # hard limits podman itself has: nofile as here, nproc 32768 (podman lowers
+  # its own to that when it cannot raise it).
+  if ! has_sys_resource; then
+    ulimits="default_ulimits = [\"nofile=$(ulimit -Hn):$(ulimit -Hn)\", \"nproc=32768:32768\"]"
+    say "no CAP_SYS_RESOURCE here: containers keep the hard limits ($ulimits)"
+  fi
+  cat >"$STATE/containers.conf" <<EOF
+[containers]
+$ulimits
+[engine]
+cgroup_manager = "$([ -d /run/systemd/system ] && echo systemd || echo cgroupfs)"
+events_logger = "file"
+tmp_dir = "$STATE/tmp"
+[network]
+network_config_dir = "$STATE/networks"
+EOF
+  printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$STATE" "$STATE" >"$STATE/storage.conf"
+}
 
-# The suite reads node files through MESH_CNI_E2E_NODE_SHELL and loads its
-# images (mesh-cni from cmd/mkimage, the meshapp test image) with
-# MESH_CNI_E2E_LOAD_IMAGE + the tarball's path.
-export MESH_CNI_E2E_KUBECONFIG=$KUBECONFIG_FILE
-export MESH_CNI_E2E_NODE_SHELL="docker exec -i $NODE"
-export MESH_CNI_E2E_LOAD_IMAGE="kind load image-archive --name $CLUSTER"
-go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ -run TestE2E
+provider_env() {
+  export KIND_EXPERIMENTAL_PROVIDER=$PROVIDER
+  if [ "$PROVIDER" = podman ]; then
+    export CONTAINERS_CONF=$STATE/containers.conf CONTAINERS_STORAGE_CONF=$STATE/storage.conf
+    export KIND_EXPERIMENTAL_PODMAN_NETWORK=$NETWORK
+  else
+    export KIND_EXPERIMENTAL_DOCKER_NETWORK=$NETWORK
+  fi
+}
+
+# up: everything the suite needs, recording in STATE what down must undo.
+up() {
+  if [ -e "$STATE" ]; then
+    say "a run left $STATE: cleaning up first"
+    down || die "$STATE is still there: see above"
+  fi
+  [ "$PROVIDER" = docker ] || ensure_podman
+  mkdir -p "$STATE"
+  echo "$PROVIDER" >"$STATE/provider"
+  record_host >"$STATE/host-before"
+  [ "$PROVIDER" = podman ] && podman_config
+  provider_env
+  # kind's podman provider mounts /lib/modules; a sandbox may have none.
+  if [ ! -e /lib/modules ]; then
+    mkdir /lib/modules
+    echo /lib/modules >>"$STATE/created"
+  fi
+  local image=${KIND_NODE_IMAGE:-} out
+  if [ -z "$image" ]; then
+    out=$(bash test/tools/kind-node-image.sh) || die "test/tools/kind-node-image.sh"
+    image=$(sed -n 's/^KIND_NODE_IMAGE=//p' <<<"$out")
+    if ! "$PROVIDER" image inspect "$image" >/dev/null 2>&1; then
+      say "loading the node image into $PROVIDER"
+      "$PROVIDER" load -i "$(sed -n 's/^KIND_NODE_ARCHIVE=//p' <<<"$out")" >/dev/null || die "$PROVIDER load"
+      echo "$image" >"$STATE/image"
+    fi
+  fi
+  # This node image routes the service range itself; a node image of your
+  # own gets an ordinary network (NAT to the outside).
+  local internal=--internal
+  [ -z "${KIND_NODE_IMAGE:-}" ] || internal=
+  "$PROVIDER" network create $internal "$NETWORK" >/dev/null || die "$PROVIDER network create $NETWORK"
+  echo "$NETWORK" >"$STATE/network"
+  echo "$CLUSTER" >"$STATE/cluster"
+  local t0=$SECONDS
+  "$KIND" create cluster --name "$CLUSTER" --image "$image" --kubeconfig "$STATE/kubeconfig" --wait 120s --retain ||
+    { node_diagnostics; die "kind create cluster"; }
+  say "cluster $CLUSTER up in $((SECONDS - t0))s"
+  # The published port is not forwarded on an internal network: the API
+  # server's certificate names the node's address too.
+  local ip
+  ip=$("$PROVIDER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$NODE")
+  kubectl config set-cluster "kind-$CLUSTER" --server="https://$ip:6443" --kubeconfig "$STATE/kubeconfig" >/dev/null
+}
+
+node_diagnostics() {
+  "$PROVIDER" logs "$NODE" 2>&1 | tail -n 20 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >&2 || true
+  "$PROVIDER" exec "$NODE" journalctl --no-pager -n 60 -u containerd -u kubelet -u mesh-cni-kind-preload >&2 || true
+}
+
+# down: deletes the cluster and everything the provider made for it, then
+# checks the host against the record (failing when it differs). Called as
+# `down || ...`, so a step that fails does not stop the others.
+down() {
+  [ -d "$STATE" ] || return 0
+  local t0=$SECONDS
+  PROVIDER=$(cat "$STATE/provider" 2>/dev/null || echo podman)
+  provider_env
+  if [ -f "$STATE/cluster" ]; then
+    "$KIND" delete cluster --name "$(cat "$STATE/cluster")" --kubeconfig "$STATE/kubeconfig" || say "kind delete cluster failed"
+  fi
+  [ -f "$STATE/network" ] && { "$PROVIDER" network rm -f "$(cat "$STATE/network")" >/dev/null || say "network rm failed"; }
+  if [ "$PROVIDER" = podman ]; then
+    [ -f "$STATE/containers.conf" ] && { podman system reset --force >/dev/null 2>&1 || say "podman system reset failed"; }
+    drop_new_chains NETAVARK
+  elif [ -f "$STATE/image" ]; then
+    docker rmi "$(cat "$STATE/image")" >/dev/null || say "docker rmi failed"
+  fi
+  remove_created
+  unmount_under "$STATE"
+  check_host "$STATE/host-before" || return 1
+  rm -rf "$STATE"
+  say "everything removed in $((SECONDS - t0))s; the host is as it was before the run"
+}
+
+# run_suite: TestE2E against the cluster. The suite reads node files
+# through MESH_CNI_E2E_NODE_SHELL and loads its images (mesh-cni from
+# cmd/mkimage, the meshapp test image) with MESH_CNI_E2E_LOAD_IMAGE + the
+# tarball's path.
+run_suite() {
+  export MESH_CNI_E2E_KUBECONFIG=$STATE/kubeconfig
+  export MESH_CNI_E2E_NODE_SHELL="$PROVIDER exec -i $NODE"
+  export MESH_CNI_E2E_LOAD_IMAGE="$KIND load image-archive --name $CLUSTER"
+  go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ -run '^TestE2E$'
+}
+
+finish() {
+  local code=$?
+  [ "$code" -eq 0 ] || rc=$code
+  if [ "${KEEP_CLUSTER:-}" = 1 ]; then
+    say "keeping cluster $CLUSTER: KUBECONFIG=$STATE/kubeconfig; \`test/e2e/kind.sh down\` removes it"
+  else
+    down || rc=1
+  fi
+  exit "$rc"
+}
+
+find_kind() {
+  if [ -n "${KIND_BIN:-}" ]; then
+    echo "$KIND_BIN"
+  elif [ -n "${KIND_NODE_IMAGE:-}" ] && command -v kind >/dev/null; then
+    command -v kind
+  else
+    bash test/tools/kind-node-image.sh kind | sed -n 's/^KIND_BIN=//p'
+  fi
+}
+
+main() {
+  PROVIDER=$(choose_provider)
+  if [ "$PROVIDER" = podman ] && [ "$(id -u)" != 0 ]; then
+    die "the podman provider runs as root here (its network and cgroups are the host's)"
+  fi
+  KIND=$(find_kind)
+  [ -x "$KIND" ] || die "no kind"
+  if [ "${1:-}" = down ]; then
+    down || exit 1
+    exit 0
+  fi
+  [ $# -eq 0 ] || die "usage: $0 [down]"
+  # The suite's tools: build.sh's kubectl (where none is installed), Helm
+  # and OSM's injector.
+  local tools t0
+  tools=$(bash test/tools/build.sh) || die "test/tools/build.sh"
+  PATH="$PATH:$(sed -n 's/^KUBE_BIN_DIR=//p' <<<"$tools"):$(dirname "$(sed -n 's/^HELM_BIN=//p' <<<"$tools")")"
+  trap finish EXIT
+  trap 'exit 130' INT TERM
+  up
+  t0=$SECONDS
+  run_suite || rc=$?
+  say "suite finished in $((SECONDS - t0))s (exit $rc)"
+}
+
+# All of it is in functions, read before anything runs: editing this file
+# while it runs cannot change what it does.
+rc=0
+main "$@"; exit

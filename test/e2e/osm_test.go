@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,8 +35,11 @@ func (s *suite) startOSMInjector(t *testing.T, traffic string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inj, err := osmhost.Start(s.kubectlFunc, osmhost.Options{Kubeconfig: s.kubeconfig, OSMDir: bins.OSMDir, AppImage: appImage, Traffic: traffic})
-	if err != nil {
+	o := osmhost.Options{Kubeconfig: s.kubeconfig, OSMDir: bins.OSMDir, AppImage: appImage, Traffic: traffic}
+	var inj injector
+	if s.external {
+		inj = s.startNodeInjector(t, o)
+	} else if inj, err = osmhost.Start(s.kubectlFunc, o); err != nil {
 		t.Fatalf("starting OSM's injector: %v", err)
 	}
 	t.Cleanup(func() {
@@ -91,15 +93,10 @@ func (s *suite) waitWebhook(t *testing.T) {
 // lists what it leaves in the nat table, in podNAT's form.
 func (s *suite) scratchRules(t *testing.T, script, podIP string) []string {
 	t.Helper()
-	f, err := os.CreateTemp("", "osm-init-*.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(f.Name())
-	f.WriteString(script)
-	f.Close()
 	ns := fmt.Sprintf("mesh-cni-e2e-osminit-%d", time.Now().UnixNano()%100000)
-	out, err := s.shell(fmt.Sprintf(`ip netns add %[1]s && trap 'ip netns del %[1]s' EXIT && ip netns exec %[1]s env POD_IP=%[2]s sh %[3]s && ip netns exec %[1]s iptables-save -t nat`, ns, podIP, f.Name()), true)
+	// The script goes through stdin into a file on the node (which may be
+	// a kind node container, not this machine).
+	out, err := s.shellIn(fmt.Sprintf(`f=$(mktemp) && trap 'rm -f "$f"; ip netns del %[1]s 2>/dev/null' EXIT && cat >"$f" && ip netns add %[1]s && ip netns exec %[1]s env POD_IP=%[2]s sh "$f" && ip netns exec %[1]s iptables-save -t nat`, ns, podIP), true, strings.NewReader(script))
 	if err != nil {
 		t.Fatalf("running the recorded osm-init script in a scratch netns: %v\n%s", err, out)
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,6 +166,12 @@ func (e *env) apply(t *testing.T, manifest string) {
 // would: KUBECONFIG set, PATH as the suite's. onNode runs it on the node
 // (here, for the local node). It returns stdout and stderr interleaved.
 func (e *env) shell(cmdline string, onNode bool) (string, error) {
+	return e.shellIn(cmdline, onNode, nil)
+}
+
+// shellIn is shell with stdin (nil: none): the way to hand a file to the
+// node of a cluster the suite did not start.
+func (e *env) shellIn(cmdline string, onNode bool, stdin io.Reader) (string, error) {
 	argv := []string{"sh", "-c", cmdline}
 	if onNode && len(e.nodeShell) > 0 {
 		argv = append(append([]string{}, e.nodeShell...), argv...)
@@ -172,6 +179,7 @@ func (e *env) shell(cmdline string, onNode bool) (string, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = e.repo
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig, "PATH="+e.path)
+	cmd.Stdin = stdin
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -64,24 +64,14 @@ func (o Options) meshConfig() string {
 	return MeshConfig(o.AppImage, initImage, o.Traffic)
 }
 
-// Start applies OSM's CRDs (from OSMDir/crds), its namespace, the
-// placeholder pod and Service and the MeshConfig, starts the injector and
+// Start applies what the injector needs (Prepare), starts it here and
 // waits until it serves and has written its webhook configuration.
 func Start(kubectl cluster.KubectlFunc, o Options) (*Injector, error) {
-	if _, err := kubectl(nil, "apply", "-f", filepath.Join(o.OSMDir, "crds")); err != nil {
+	if err := Prepare(kubectl, o); err != nil {
 		return nil, err
 	}
-	if _, err := kubectl([]byte(setupManifests(o.AppImage)), "apply", "-f", "-"); err != nil {
-		return nil, err
-	}
-	if _, err := kubectl([]byte(o.meshConfig()), "apply", "-f", "-"); err != nil {
-		return nil, err
-	}
-	proc, err := cluster.StartHostProcess(processName, o.Outlive,
-		[]string{"INJECTOR_POD_NAME=osm-injector", "OSM_DEFAULT_HEALTHCHECK_CONTAINER_IMAGE=" + o.AppImage},
-		filepath.Join(o.OSMDir, "osm-injector"), "--kubeconfig", o.Kubeconfig,
-		"--mesh-name", MeshName, "--osm-namespace", Namespace, "--webhook-config-name", WebhookConfig,
-		"--ca-bundle-secret-name", "osm-ca-bundle", "--certificate-manager", "tresor", "--osm-version", "v1.2.4")
+	env, argv := Command(o, filepath.Join(o.OSMDir, "osm-injector"), o.Kubeconfig)
+	proc, err := cluster.StartHostProcess(processName, o.Outlive, env, argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +81,31 @@ func Start(kubectl cluster.KubectlFunc, o Options) (*Injector, error) {
 		return nil, err
 	}
 	return inj, nil
+}
+
+// Prepare applies OSM's CRDs (from OSMDir/crds), its namespace, the
+// placeholder pod and Service and the MeshConfig: what the injector needs
+// of the cluster wherever it runs.
+func Prepare(kubectl cluster.KubectlFunc, o Options) error {
+	if _, err := kubectl(nil, "apply", "-f", filepath.Join(o.OSMDir, "crds")); err != nil {
+		return err
+	}
+	if _, err := kubectl([]byte(setupManifests(o.AppImage)), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	_, err := kubectl([]byte(o.meshConfig()), "apply", "-f", "-")
+	return err
+}
+
+// Command is the injector's environment and command line: the binary at
+// binary, reaching the API server with kubeconfig. Start runs it on this
+// machine; on a cluster the suite did not start it runs on the node, where
+// the API server finds it at localhost as well.
+func Command(o Options, binary, kubeconfig string) (env, argv []string) {
+	return []string{"INJECTOR_POD_NAME=osm-injector", "OSM_DEFAULT_HEALTHCHECK_CONTAINER_IMAGE=" + o.AppImage},
+		[]string{binary, "--kubeconfig", kubeconfig,
+			"--mesh-name", MeshName, "--osm-namespace", Namespace, "--webhook-config-name", WebhookConfig,
+			"--ca-bundle-secret-name", "osm-ca-bundle", "--certificate-manager", "tresor", "--osm-version", "v1.2.4"}
 }
 
 // Running returns the injector an earlier Start left running, if it still
