@@ -48,7 +48,7 @@ test: fuzz
 		bash test/e2e/kind.sh
 
 unit:
-	$(GO) test -count=1 ./pkg/rules/ ./cmd/...
+	$(GO) test -count=1 ./internal/rules/ ./cmd/...
 
 # A count, not a duration: when a -fuzztime duration runs out mid-input, go
 # test can fail the run with "context deadline exceeded" (seen in CI here).
@@ -57,21 +57,21 @@ unit:
 # too, so that no one input can hold the run up for a minute.
 FUZZ_RUN = $(GO) test -run '^$$' -fuzzminimizetime 2000x
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseLists$$' -fuzztime 200000x ./pkg/rules/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseOSMInit$$' -fuzztime 80000x ./pkg/rules/
-	$(FUZZ_RUN) -fuzz '^FuzzParseSave$$' -fuzztime 100000x ./pkg/rules/
-	$(FUZZ_RUN) -fuzz '^FuzzDumpListing$$' -fuzztime 200000x ./pkg/rules/nftables/
-	$(FUZZ_RUN) -fuzz '^FuzzParseConf$$' -fuzztime 200000x ./pkg/cni/
-	$(FUZZ_RUN) -fuzz '^FuzzPrevResult$$' -fuzztime 150000x ./pkg/cni/
-	$(FUZZ_RUN) -fuzz '^FuzzParseArgs$$' -fuzztime 150000x ./pkg/cni/
-	$(FUZZ_RUN) -fuzz '^FuzzMeshSettings$$' -fuzztime 100000x ./pkg/meshsettings/
-	$(FUZZ_RUN) -fuzz '^FuzzKubeconfig$$' -fuzztime 100000x ./pkg/kube/
-	$(FUZZ_RUN) -fuzz '^FuzzInstallRoundTrip$$' -fuzztime 50000x ./pkg/install/chain/
-	$(FUZZ_RUN) -fuzz '^FuzzParse$$' -fuzztime 100000x ./pkg/install/entry/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLists$$' -fuzztime 200000x ./internal/rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOSMInit$$' -fuzztime 80000x ./internal/rules/
+	$(FUZZ_RUN) -fuzz '^FuzzParseSave$$' -fuzztime 100000x ./internal/rules/
+	$(FUZZ_RUN) -fuzz '^FuzzDumpListing$$' -fuzztime 200000x ./internal/rules/nftables/
+	$(FUZZ_RUN) -fuzz '^FuzzParseConf$$' -fuzztime 200000x ./internal/cni/
+	$(FUZZ_RUN) -fuzz '^FuzzPrevResult$$' -fuzztime 150000x ./internal/cni/
+	$(FUZZ_RUN) -fuzz '^FuzzParseArgs$$' -fuzztime 150000x ./internal/cni/
+	$(FUZZ_RUN) -fuzz '^FuzzMeshSettings$$' -fuzztime 100000x ./internal/meshsettings/
+	$(FUZZ_RUN) -fuzz '^FuzzKubeconfig$$' -fuzztime 100000x ./internal/kube/
+	$(FUZZ_RUN) -fuzz '^FuzzInstallRoundTrip$$' -fuzztime 50000x ./internal/install/chain/
+	$(FUZZ_RUN) -fuzz '^FuzzParse$$' -fuzztime 100000x ./internal/install/entry/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/rules/
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/rules/apply/ ./pkg/rules/nftables/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/rules/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/rules/apply/ ./internal/rules/nftables/
 
 clean:
 	rm -rf $(BIN)

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mesh-cni/mesh-cni/pkg/agent"
-	"github.com/mesh-cni/mesh-cni/pkg/install"
-	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
-	"github.com/mesh-cni/mesh-cni/pkg/settings"
+	"github.com/mesh-cni/mesh-cni/internal/agent"
+	"github.com/mesh-cni/mesh-cni/internal/install"
+	"github.com/mesh-cni/mesh-cni/internal/install/entry"
+	"github.com/mesh-cni/mesh-cni/internal/settings"
 )
 
 func TestKustomizeObjects(t *testing.T) {

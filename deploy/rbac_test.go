@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
-	"github.com/mesh-cni/mesh-cni/pkg/settings"
+	"github.com/mesh-cni/mesh-cni/internal/install/entry"
+	"github.com/mesh-cni/mesh-cni/internal/settings"
 )
 
 // permissions lists what a role's rules grant, one "group/resource:verb"

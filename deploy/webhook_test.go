@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
-	"github.com/mesh-cni/mesh-cni/pkg/webhook/serve"
+	"github.com/mesh-cni/mesh-cni/internal/meshsettings"
+	"github.com/mesh-cni/mesh-cni/internal/webhook/serve"
 )
 
 var clusterScoped = map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true, "MutatingWebhookConfiguration": true}

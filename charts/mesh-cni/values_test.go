@@ -11,9 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"github.com/mesh-cni/mesh-cni/pkg/install/config"
-	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
-	"github.com/mesh-cni/mesh-cni/pkg/webhook/serve"
+	"github.com/mesh-cni/mesh-cni/internal/install/config"
+	"github.com/mesh-cni/mesh-cni/internal/install/entry"
+	"github.com/mesh-cni/mesh-cni/internal/webhook/serve"
 )
 
 // TestFullValues: with every value set, in another namespace, the objects

@@ -12,12 +12,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/agent"
-	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
-	"github.com/mesh-cni/mesh-cni/pkg/install"
-	"github.com/mesh-cni/mesh-cni/pkg/install/entry"
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
-	"github.com/mesh-cni/mesh-cni/pkg/settings"
+	"github.com/mesh-cni/mesh-cni/internal/agent"
+	"github.com/mesh-cni/mesh-cni/internal/agent/server"
+	"github.com/mesh-cni/mesh-cni/internal/install"
+	"github.com/mesh-cni/mesh-cni/internal/install/entry"
+	"github.com/mesh-cni/mesh-cni/internal/kube"
+	"github.com/mesh-cni/mesh-cni/internal/settings"
 )
 
 // agentFlags are `installer agent`'s settings.

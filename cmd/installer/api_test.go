@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/agent"
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
-	"github.com/mesh-cni/mesh-cni/pkg/kube/object"
+	"github.com/mesh-cni/mesh-cni/internal/agent"
+	"github.com/mesh-cni/mesh-cni/internal/kube"
+	"github.com/mesh-cni/mesh-cni/internal/kube/object"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 )
 

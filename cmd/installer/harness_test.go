@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/agent"
+	"github.com/mesh-cni/mesh-cni/internal/agent"
 )
 
 // installerBin is the real installer, built once by TestMain.

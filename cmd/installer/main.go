@@ -14,9 +14,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mesh-cni/mesh-cni/pkg/install"
-	"github.com/mesh-cni/mesh-cni/pkg/install/config"
-	"github.com/mesh-cni/mesh-cni/pkg/install/status"
+	"github.com/mesh-cni/mesh-cni/internal/install"
+	"github.com/mesh-cni/mesh-cni/internal/install/config"
+	"github.com/mesh-cni/mesh-cni/internal/install/status"
 )
 
 func main() {

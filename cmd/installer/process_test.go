@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/journal"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/journal"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 )
 
-const testdata = "../../pkg/install/chain/testdata"
+const testdata = "../../internal/install/chain/testdata"
 
 // repairBound is the bound for putting things back.
 const repairBound = 2 * time.Second

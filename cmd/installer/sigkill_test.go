@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/install/atomicfile"
-	"github.com/mesh-cni/mesh-cni/pkg/install/cniconf"
-	"github.com/mesh-cni/mesh-cni/pkg/install/phase"
+	"github.com/mesh-cni/mesh-cni/internal/install/atomicfile"
+	"github.com/mesh-cni/mesh-cni/internal/install/cniconf"
+	"github.com/mesh-cni/mesh-cni/internal/install/phase"
 )
 
 // sigkills is how many times each case kills an install.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mesh-cni/mesh-cni/pkg/install/cniconf"
+	"github.com/mesh-cni/mesh-cni/internal/install/cniconf"
 )
 
 // chainEntries returns the plugin types of the file at path, or nil when it
@@ -97,7 +97,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 			continue
 		}
 		if e.IsDir() {
-			// The plugin's journal (pkg/journal), whose start is a time.
+			// The plugin's journal (internal/journal), whose start is a time.
 			out[e.Name()] = dirLabel
 			continue
 		}

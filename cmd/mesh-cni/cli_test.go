@@ -9,7 +9,7 @@ import (
 
 func seed(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../pkg/rules/testdata/reference/" + name)
+	b, err := os.ReadFile("../../internal/rules/testdata/reference/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}

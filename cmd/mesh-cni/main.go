@@ -14,7 +14,7 @@ package main
 import (
 	"os"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/internal/cni"
 )
 
 func main() {

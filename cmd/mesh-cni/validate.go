@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
-	"github.com/mesh-cni/mesh-cni/pkg/validate"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
+	"github.com/mesh-cni/mesh-cni/internal/validate"
 )
 
 // defaultValidateTimeout bounds the check: rules are in place before any

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
-	"github.com/mesh-cni/mesh-cni/pkg/validate"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/validate"
 	"github.com/mesh-cni/mesh-cni/test/netns"
 )
 

@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mesh-cni/mesh-cni/pkg/webhook/serve"
+	"github.com/mesh-cni/mesh-cni/internal/webhook/serve"
 )
 
 func main() {

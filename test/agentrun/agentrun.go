@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mesh-cni/mesh-cni/pkg/agent/server"
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/internal/agent/server"
+	"github.com/mesh-cni/mesh-cni/internal/kube"
 )
 
 // Agent is a running node agent.

@@ -16,8 +16,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 

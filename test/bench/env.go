@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni"
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/cni"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"

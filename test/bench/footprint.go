@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/internal/kube"
 )
 
 // installerResult is item 5's installer part: its memory once it has

@@ -41,7 +41,7 @@ func describeMachine() (machine, error) {
 	m.commit = commandLine("git", "rev-parse", "--short=12", "HEAD")
 	// Uncommitted changes under the measured code make the commit a lie;
 	// say so rather than hide it.
-	if out := commandLine("git", "status", "--porcelain", "--", "cmd", "pkg", "test/bench", "test/cnirun", "go.mod"); out != "" && out != "?" {
+	if out := commandLine("git", "status", "--porcelain", "--", "cmd", "internal", "test/bench", "test/cnirun", "go.mod"); out != "" && out != "?" {
 		m.commit += " (with uncommitted changes)"
 	}
 	return m, nil

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni"
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/internal/cni"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
 	"github.com/mesh-cni/mesh-cni/test/agentrun"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/images"

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni"
-	"github.com/mesh-cni/mesh-cni/pkg/validate"
-	"github.com/mesh-cni/mesh-cni/pkg/webhook"
+	"github.com/mesh-cni/mesh-cni/internal/cni"
+	"github.com/mesh-cni/mesh-cni/internal/validate"
+	"github.com/mesh-cni/mesh-cni/internal/webhook"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/images"
 	"github.com/mesh-cni/mesh-cni/test/osmhost"

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 )
 
 // results is everything one run measured; a nil or empty field is a

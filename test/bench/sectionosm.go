@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni"
-	"github.com/mesh-cni/mesh-cni/pkg/validate"
-	"github.com/mesh-cni/mesh-cni/pkg/webhook"
+	"github.com/mesh-cni/mesh-cni/internal/cni"
+	"github.com/mesh-cni/mesh-cni/internal/validate"
+	"github.com/mesh-cni/mesh-cni/internal/webhook"
 )
 
 // abovePlain is how far mesh-cni's median pod start is above plain pods',

@@ -4,7 +4,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/kube"
+	"github.com/mesh-cni/mesh-cni/internal/kube"
 )
 
 // readyWatch watches a namespace's pods and notes when each first is

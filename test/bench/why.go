@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/settings"
+	"github.com/mesh-cni/mesh-cni/internal/settings"
 )
 
 // writeWhy explains, from this run's own figures, where the time of each

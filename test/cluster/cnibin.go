@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mesh-cni/mesh-cni/pkg/journal"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/journal"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 )
 
 // CNIBinDir is where the node's containerd looks for CNI plugins: the
@@ -129,7 +129,7 @@ func restoreHostFiles(logf func(string, ...any)) error {
 			errs = append(errs, fmt.Errorf("removing %s: %w", path, err))
 		}
 	}
-	// The plugin's journal of set-up pods (pkg/journal), which the
+	// The plugin's journal of set-up pods (internal/journal), which the
 	// installer removes when it uninstalls.
 	if _, err := os.Stat(journalDir); err == nil {
 		if err := os.RemoveAll(journalDir); err != nil {

@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
 )
 
 // Host network objects the node owns. Names are ours alone, so tear-down can

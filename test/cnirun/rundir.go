@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 )
 
 // LeaveRunDirAsFound notes whether the plugin's run dir exists (the plugin

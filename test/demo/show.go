@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/webhook"
+	"github.com/mesh-cni/mesh-cni/internal/webhook"
 	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )
 

@@ -95,7 +95,7 @@ func (s *suite) waitInstallerReady(t *testing.T) {
 }
 
 // journalStart is the file holding the start of the plugin's journal of
-// set-up pods (pkg/journal) on the node.
+// set-up pods (internal/journal) on the node.
 const journalStart = "/var/run/mesh-cni/pods/since"
 
 // waitJournalBegun waits until the plugin's journal has begun: a pod whose

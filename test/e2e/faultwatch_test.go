@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/validate"
+	"github.com/mesh-cni/mesh-cni/internal/validate"
 )
 
 // podTracker follows every pod of one selector through `kubectl get -w`,

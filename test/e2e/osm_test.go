@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/webhook"
+	"github.com/mesh-cni/mesh-cni/internal/webhook"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/osmhost"
 	"github.com/mesh-cni/mesh-cni/test/podcheck"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/rules"
+	"github.com/mesh-cni/mesh-cni/internal/rules"
 	"github.com/mesh-cni/mesh-cni/test/cluster"
 	"github.com/mesh-cni/mesh-cni/test/netns"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/agent"
+	"github.com/mesh-cni/mesh-cni/internal/agent"
 )
 
 // osmEdgeMeshConfig is osm-edge's MeshConfig as its chart writes it, with

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mesh-cni/mesh-cni/pkg/cni"
+	"github.com/mesh-cni/mesh-cni/internal/cni"
 )
 
 // testRecordedCommand: a pod whose osm-init mesh-cni's webhook took out
@@ -14,7 +14,7 @@ import (
 // (OSM v1.2's, here with an IP exclusion and PodIP mode), with $POD_IP the
 // pod's address from the bridge's result, and the Event names the record.
 func (w *world) testRecordedCommand(t *testing.T) {
-	script, err := os.ReadFile(filepath.Join("..", "..", "pkg", "rules", "testdata", "record", "accept", "v1-podip-everything.osm-init"))
+	script, err := os.ReadFile(filepath.Join("..", "..", "internal", "rules", "testdata", "record", "accept", "v1-podip-everything.osm-init"))
 	if err != nil {
 		t.Fatal(err)
 	}

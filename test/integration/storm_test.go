@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mesh-cni/mesh-cni/pkg/meshsettings"
-	"github.com/mesh-cni/mesh-cni/pkg/rules/apply"
+	"github.com/mesh-cni/mesh-cni/internal/meshsettings"
+	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
 	"github.com/mesh-cni/mesh-cni/test/podcheck"
 )

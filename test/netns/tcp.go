@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mesh-cni/mesh-cni/pkg/origdst"
+	"github.com/mesh-cni/mesh-cni/internal/origdst"
 )
 
 // ProbeTimeout bounds one Probe: connecting and reading the answer.
