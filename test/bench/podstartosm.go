@@ -93,7 +93,7 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 	// for unpacking it, and the first admission for the webhooks' warm-up.
 	for _, c := range contenders {
 		setConflist(t, node, plainConf, meshedConf, c.inChain)
-		validation = setValidation(t, node, validation, c.validation)
+		validation = setValidation(t, node, validation, c)
 		bt := runBatch(t, node, c.podBatch(), "warm", 1)
 		c.containers = c.check(t, node, bt.names)
 		deleteBatch(t, node, c.namespace)
@@ -103,7 +103,7 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			t.checkInterrupt()
 			c := contenders[(round+i)%len(contenders)]
 			setConflist(t, node, plainConf, meshedConf, c.inChain)
-			validation = setValidation(t, node, validation, c.validation)
+			validation = setValidation(t, node, validation, c)
 			tag := fmt.Sprintf("r%d", round)
 			bt := runBatch(t, node, c.podBatch(), tag, pods)
 			c.check(t, node, bt.names)
@@ -126,19 +126,41 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 	return r
 }
 
-// setValidation sets the webhook's --validation to want, rolling its
-// Deployment out, unless want is "" or what it is (now); it returns the
-// setting now. Each batch's pods are checked afterwards (the shapes), so a
-// pod admitted by a replica of the other setting would end the phase.
-func setValidation(t *phase, node *cluster.Node, now, want string) string {
-	if want == "" || want == now {
+// setValidation sets the webhook's --validation to c's, rolling its
+// Deployment out, unless c has none or it is what it is (now); it returns
+// the setting now. Each batch's pods are checked afterwards (the shapes),
+// so a pod admitted by a replica of the other setting would end the phase.
+func setValidation(t *phase, node *cluster.Node, now string, c *osmContender) string {
+	if c.validation == "" || c.validation == now {
 		return now
 	}
 	start := time.Now()
-	node.Kubectl(t, "set", "env", "-n", "mesh-cni", "deployment/"+osmhost.MeshCNIWebhook, "MESH_CNI_WEBHOOK_VALIDATION="+want)
+	node.Kubectl(t, "set", "env", "-n", "mesh-cni", "deployment/"+osmhost.MeshCNIWebhook, "MESH_CNI_WEBHOOK_VALIDATION="+c.validation)
 	must(t, "rolling out mesh-cni's webhook", osmhost.WaitMeshCNIWebhook(node.KubectlStdin, 180*time.Second))
-	t.Logf("mesh-cni's webhook rolled out with --validation=%s in %s", want, time.Since(start).Round(time.Millisecond))
-	return want
+	t.Logf("mesh-cni's webhook rolled out with --validation=%s in %s", c.validation, time.Since(start).Round(time.Millisecond))
+	warmAfterRoll(t, node, c)
+	return c.validation
+}
+
+// warmAfterRoll admits unmeasured pods of c until one is what c says: just
+// after a roll, the API server may still send a webhook call to a replica
+// that is gone, which times out, and the webhook fails open.
+func warmAfterRoll(t *phase, node *cluster.Node, c *osmContender) {
+	for try := 1; ; try++ {
+		bt := runBatch(t, node, c.podBatch(), fmt.Sprintf("rolled%d", try), 1)
+		p, err := podcheck.GetPod(node.KubectlStdin, c.namespace, bt.names[0])
+		must(t, "reading the warm-up pod", err)
+		deleteBatch(t, node, c.namespace)
+		why := c.shape(p)
+		if why == "" {
+			return
+		}
+		if try == 5 {
+			t.Fatalf("%s: 5 pods after the webhook's roll were not what they should be; the last: %s", c.label, why)
+		}
+		t.Logf("%s: a pod after the webhook's roll: %s; again", c.label, why)
+		time.Sleep(2 * time.Second)
+	}
 }
 
 func (c *osmContender) setSeriesNames() {

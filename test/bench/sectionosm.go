@@ -51,7 +51,8 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		"%d measured pods of it and the next once their batch was Ready. Its validation container `%s` comes first. Containers: `%s`.\n",
 		o.meshCNI.label, webhook.CommandAnnotation, o.configured, n+len(o.noValidation.ready.d), validate.ContainerName, o.meshCNI.containers)
 	p("- **%s**: the same, with the webhook's `--validation=false` (`MESH_CNI_WEBHOOK_VALIDATION` on its Deployment, "+
-		"rolled out before each of its batches and back after): no validation container. Containers: `%s`.\n\n",
+		"rolled out before each of its batches and back after, each roll followed by unmeasured pods until one was admitted as it "+
+		"should be): no validation container. Containers: `%s`.\n\n",
 		o.noValidation.label, o.noValidation.containers)
 	p("Every admitted pod of every batch was checked to be what its contender says: plain pods unchanged, osm-init's injected " +
 		"with osm-init and no record, mesh-cni's injected without osm-init and with the record, its validation container first " +

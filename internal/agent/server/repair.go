@@ -165,7 +165,7 @@ func (r *Repairer) act(ctx context.Context, p *repairPod, f finding) (bool, erro
 	switch {
 	case f == outOfScope:
 		err = r.API.JSONPatch(ctx, path, labelOps(p), nil)
-		ev.Reason, ev.Message = ReasonOutOfScope, fmt.Sprintf("mesh-cni labelled the pod %s=true and does not delete it: its validation container found the pod's TCP not redirected, but mesh-cni does not set this pod up (%s), so a pod made again would have no rules either; mesh its namespace with mesh-cni or take the pod out of the mesh", UninitializedLabel, p.outOfScope(r.Scope))
+		ev.Reason, ev.Message = ReasonOutOfScope, fmt.Sprintf("mesh-cni labelled the pod %s=true and does not delete it: its validation container found the pod's TCP not redirected, but mesh-cni does not set this pod up (%s), so a pod made again would have no rules either; take its namespace out of mesh-cni's excludeNamespaces, or the pod out of the mesh", UninitializedLabel, p.outOfScope(r.Scope))
 	case r.Mode == RepairDelete && len(m.OwnerReferences) > 0:
 		pre := map[string]any{"preconditions": map[string]string{"uid": m.UID, "resourceVersion": m.ResourceVersion}}
 		err = r.API.Delete(ctx, path, pre)
