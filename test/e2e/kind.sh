@@ -115,8 +115,9 @@ up() {
     out=$(bash test/tools/kind-node-image.sh) || die "test/tools/kind-node-image.sh"
     image=$(sed -n 's/^KIND_NODE_IMAGE=//p' <<<"$out")
     if ! "$PROVIDER" image inspect "$image" >/dev/null 2>&1; then
-      say "loading the node image into $PROVIDER"
+      local tl=$SECONDS
       "$PROVIDER" load -i "$(sed -n 's/^KIND_NODE_ARCHIVE=//p' <<<"$out")" >/dev/null || die "$PROVIDER load"
+      say "node image loaded into $PROVIDER in $((SECONDS - tl))s"
       echo "$image" >"$STATE/image"
     fi
   fi
@@ -158,6 +159,7 @@ down() {
   if [ "$PROVIDER" = podman ]; then
     [ -f "$STATE/containers.conf" ] && { podman system reset --force >/dev/null 2>&1 || say "podman system reset failed"; }
     drop_new_chains NETAVARK
+    restore_forwarding
   elif [ -f "$STATE/image" ]; then
     docker rmi "$(cat "$STATE/image")" >/dev/null || say "docker rmi failed"
   fi
@@ -182,11 +184,13 @@ run_suite() {
 finish() {
   local code=$?
   [ "$code" -eq 0 ] || rc=$code
+  trap - EXIT
   if [ "${KEEP_CLUSTER:-}" = 1 ]; then
     say "keeping cluster $CLUSTER: KUBECONFIG=$STATE/kubeconfig; \`test/e2e/kind.sh down\` removes it"
   else
     down || rc=1
   fi
+  say "took $SECONDS s in all (exit $rc)"
   exit "$rc"
 }
 
