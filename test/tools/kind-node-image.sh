@@ -31,7 +31,7 @@ MASKED=(systemd-sysctl.service systemd-binfmt.service proc-sys-fs-binfmt_misc.au
   systemd-udevd-kernel.socket systemd-udev-trigger.service systemd-logind.service
   getty.target console-getty.service systemd-random-seed.service systemd-remount-fs.service
   sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount)
-ENABLED=(containerd.service mesh-cni-kind-preload.service kubelet.service)
+ENABLED=(containerd.service mesh-cni-kind-preload.service kubelet.service mesh-cni-kind-network.service)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${MESH_CNI_CACHE:-$HOME/.cache/mesh-cni-e2e}
