@@ -43,6 +43,7 @@ demo-down:
 test: fuzz
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/ ./test/demo/
+	$(GO) vet -tags 'e2e kind' ./test/e2e/
 	$(WITH_TOOLS) && $(GO) test -p 1 -count=1 -timeout 40m ./... && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ && \
 		$(GO) test -tags e2e -count=1 -timeout 30m -v ./test/demo/ && \
 		bash test/e2e/kind.sh

@@ -1,33 +1,36 @@
 #!/usr/bin/env bash
 # kind.sh: runs mesh-cni's e2e suite (TestE2E, test/e2e) on a one-node kind
-# cluster and leaves the host as it found it. Nothing is pulled: the node
-# image is built here by test/tools/kind-node-image.sh (Debian's packages and
-# the Go module proxy), the suite builds the mesh-cni and test images and
-# loads them with `kind load image-archive`.
+# cluster, then TestMultiNode on a cluster with two workers, and leaves the
+# host as it found it. Nothing is pulled: the node image is built here by
+# test/tools/kind-node-image.sh (Debian's packages and the Go module proxy),
+# the suite builds the mesh-cni and test images and loads them with `kind
+# load image-archive`.
 #
 # The provider is the machine's: docker where a docker daemon answers, else
 # podman (installed from apt when missing). podman runs with its own storage,
 # configuration and network under $MESH_CNI_KIND_STATE, all removed at the
 # end; docker's image and network are removed if this run added them. The
-# cluster's network is internal (no route off the host, no NAT or port
+# clusters' network is internal (no route off the host, no NAT or port
 # forwarding rules) when the node image is this project's: the suite reaches
-# the API server at the node's address.
-# Before it exits it compares the host's links, addresses, routes, iptables,
-# mounts, cgroups and the provider's directories with what it recorded at the
-# start, and fails on any difference.
+# the API server at the node's address. Before it exits it compares the
+# host's links, addresses, routes, iptables, mounts, cgroups and the
+# provider's directories with what it recorded at the start, and fails on
+# any difference.
 #
 # Usage: test/e2e/kind.sh        (root with podman; see README.md)
 #        test/e2e/kind.sh down   (cleans up after a run that was killed)
-# Env: KIND_PROVIDER (docker|podman), KIND_CLUSTER (default mesh-cni-e2e),
-#      KIND_NODE_IMAGE (a node image of your own, e.g. kindest/node:v1.33.x;
-#      default: built here), KEEP_CLUSTER=1 (keep it; `kind.sh down` later),
-#      MESH_CNI_KIND_STATE (default /var/lib/mesh-cni-kind), MESH_CNI_CACHE.
+# Env: KIND_PROVIDER (docker|podman), KIND_CLUSTER (default mesh-cni-e2e; the
+#      multi-node one is $KIND_CLUSTER-multi), KIND_WORKERS (default 2; 0: no
+#      multi-node cluster), KIND_NODE_IMAGE (a node image of your own, e.g.
+#      kindest/node:v1.37.0; default: built here), KEEP_CLUSTER=1 (keep the
+#      clusters; `kind.sh down` later), MESH_CNI_KIND_STATE (default
+#      /var/lib/mesh-cni-kind), MESH_CNI_CACHE.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 
 CLUSTER=${KIND_CLUSTER:-mesh-cni-e2e}
-NODE=$CLUSTER-control-plane
+WORKERS=${KIND_WORKERS:-2}
 NETWORK=mesh-cni-kind
 STATE=${MESH_CNI_KIND_STATE:-/var/lib/mesh-cni-kind}
 LOG_PREFIX=kind.sh
@@ -93,7 +96,8 @@ provider_env() {
   fi
 }
 
-# up: everything the suite needs, recording in STATE what down must undo.
+# up: what every cluster needs - the provider set up, the node image loaded,
+# the network - recording in STATE what down must undo. Sets IMAGE.
 up() {
   if [ -e "$STATE" ]; then
     say "a run left $STATE: cleaning up first"
@@ -110,14 +114,16 @@ up() {
     mkdir /lib/modules
     echo /lib/modules >>"$STATE/created"
   fi
-  local image=${KIND_NODE_IMAGE:-} out
-  if [ -z "$image" ]; then
+  IMAGE=${KIND_NODE_IMAGE:-}
+  local out
+  if [ -z "$IMAGE" ]; then
     out=$(bash test/tools/kind-node-image.sh) || die "test/tools/kind-node-image.sh"
-    image=$(sed -n 's/^KIND_NODE_IMAGE=//p' <<<"$out")
-    if ! "$PROVIDER" image inspect "$image" >/dev/null 2>&1; then
-      say "loading the node image into $PROVIDER"
+    IMAGE=$(sed -n 's/^KIND_NODE_IMAGE=//p' <<<"$out")
+    if ! "$PROVIDER" image inspect "$IMAGE" >/dev/null 2>&1; then
+      local t0=$SECONDS
       "$PROVIDER" load -i "$(sed -n 's/^KIND_NODE_ARCHIVE=//p' <<<"$out")" >/dev/null || die "$PROVIDER load"
-      echo "$image" >"$STATE/image"
+      say "node image loaded into $PROVIDER in $((SECONDS - t0))s"
+      echo "$IMAGE" >"$STATE/image"
     fi
   fi
   # This node image routes the service range itself; a node image of your
@@ -126,21 +132,36 @@ up() {
   [ -z "${KIND_NODE_IMAGE:-}" ] || internal=
   "$PROVIDER" network create $internal "$NETWORK" >/dev/null || die "$PROVIDER network create $NETWORK"
   echo "$NETWORK" >"$STATE/network"
-  echo "$CLUSTER" >"$STATE/cluster"
-  local t0=$SECONDS
-  "$KIND" create cluster --name "$CLUSTER" --image "$image" --kubeconfig "$STATE/kubeconfig" --wait 120s --retain ||
-    { node_diagnostics; die "kind create cluster"; }
-  say "cluster $CLUSTER up in $((SECONDS - t0))s"
-  # The published port is not forwarded on an internal network: the API
-  # server's certificate names the node's address too.
-  local ip
-  ip=$("$PROVIDER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$NODE")
-  kubectl config set-cluster "kind-$CLUSTER" --server="https://$ip:6443" --kubeconfig "$STATE/kubeconfig" >/dev/null
 }
 
+# create_cluster NAME WORKERS: a kind cluster of a control plane and WORKERS
+# workers, all nodes Ready, its kubeconfig in STATE/NAME.kubeconfig.
+create_cluster() {
+  local name=$1 workers=$2 t0=$SECONDS ip i
+  echo "$name" >>"$STATE/clusters"
+  {
+    printf 'kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n'
+    for ((i = 0; i < workers; i++)); do echo '- role: worker'; done
+  } >"$STATE/$name.yaml"
+  "$KIND" create cluster --name "$name" --image "$IMAGE" --config "$STATE/$name.yaml" \
+    --kubeconfig "$STATE/$name.kubeconfig" --wait 120s --retain || { node_diagnostics "$name"; die "kind create cluster $name"; }
+  # The published port is not forwarded on an internal network: the API
+  # server's certificate names the node's address too.
+  ip=$("$PROVIDER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name-control-plane")
+  kubectl config set-cluster "kind-$name" --server="https://$ip:6443" --kubeconfig "$STATE/$name.kubeconfig" >/dev/null
+  KUBECONFIG=$STATE/$name.kubeconfig kubectl wait --for=condition=Ready nodes --all --timeout=120s >/dev/null ||
+    { node_diagnostics "$name"; die "the nodes of $name are not Ready"; }
+  say "cluster $name ($((workers + 1)) nodes) up in $((SECONDS - t0))s"
+}
+
+# node_diagnostics NAME: what explains a node that did not come up.
 node_diagnostics() {
-  "$PROVIDER" logs "$NODE" 2>&1 | tail -n 20 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >&2 || true
-  "$PROVIDER" exec "$NODE" journalctl --no-pager -n 60 -u containerd -u kubelet -u mesh-cni-kind-preload >&2 || true
+  local node
+  for node in $("$KIND" get nodes --name "$1" 2>/dev/null); do
+    say "--- $node's console and journal"
+    "$PROVIDER" logs "$node" 2>&1 | tail -n 20 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >&2 || true
+    "$PROVIDER" exec "$node" journalctl --no-pager -n 60 -u containerd -u kubelet -u mesh-cni-kind-preload -u mesh-cni-kind-network >&2 || true
+  done
 }
 
 # down: deletes the cluster and everything the provider made for it, then
@@ -151,13 +172,15 @@ down() {
   local t0=$SECONDS
   PROVIDER=$(cat "$STATE/provider" 2>/dev/null || echo podman)
   provider_env
-  if [ -f "$STATE/cluster" ]; then
-    "$KIND" delete cluster --name "$(cat "$STATE/cluster")" --kubeconfig "$STATE/kubeconfig" || say "kind delete cluster failed"
-  fi
+  local name
+  for name in $(cat "$STATE/clusters" 2>/dev/null); do
+    "$KIND" delete cluster --name "$name" --kubeconfig "$STATE/$name.kubeconfig" || say "kind delete cluster $name failed"
+  done
   [ -f "$STATE/network" ] && { "$PROVIDER" network rm -f "$(cat "$STATE/network")" >/dev/null || say "network rm failed"; }
   if [ "$PROVIDER" = podman ]; then
     [ -f "$STATE/containers.conf" ] && { podman system reset --force >/dev/null 2>&1 || say "podman system reset failed"; }
     drop_new_chains NETAVARK
+    restore_forwarding
   elif [ -f "$STATE/image" ]; then
     docker rmi "$(cat "$STATE/image")" >/dev/null || say "docker rmi failed"
   fi
@@ -168,25 +191,29 @@ down() {
   say "everything removed in $((SECONDS - t0))s; the host is as it was before the run"
 }
 
-# run_suite: TestE2E against the cluster. The suite reads node files
-# through MESH_CNI_E2E_NODE_SHELL and loads its images (mesh-cni from
-# cmd/mkimage, the meshapp test image) with MESH_CNI_E2E_LOAD_IMAGE + the
-# tarball's path.
+# run_suite NAME TAGS TEST: the e2e package's TEST against the cluster NAME.
+# The suite reads node files through MESH_CNI_E2E_NODE_SHELL (the control
+# plane) and loads its images (mesh-cni from cmd/mkimage, the meshapp test
+# image) onto every node with MESH_CNI_E2E_LOAD_IMAGE + the tarball's path.
 run_suite() {
-  export MESH_CNI_E2E_KUBECONFIG=$STATE/kubeconfig
-  export MESH_CNI_E2E_NODE_SHELL="$PROVIDER exec -i $NODE"
-  export MESH_CNI_E2E_LOAD_IMAGE="$KIND load image-archive --name $CLUSTER"
-  go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ -run '^TestE2E$'
+  local t0=$SECONDS rc=0
+  MESH_CNI_E2E_KUBECONFIG=$STATE/$1.kubeconfig MESH_CNI_E2E_NODE_SHELL="$PROVIDER exec -i $1-control-plane" \
+    MESH_CNI_E2E_LOAD_IMAGE="$KIND load image-archive --name $1" \
+    go test -tags "$2" -count=1 -timeout 40m -v ./test/e2e/ -run "^$3\$" || rc=$?
+  say "$3 on $1 finished in $((SECONDS - t0))s (exit $rc)"
+  return "$rc"
 }
 
 finish() {
   local code=$?
   [ "$code" -eq 0 ] || rc=$code
+  trap - EXIT
   if [ "${KEEP_CLUSTER:-}" = 1 ]; then
-    say "keeping cluster $CLUSTER: KUBECONFIG=$STATE/kubeconfig; \`test/e2e/kind.sh down\` removes it"
+    say "keeping the clusters $(cat "$STATE/clusters" 2>/dev/null | tr '\n' ' ')(kubeconfigs in $STATE); \`test/e2e/kind.sh down\` removes them"
   else
     down || rc=1
   fi
+  say "took $SECONDS s in all (exit $rc)"
   exit "$rc"
 }
 
@@ -214,15 +241,18 @@ main() {
   [ $# -eq 0 ] || die "usage: $0 [down]"
   # The suite's tools: build.sh's kubectl (where none is installed), Helm
   # and OSM's injector.
-  local tools t0
+  local tools
   tools=$(bash test/tools/build.sh) || die "test/tools/build.sh"
   PATH="$PATH:$(sed -n 's/^KUBE_BIN_DIR=//p' <<<"$tools"):$(dirname "$(sed -n 's/^HELM_BIN=//p' <<<"$tools")")"
   trap finish EXIT
   trap 'exit 130' INT TERM
   up
-  t0=$SECONDS
-  run_suite || rc=$?
-  say "suite finished in $((SECONDS - t0))s (exit $rc)"
+  create_cluster "$CLUSTER" 0
+  run_suite "$CLUSTER" e2e TestE2E || rc=1
+  [ "$WORKERS" -gt 0 ] || return 0
+  "$KIND" delete cluster --name "$CLUSTER" --kubeconfig "$STATE/$CLUSTER.kubeconfig" || die "kind delete cluster $CLUSTER"
+  create_cluster "$CLUSTER-multi" "$WORKERS"
+  run_suite "$CLUSTER-multi" "e2e kind" TestMultiNode || rc=1
 }
 
 # All of it is in functions, read before anything runs: editing this file

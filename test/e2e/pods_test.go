@@ -29,6 +29,8 @@ type pod struct {
 	// serves DNS on 127.0.0.153:5300.
 	LocalDNSProxy bool
 	Annotations   map[string]string
+	// Node pins the pod to a node (TestMultiNode); empty: the scheduler's.
+	Node string
 }
 
 // manifest renders the pod. Readiness is probed over loopback, which no rule
@@ -53,6 +55,9 @@ func (p pod) manifest() string {
 		}
 	}
 	b.WriteString("spec:\n  terminationGracePeriodSeconds: 1\n  enableServiceLinks: false\n")
+	if p.Node != "" {
+		fmt.Fprintf(&b, "  nodeName: %s\n", p.Node)
+	}
 	if p.LocalDNSProxy {
 		b.WriteString("  dnsPolicy: None\n  dnsConfig:\n    nameservers: [127.0.0.153]\n" +
 			"    searches: [svc.cluster.local, cluster.local]\n    options: [{name: ndots, value: \"5\"}]\n")

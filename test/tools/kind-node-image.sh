@@ -8,7 +8,7 @@
 # CoreDNS and the ptp CNI plugin; with debootstrap the node's root file system
 # and kube-proxy's; the component images under the names kubeadm asks for; and
 # the node image, a docker-save archive. Each part is rebuilt only when an
-# input changes (versions, the package lists, the files under test/tools/kind).
+# input changes (versions, the package lists, test/tools/kind/node and kube-proxy).
 # Root: debootstrap and its chroot need it.
 #
 # Usage: test/tools/kind-node-image.sh [all|kind]   (env: MESH_CNI_CACHE, DEBIAN_MIRROR)
@@ -31,7 +31,7 @@ MASKED=(systemd-sysctl.service systemd-binfmt.service proc-sys-fs-binfmt_misc.au
   systemd-udevd-kernel.socket systemd-udev-trigger.service systemd-logind.service
   getty.target console-getty.service systemd-random-seed.service systemd-remount-fs.service
   sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount)
-ENABLED=(containerd.service mesh-cni-kind-preload.service kubelet.service)
+ENABLED=(containerd.service mesh-cni-kind-preload.service kubelet.service mesh-cni-kind-network.service)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${MESH_CNI_CACHE:-$HOME/.cache/mesh-cni-e2e}
@@ -205,7 +205,7 @@ node_root() {
 node_key() {
   {
     cat "${BASH_SOURCE[0]}" "$HERE/kind/lib.sh"
-    (cd "$HERE/kind" && find . -type f | LC_ALL=C sort | xargs sha256sum)
+    (cd "$HERE/kind" && find node kube-proxy -type f | LC_ALL=C sort | xargs sha256sum)
     echo "$K8S $CNI_PLUGINS $KIND $ETCD $COREDNS $NODE_ROOT $PROXY_ROOT"
     cat "${KUBE_BIN_DIR%/bin}/stamp" "${CNI_BIN_DIR%/bin}/stamp" "${PAUSE_BIN%/pause}/stamp"
   } | sha256sum | cut -c1-12

@@ -92,6 +92,16 @@ drop_new_chains() {
   done
 }
 
+# restore_forwarding: puts back the forwarding sysctls of STATE/host-before
+# (netavark turns IPv4 forwarding on for a network that is not internal).
+restore_forwarding() {
+  local v
+  v=$(sed -n 's/^sysctl ip_forward //p' "$STATE/host-before")
+  [ -z "$v" ] || [ "$(cat /proc/sys/net/ipv4/ip_forward)" = "$v" ] || echo "$v" >/proc/sys/net/ipv4/ip_forward
+  v=$(sed -n 's/^sysctl ipv6_forwarding //p' "$STATE/host-before")
+  [ -z "$v" ] || [ "$(cat /proc/sys/net/ipv6/conf/all/forwarding)" = "$v" ] || echo "$v" >/proc/sys/net/ipv6/conf/all/forwarding
+}
+
 # unmount_under DIR: unmounts DIR and every mount below it, deepest first.
 unmount_under() {
   local m
