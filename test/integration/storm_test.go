@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mesh-cni/mesh-cni/internal/journal"
 	"github.com/mesh-cni/mesh-cni/internal/meshsettings"
 	"github.com/mesh-cni/mesh-cni/internal/rules/apply"
 	"github.com/mesh-cni/mesh-cni/test/cnirun"
@@ -68,7 +69,7 @@ func TestAddDelStorm(t *testing.T) {
 	if adds < stormBudget || dels < stormBudget || st.gone == 0 {
 		t.Errorf("storm ran %d ADDs, %d DELs, %d of a netns gone; want %d each and some gone", adds, dels, st.gone, stormBudget)
 	}
-	noLeftovers(t, filepath.Dir(e.agent.Socket))
+	noLeftovers(t, filepath.Dir(e.agent.Socket), pods)
 	left := 0
 	for i, s := range survivors {
 		if s == nil {
@@ -225,8 +226,10 @@ func (st *storm) meshCalls(t *testing.T) (adds, dels int) {
 }
 
 // noLeftovers fails when the per-netns lock directory holds anything, or
-// the run dir anything but the agent's socket and the netlink record.
-func noLeftovers(t *testing.T, runDir string) {
+// the run dir anything but the agent's socket, the netlink record and the
+// plugin's journal, which may hold the storm's pods (the agent forgets a
+// pod once it is gone from the API, not at DEL) and no temporary file.
+func noLeftovers(t *testing.T, runDir string, pods []cnirun.Pod) {
 	t.Helper()
 	locks, err := os.ReadDir(apply.DefaultLockDir)
 	if err != nil && !os.IsNotExist(err) {
@@ -240,8 +243,44 @@ func noLeftovers(t *testing.T, runDir string) {
 		t.Fatal(err)
 	}
 	for _, en := range entries {
-		if en.Name() != "agent.sock" && en.Name() != apply.WireRecord {
+		switch en.Name() {
+		case "agent.sock", apply.WireRecord:
+		case journal.DirName:
+			journalLeftovers(t, filepath.Join(runDir, journal.DirName), pods)
+		default:
 			t.Errorf("run dir entry left: %s", filepath.Join(runDir, en.Name()))
+		}
+	}
+}
+
+// journalLeftovers fails when the journal holds anything but records of
+// the given pods.
+func journalLeftovers(t *testing.T, dir string, pods []cnirun.Pod) {
+	t.Helper()
+	uids := map[string]bool{}
+	for _, p := range pods {
+		uids[p.UID] = true
+	}
+	podDirs, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pd := range podDirs {
+		if pd.Name() == "since" && !pd.IsDir() {
+			continue // when the journal began, if the installer began it
+		}
+		if !uids[pd.Name()] {
+			t.Errorf("journal entry of no storm pod left: %s", filepath.Join(dir, pd.Name()))
+			continue
+		}
+		records, err := os.ReadDir(filepath.Join(dir, pd.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			if strings.HasPrefix(r.Name(), ".") {
+				t.Errorf("temporary journal file left: %s", filepath.Join(dir, pd.Name(), r.Name()))
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -239,9 +240,20 @@ func (s *Server) queue(req agent.Request) error {
 // socket.
 func classify(err error) *agent.Error {
 	return &agent.Error{
-		Message:     err.Error(),
-		NotFound:    errors.Is(err, object.ErrNotFound),
-		Transient:   kube.IsTransient(err),
+		Message:  err.Error(),
+		NotFound: errors.Is(err, object.ErrNotFound),
+		// A 403 is not retried here, but the plugin says "try again later"
+		// for it: a kube-apiserver that has just started refuses until its
+		// authorizer has read the RBAC objects, and an install applies the
+		// RBAC beside the DaemonSet. kubelet retries the sandbox either
+		// way, and the message still names the refusal.
+		Transient:   kube.IsTransient(err) || isForbidden(err),
 		Unreachable: kube.IsUnreachable(err),
 	}
+}
+
+// isForbidden says whether err is the API server's 403.
+func isForbidden(err error) bool {
+	var apiErr *kube.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == http.StatusForbidden
 }
