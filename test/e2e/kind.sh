@@ -21,7 +21,7 @@
 #        test/e2e/kind.sh down   (cleans up after a run that was killed)
 # Env: KIND_PROVIDER (docker|podman), KIND_CLUSTER (default mesh-cni-e2e; the
 #      multi-node one is $KIND_CLUSTER-multi), KIND_WORKERS (default 2; 0: no
-#      multi-node cluster), KIND_NODE_IMAGE (a node image of your own, e.g.
+#      multi-node cluster; KIND_MULTI_ONLY=1: only it), KIND_NODE_IMAGE (a node image of your own, e.g.
 #      kindest/node:v1.37.0; default: built here), KEEP_CLUSTER=1 (keep the
 #      clusters; `kind.sh down` later), MESH_CNI_KIND_STATE (default
 #      /var/lib/mesh-cni-kind), MESH_CNI_CACHE.
@@ -247,10 +247,12 @@ main() {
   trap finish EXIT
   trap 'exit 130' INT TERM
   up
-  create_cluster "$CLUSTER" 0
-  run_suite "$CLUSTER" e2e TestE2E || rc=1
+  if [ "${KIND_MULTI_ONLY:-}" != 1 ]; then
+    create_cluster "$CLUSTER" 0
+    run_suite "$CLUSTER" e2e TestE2E || rc=1
+    "$KIND" delete cluster --name "$CLUSTER" --kubeconfig "$STATE/$CLUSTER.kubeconfig" || die "kind delete cluster $CLUSTER"
+  fi
   [ "$WORKERS" -gt 0 ] || return 0
-  "$KIND" delete cluster --name "$CLUSTER" --kubeconfig "$STATE/$CLUSTER.kubeconfig" || die "kind delete cluster $CLUSTER"
   create_cluster "$CLUSTER-multi" "$WORKERS"
   run_suite "$CLUSTER-multi" "e2e kind" TestMultiNode || rc=1
 }
