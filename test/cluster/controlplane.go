@@ -185,11 +185,16 @@ func (cp *ControlPlane) startAPIServer() error {
 	if err := cp.apiserver.start(); err != nil {
 		return err
 	}
+	return cp.waitAPIReady(90 * time.Second)
+}
+
+// waitAPIReady waits until kube-apiserver's /readyz answers.
+func (cp *ControlPlane) waitAPIReady(timeout time.Duration) error {
 	client, err := cp.adminHTTPClient()
 	if err != nil {
 		return err
 	}
-	return cp.apiserver.waitUntil(90*time.Second, "/readyz", func() error { return httpOK(client, cp.Server+"/readyz") })
+	return cp.apiserver.waitUntil(timeout, "/readyz", func() error { return httpOK(client, cp.Server+"/readyz") })
 }
 
 // Stop stops kube-apiserver (etcd keeps running) and waits until it is gone,
@@ -241,11 +246,7 @@ func (cp *ControlPlane) StartEtcd(t testing.TB) {
 	if err := cp.startEtcd(); err != nil {
 		t.Fatalf("restarting etcd: %v", err)
 	}
-	client, err := cp.adminHTTPClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cp.apiserver.waitUntil(60*time.Second, "/readyz", func() error { return httpOK(client, cp.Server+"/readyz") }); err != nil {
+	if err := cp.waitAPIReady(60 * time.Second); err != nil {
 		t.Fatalf("kube-apiserver after etcd restarted: %v", err)
 	}
 }
