@@ -21,11 +21,14 @@ import (
 // turns.
 type osmStartResult struct {
 	pods, rounds int
-	// plain, osmInit, meshCNI and noValidation are the contenders, in
-	// the report's order: noValidation is meshCNI with the webhook's
-	// --validation off, so that the validation container's cost is the
-	// difference.
-	plain, osmInit, meshCNI, noValidation *osmContender
+	// plain, osmInit, meshCNI, noValidation and floor are the
+	// contenders, in the report's order: noValidation is meshCNI with the
+	// webhook's --validation off, so that the validation container's cost
+	// is the difference; floor is noValidation with mesh-cni out of the
+	// chain, so that its pods are OSM's without osm-init and without any
+	// rules: what no way of installing them can beat, given OSM's
+	// injector and its sidecar.
+	plain, osmInit, meshCNI, noValidation, floor *osmContender
 	// configured counts mesh-cni's RedirectionConfigured events on the
 	// measured mesh-cni pods of both; onOSMInit mesh-cni's events of any
 	// reason on the measured osm-init pods, for which it installs nothing
@@ -79,11 +82,14 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			validation: "true", shape: meshCNIShape(true)},
 		noValidation: &osmContender{label: "OSM, mesh-cni + webhook, validation off", prefix: "noval", namespace: "bench-mesh-cni-noval",
 			inChain: true, validation: "false", shape: meshCNIShape(false)},
+		floor: &osmContender{label: "OSM without osm-init and without rules (floor)", prefix: "floor", namespace: "bench-floor",
+			validation: "false", shape: meshCNIShape(false)},
 	}
-	contenders := []*osmContender{r.plain, r.osmInit, r.meshCNI, r.noValidation}
-	node.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n%s---\n%s---\n%s",
+	// floor follows noValidation, so that the webhook rolls twice a round.
+	contenders := []*osmContender{r.plain, r.osmInit, r.meshCNI, r.noValidation, r.floor}
+	node.Apply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n%s---\n%s---\n%s---\n%s",
 		r.plain.namespace, osmNamespaceYAML(r.osmInit.namespace, true), osmNamespaceYAML(r.meshCNI.namespace, false),
-		osmNamespaceYAML(r.noValidation.namespace, false)))
+		osmNamespaceYAML(r.noValidation.namespace, false), osmNamespaceYAML(r.floor.namespace, false)))
 	validation := "true" // deploy/'s
 	for _, c := range contenders {
 		c.setSeriesNames()
@@ -120,9 +126,9 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			deleteBatch(t, node, c.namespace)
 		}
 	}
-	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s, mesh-cni without validation %s",
+	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s, mesh-cni without validation %s, floor %s",
 		ms(summarize(r.plain.ready.d).med), ms(summarize(r.osmInit.ready.d).med), ms(summarize(r.meshCNI.ready.d).med),
-		ms(summarize(r.noValidation.ready.d).med))
+		ms(summarize(r.noValidation.ready.d).med), ms(summarize(r.floor.ready.d).med))
 	return r
 }
 

@@ -37,8 +37,8 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		"mesh-cni's webhook is deploy/'s as it is (its Deployment of two replicas, Service, RBAC and MutatingWebhookConfiguration, "+
 		"from the image cmd/mkimage builds), with one term added to its namespaceSelector: a namespace labelled `%s` is left to "+
 		"OSM alone. The same application pod (one container, `app`, as its author writes it) is created in batches of %d with "+
-		"one `kubectl apply`, into four namespaces taking turns, %d batches each; a pod's time is from the start of "+
-		"`kubectl apply` to its Ready=True seen on a watch:\n\n", withoutMeshCNILabel, o.pods, o.rounds)
+		"one `kubectl apply`, into %d namespaces taking turns, %d batches each; a pod's time is from the start of "+
+		"`kubectl apply` to its Ready=True seen on a watch:\n\n", withoutMeshCNILabel, o.pods, len(o.contenders()), o.rounds)
 	p("- **%s**: a namespace OSM does not monitor, and mesh-cni taken out of the conflist: no mesh at all. Containers: `%s`.\n",
 		o.plain.label, o.plain.containers)
 	p("- **%s**: a namespace OSM monitors and injects and mesh-cni's webhook is not called for; OSM's `osm-init` "+
@@ -52,12 +52,23 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		o.meshCNI.label, webhook.CommandAnnotation, o.configured, n+len(o.noValidation.ready.d), validate.ContainerName, o.meshCNI.containers)
 	p("- **%s**: the same, with the webhook's `--validation=false` (`MESH_CNI_WEBHOOK_VALIDATION` on its Deployment, "+
 		"rolled out before each of its batches and back after, each roll followed by unmeasured pods until one was admitted as it "+
-		"should be): no validation container. Containers: `%s`.\n\n",
+		"should be): no validation container. Containers: `%s`.\n",
 		o.noValidation.label, o.noValidation.containers)
+	p("- **%s**: the same pods again, with mesh-cni taken out of the conflist: OSM's injector and sidecar, osm-init taken "+
+		"out and nothing installing rules in its place. These pods are unprotected; they are the floor no way of installing "+
+		"the rules without NET_ADMIN can beat with OSM's injector, so the distance from it is mesh-cni's own. Containers: `%s`.\n\n",
+		o.floor.label, o.floor.containers)
 	p("Every admitted pod of every batch was checked to be what its contender says: plain pods unchanged, osm-init's injected " +
 		"with osm-init and no record, mesh-cni's injected without osm-init and with the record, its validation container first " +
 		"or, validation off, none. One unmeasured pod of each came first.\n\n")
-	table(sb, o.plain.ready, o.osmInit.ready, o.meshCNI.ready, o.noValidation.ready, o.plain.batch, o.osmInit.batch, o.meshCNI.batch, o.noValidation.batch)
+	var rows []series
+	for _, c := range o.contenders() {
+		rows = append(rows, c.ready)
+	}
+	for _, c := range o.contenders() {
+		rows = append(rows, c.batch)
+	}
+	table(sb, rows...)
 	plain, osm, mesh := summarize(o.plain.ready.d).med, summarize(o.osmInit.ready.d).med, summarize(o.meshCNI.ready.d).med
 	p("mesh-cni + webhook against plain pods (medians): **%+.1f%%** (%s against %s; target: at most +5%%, %s). "+
 		"Against OSM's osm-init: %s per pod saved (%s of osm-init's median; osm-init / mesh-cni %s). "+
@@ -68,12 +79,16 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 	p("The validation container's cost (medians, the same run, taking turns): %s a pod to Ready, %s with it against %s "+
 		"without (%+.1f%%); the node's part, stored to Ready, with it against without: %s.\n\n", signedMS(with-without), ms(with),
 		ms(without), 100*float64(with-without)/float64(max(without, 1)), relative(o.meshCNI.node, o.noValidation.node))
+	p("Against the floor (%s): mesh-cni + webhook %s; validation off %s, which is the plugin's ADD in the sandbox's chain "+
+		"(the record and the webhook's admission are the same in both). The floor against plain pods: %s, which is OSM's own "+
+		"part (its injector's admission and the sidecar container).\n\n", o.floor.label, relative(o.meshCNI.ready, o.floor.ready),
+		relative(o.noValidation.ready, o.floor.ready), relative(o.floor.ready, o.plain.ready))
 	p("Where the time went (medians). \"Stored\" is a pod's first event on the watch: admitted (OSM's injector and, for the " +
 		"last contender, mesh-cni's webhook called) and written to etcd; `kubectl apply` creates a batch's pods one after another, " +
 		"so a pod's time to stored includes the admission of the pods before it. \"Stored to Ready\" is the node's part: " +
 		"scheduling, the sandbox and its CNI chain, the init container if any, the containers.\n\n")
 	p("| | containers | kubectl apply (per batch) | apply to stored | stored to Ready | apply to Ready |\n|---|---|---:|---:|---:|---:|\n")
-	for _, c := range []*osmContender{o.plain, o.osmInit, o.meshCNI, o.noValidation} {
+	for _, c := range o.contenders() {
 		p("| %s | %s | %s | %s | %s | %s |\n", c.label, c.containers, ms(summarize(c.apply.d).med), ms(summarize(c.seen.d).med),
 			ms(summarize(c.node.d).med), ms(summarize(c.ready.d).med))
 	}
@@ -82,6 +97,11 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		"against osm-init's). The node's part, stored to Ready, of mesh-cni's pods against plain pods': %s; of "+
 		"osm-init's: %s.\n\n", ms(o.admissionCost(o.plain, o.osmInit)), o.pods, signedMS(o.admissionCost(o.osmInit, o.meshCNI)),
 		relative(o.meshCNI.node, o.plain.node), relative(o.osmInit.node, o.plain.node))
+}
+
+// contenders are o's contenders in the report's order.
+func (o *osmStartResult) contenders() []*osmContender {
+	return []*osmContender{o.plain, o.osmInit, o.meshCNI, o.noValidation, o.floor}
 }
 
 // admissionCost is how much longer, per pod, kubectl apply ran for to's
@@ -124,11 +144,14 @@ func osmWhy(o *osmStartResult) string {
 		"is called for: OSM's injector adds about %s a pod (osm-init's batches, which only it admits, less plain pods'; per pod it issues the sidecar's "+
 		"certificate and writes its bootstrap Secret), mesh-cni's webhook %s a pod (mesh-cni's batches against osm-init's). "+
 		"The node's part, stored to Ready: %s; mesh-cni's pod starts %s where the plain pod starts %s, and runs mesh-cni in "+
-		"its sandbox's chain (osm-init's pods: %s). The target compares with pods that no webhook is called for, so OSM's own admission is in the gap.",
+		"its sandbox's chain (osm-init's pods: %s). The target compares with pods that no webhook is called for, so OSM's own admission is in the gap. "+
+		"Against the floor, OSM's pods without osm-init and without rules, which no way of installing them can beat: mesh-cni %s, "+
+		"of which the validation container %s; the floor against plain pods %s.",
 		ms(diff), 100*o.abovePlain(), relative(o.meshCNI.seen, o.plain.seen), ms(summarize(o.meshCNI.apply.d).med),
 		ms(summarize(o.plain.apply.d).med), ms(o.admissionCost(o.plain, o.osmInit)), signedMS(o.admissionCost(o.osmInit, o.meshCNI)),
 		relative(o.meshCNI.node, o.plain.node), quoteContainers(o.meshCNI.containers), quoteContainers(o.plain.containers),
-		relative(o.osmInit.node, o.plain.node))
+		relative(o.osmInit.node, o.plain.node), relative(o.meshCNI.ready, o.floor.ready),
+		relative(o.meshCNI.ready, o.noValidation.ready), relative(o.floor.ready, o.plain.ready))
 }
 
 // quoteContainers is "containers app, envoy" for prose.
