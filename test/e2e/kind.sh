@@ -191,7 +191,8 @@ down() {
   say "everything removed in $((SECONDS - t0))s; the host is as it was before the run"
 }
 
-# run_suite NAME TAGS TEST: the e2e package's TEST against the cluster NAME.
+# run_suite NAME TAGS TEST [SKIP]: the e2e package's TEST against the cluster
+# NAME, leaving out the subtests SKIP matches (go test -skip).
 # The suite reads node files through MESH_CNI_E2E_NODE_SHELL (the control
 # plane) and loads its images (mesh-cni from cmd/mkimage, the meshapp test
 # image) onto every node with MESH_CNI_E2E_LOAD_IMAGE + the tarball's path.
@@ -199,7 +200,7 @@ run_suite() {
   local t0=$SECONDS rc=0
   MESH_CNI_E2E_KUBECONFIG=$STATE/$1.kubeconfig MESH_CNI_E2E_NODE_SHELL="$PROVIDER exec -i $1-control-plane" \
     MESH_CNI_E2E_LOAD_IMAGE="$KIND load image-archive --name $1" \
-    go test -tags "$2" -count=1 -timeout 40m -v ./test/e2e/ -run "^$3\$" || rc=$?
+    go test -tags "$2" -count=1 -timeout 40m -v ./test/e2e/ -run "^$3\$" ${4:+-skip "$4"} || rc=$?
   say "$3 on $1 finished in $((SECONDS - t0))s (exit $rc)"
   return "$rc"
 }
@@ -249,7 +250,11 @@ main() {
   up
   if [ "${KIND_MULTI_ONLY:-}" != 1 ]; then
     create_cluster "$CLUSTER" 0
-    run_suite "$CLUSTER" e2e TestE2E || rc=1
+    # The fault step (about 4 minutes) restarts the node's containerd and
+    # kubelet, rolls the DaemonSet and rewrites the primary CNI; the
+    # real-node tier has just run it, and kind's node is the same node in a
+    # container, so CI runs it once. KIND_FAULTS=1 runs it here too.
+    run_suite "$CLUSTER" e2e TestE2E "$([ "${KIND_FAULTS:-}" = 1 ] || echo '^TestE2E$/^faults$')" || rc=1
     "$KIND" delete cluster --name "$CLUSTER" --kubeconfig "$STATE/$CLUSTER.kubeconfig" || die "kind delete cluster $CLUSTER"
   fi
   [ "$WORKERS" -gt 0 ] || return 0
