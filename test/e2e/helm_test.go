@@ -120,7 +120,9 @@ func (s *suite) waitMountedSkipCleanup(t *testing.T, value string) {
 	}
 	s.must(t, "annotate", "pod", "-n", "mesh-cni", "-l", installers, "--overwrite", "mesh-cni.io/config-synced-at="+time.Now().UTC().Format(time.RFC3339Nano))
 	t0 := time.Now()
-	defer func() { t.Logf("kubelet's copy of skip-cleanup in the installer pods is %q after %.1fs", value, time.Since(t0).Seconds()) }()
+	defer func() {
+		t.Logf("kubelet's copy of skip-cleanup in the installer pods is %q after %.1fs", value, time.Since(t0).Seconds())
+	}()
 	deadline := time.Now().Add(3 * time.Minute)
 	for _, uid := range uids {
 		file := filepath.Join(s.kubeletRoot, "pods", uid, "volumes/kubernetes.io~configmap/config/skip-cleanup")
