@@ -92,9 +92,11 @@ func (s *suite) helm(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// waitInstallersGone waits until no installer pod is left, or fails the
+// test.
 func (s *suite) waitInstallersGone(t *testing.T) {
 	t.Helper()
-	if _, err := s.kubectl("wait", "--for=delete", "pod", "-n", "mesh-cni", "-l", "app.kubernetes.io/component=installer", "--timeout=90s"); err != nil {
+	if _, err := s.kubectl("wait", "--for=delete", "pod", "-n", "mesh-cni", "-l", installerSelector, "--timeout=90s"); err != nil {
 		t.Fatalf("installer pods did not go away: %v", err)
 	}
 }
@@ -113,12 +115,11 @@ func (s *suite) daemonSetGeneration(t *testing.T) string {
 // the suite, on each tier).
 func (s *suite) waitMountedSkipCleanup(t *testing.T, value string) {
 	t.Helper()
-	const installers = "app.kubernetes.io/component=installer"
-	uids := strings.Fields(s.must(t, "get", "pod", "-n", "mesh-cni", "-l", installers, "-o", "jsonpath={.items[*].metadata.uid}"))
+	uids := strings.Fields(s.must(t, "get", "pod", "-n", "mesh-cni", "-l", installerSelector, "-o", "jsonpath={.items[*].metadata.uid}"))
 	if len(uids) == 0 {
 		t.Fatal("no installer pod")
 	}
-	s.must(t, "annotate", "pod", "-n", "mesh-cni", "-l", installers, "--overwrite", "mesh-cni.io/config-synced-at="+time.Now().UTC().Format(time.RFC3339Nano))
+	s.must(t, "annotate", "pod", "-n", "mesh-cni", "-l", installerSelector, "--overwrite", "mesh-cni.io/config-synced-at="+time.Now().UTC().Format(time.RFC3339Nano))
 	t0 := time.Now()
 	defer func() {
 		t.Logf("kubelet's copy of skip-cleanup in the installer pods is %q after %.1fs", value, time.Since(t0).Seconds())

@@ -129,9 +129,7 @@ func (s *suite) testUninstallReinstall(t *testing.T) {
 		t.Errorf("%s on the node = %q, %v; want the netlink writer found equal to iptables-nft-restore", wireRecord, record, err)
 	}
 	s.must(t, "delete", "daemonset", "mesh-cni", "-n", "mesh-cni", "--wait=true", "--timeout=90s")
-	if _, err := s.kubectl("wait", "--for=delete", "pod", "-n", "mesh-cni", "-l", "app.kubernetes.io/component=installer", "--timeout=90s"); err != nil {
-		t.Fatalf("installer pods did not go away: %v", err)
-	}
+	s.waitInstallersGone(t)
 	s.checkInstalled(t, false)
 	if s.nodeHas(t, wireRecord) {
 		t.Errorf("%s is left on the node after uninstall", wireRecord)

@@ -38,7 +38,7 @@ func TestMultiNode(t *testing.T) {
 		t.Fatalf("nodes %v: want at least two workers", nodes)
 	}
 	s.deploy(t)
-	on := strings.Fields(s.must(t, "get", "pods", "-n", "mesh-cni", "-l", "app.kubernetes.io/component=installer", "-o", "jsonpath={.items[*].spec.nodeName}"))
+	on := strings.Fields(s.must(t, "get", "pods", "-n", "mesh-cni", "-l", installerSelector, "-o", "jsonpath={.items[*].spec.nodeName}"))
 	sort.Strings(on)
 	sort.Strings(nodes)
 	if strings.Join(on, " ") != strings.Join(nodes, " ") {
