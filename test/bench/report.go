@@ -136,10 +136,21 @@ func writeTargets(sb *strings.Builder, r *results) {
 			verdict(ok && c.wall <= targetConcWall, concMiss(c))})
 	}
 	if o := r.podStartOSM; o != nil {
-		above := o.abovePlain()
-		ts = append(ts, target{"pod start-up with OSM's injector: mesh-cni + webhook against plain pods", "median at most 5% above plain pods'",
-			fmt.Sprintf("%+.1f%% (%s against %s)", 100*above, ms(summarize(o.meshCNI.ready.d).med), ms(summarize(o.plain.ready.d).med)),
-			verdict(above <= targetOSMStart, fmt.Sprintf("by %.1f points", 100*(above-targetOSMStart)))})
+		// The target as issue 12 states it, then against the floor
+		// measured in the same run: OSM's pods with no osm-init and no
+		// rules, which no way of installing them can beat.
+		for _, c := range []struct {
+			what, want string
+			of, base   *osmContender
+		}{
+			{"pod start-up with OSM's injector: mesh-cni + webhook against plain pods", "median at most 5% above plain pods'", o.meshCNI, o.plain},
+			{"the same against the floor (OSM's pods, no osm-init, no rules)", "median at most 5% above the floor's", o.meshCNI, o.floor},
+			{"the same, validation off, against the floor", "median at most 5% above the floor's", o.noValidation, o.floor},
+		} {
+			above := medianAbove(c.of, c.base)
+			ts = append(ts, target{c.what, c.want, relative(c.of.ready, c.base.ready),
+				verdict(above <= targetOSMStart, fmt.Sprintf("by %.1f points", 100*(above-targetOSMStart)))})
+		}
 	}
 	if len(ts) == 0 {
 		return

@@ -13,11 +13,17 @@ import (
 // abovePlain is how far mesh-cni's median pod start is above plain pods',
 // as a fraction (0.05 is 5% slower).
 func (o *osmStartResult) abovePlain() float64 {
-	plain := summarize(o.plain.ready.d).med
-	if plain == 0 {
+	return medianAbove(o.meshCNI, o.plain)
+}
+
+// medianAbove is how far c's median pod start is above base's, as a
+// fraction.
+func medianAbove(c, base *osmContender) float64 {
+	b := summarize(base.ready.d).med
+	if b == 0 {
 		return 0
 	}
-	return float64(summarize(o.meshCNI.ready.d).med-plain) / float64(plain)
+	return float64(summarize(c.ready.d).med-b) / float64(b)
 }
 
 func writePodStartOSM(sb *strings.Builder, r *results) {
@@ -79,6 +85,7 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 	p("The validation container's cost (medians, the same run, taking turns): %s a pod to Ready, %s with it against %s "+
 		"without (%+.1f%%); the node's part, stored to Ready, with it against without: %s.\n\n", signedMS(with-without), ms(with),
 		ms(without), 100*float64(with-without)/float64(max(without, 1)), relative(o.meshCNI.node, o.noValidation.node))
+	writeInitSteps(sb, o)
 	p("Against the floor (%s): mesh-cni + webhook %s; validation off %s, which is the plugin's ADD in the sandbox's chain "+
 		"(the record and the webhook's admission are the same in both). The floor against plain pods: %s, which is OSM's own "+
 		"part (its injector's admission and the sidecar container).\n\n", o.floor.label, relative(o.meshCNI.ready, o.floor.ready),

@@ -27,7 +27,7 @@ func StartHostProcess(name string, outlive bool, env []string, argv ...string) (
 		return nil, fmt.Errorf("starting %s beside the node: %w", name, err)
 	}
 	d := &daemon{name: name, argv: argv, env: env, outlive: outlive,
-		logPath: filepath.Join(NodeStateDir, "logs", name+".log"), pidPath: filepath.Join(NodeStateDir, "host-"+name+".pid")}
+		logPath: LogPath(name), pidPath: filepath.Join(NodeStateDir, "host-"+name+".pid")}
 	if err := d.start(); err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func RunningHostProcess(name string) (*HostProcess, bool) {
 	if d == nil || d.exited() {
 		return nil, false
 	}
-	d.name, d.logPath = name, filepath.Join(NodeStateDir, "logs", name+".log")
+	d.name, d.logPath = name, LogPath(name)
 	return &HostProcess{d: d}, true
 }
 

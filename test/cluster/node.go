@@ -113,9 +113,14 @@ func startNode(bins Binaries, outlive bool, logf func(string, ...any)) (*Node, e
 
 func (n *Node) newDaemon(name string, outlive bool, argv ...string) *daemon {
 	d := &daemon{name: name, argv: argv, outlive: outlive,
-		logPath: filepath.Join(NodeStateDir, "logs", name+".log"), pidPath: filepath.Join(NodeStateDir, name+".pid")}
+		logPath: LogPath(name), pidPath: filepath.Join(NodeStateDir, name+".pid")}
 	n.daemons = append(n.daemons, d)
 	return d
+}
+
+// LogPath is where the node's daemon name (containerd, kubelet...) logs.
+func LogPath(name string) string {
+	return filepath.Join(NodeStateDir, "logs", name+".log")
 }
 
 func (n *Node) startContainerd(bins Binaries, outlive bool, logf func(string, ...any)) error {
