@@ -73,10 +73,11 @@ func readInitTimeline(path string, pods []string, init string) (*initTimeline, e
 // log, keyed by sandbox id.
 func scanPodEvents(r io.Reader, names []string, init string) (map[string]*podEvents, error) {
 	pods := map[string]*podEvents{} // by sandbox id
-	containers := map[string]struct {
+	type podContainer struct {
 		pod  *podEvents
 		name string
-	}{}
+	}
+	containers := map[string]podContainer{} // by container id
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -96,10 +97,7 @@ func scanPodEvents(r io.Reader, names []string, init string) (map[string]*podEve
 			}
 		case strings.Contains(line, "returns container id"):
 			if m := createdLine.FindStringSubmatch(line); m != nil && pods[m[1]] != nil {
-				containers[m[3]] = struct {
-					pod  *podEvents
-					name string
-				}{pods[m[1]], m[2]}
+				containers[m[3]] = podContainer{pods[m[1]], m[2]}
 			}
 		case strings.Contains(line, "CreateContainer within sandbox"):
 			if m := creatingLine.FindStringSubmatch(line); m != nil && pods[m[1]] != nil {
