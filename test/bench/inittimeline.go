@@ -25,11 +25,12 @@ type initTimeline struct {
 
 // containerd's log lines (its CRI plugin, info level) that the timeline is
 // read from: a sandbox's id, a container's creation in a sandbox and the
-// id it got, a container started, a container's process gone.
+// id it got, a container started, a container's process gone. Only first
+// attempts: a container made again would mix two runs' times.
 var (
 	sandboxLine  = regexp.MustCompile(`RunPodSandbox for &PodSandboxMetadata\{Name:([^,]+),.*Attempt:0,\} returns sandbox id \\"(\w+)\\"`)
-	creatingLine = regexp.MustCompile(`CreateContainer within sandbox \\"(\w+)\\" for container &ContainerMetadata\{Name:([^,]+),`)
-	createdLine  = regexp.MustCompile(`CreateContainer within sandbox \\"(\w+)\\" for &ContainerMetadata\{Name:([^,]+),.*returns container id \\"(\w+)\\"`)
+	creatingLine = regexp.MustCompile(`CreateContainer within sandbox \\"(\w+)\\" for container &ContainerMetadata\{Name:([^,]+),Attempt:0,`)
+	createdLine  = regexp.MustCompile(`CreateContainer within sandbox \\"(\w+)\\" for &ContainerMetadata\{Name:([^,]+),Attempt:0,\} returns container id \\"(\w+)\\"`)
 	startedLine  = regexp.MustCompile(`StartContainer for \\"(\w+)\\" returns successfully`)
 	exitedLine   = regexp.MustCompile(`msg="shim disconnected" id=(\w+)`)
 	logTime      = regexp.MustCompile(`^time="([^"]+)"`)
@@ -64,7 +65,7 @@ func readInitTimeline(path string, pods []string, init string) (*initTimeline, e
 		tl.wait.d = append(tl.wait.d, p.firstCreating.Sub(e))
 	}
 	if len(tl.wait.d) == 0 {
-		return nil, fmt.Errorf("%s holds no complete timeline of an init container %s in the %d pods %s", path, init, len(pods), strings.Join(pods, ", "))
+		return nil, fmt.Errorf("%s holds no complete timeline of an init container %s in the %d pods %s", path, init, len(pods), podList(pods))
 	}
 	return tl, nil
 }
@@ -131,10 +132,10 @@ func writeInitSteps(sb *strings.Builder, o *osmStartResult) {
 		return
 	}
 	fmt.Fprintf(sb, "Where an init container's time went, from the node's containerd log (medians over the measured pods; "+
-		"\"gone\" is containerd's `shim disconnected` for it, \"next created\" its CreateContainer for the pod's first "+
-		"other container). kubelet starts a pod's next containers only once its PLEG relist, every second, has seen the "+
-		"init container exit, so the last column is kubelet's wait, whatever the container does:\n\n")
-	fmt.Fprintf(sb, "| init container | N | created to started | started to gone | gone to next created |\n|---|---:|---:|---:|---:|\n")
+		"\"create\" is containerd's CreateContainer request for it, \"gone\" its `shim disconnected`, \"next create\" "+
+		"the CreateContainer request for the pod's first other container). kubelet starts a pod's next containers only once "+
+		"its PLEG relist, every second, has seen the init container exit, so most of the last column is kubelet's wait:\n\n")
+	fmt.Fprintf(sb, "| init container | N | create to started | started to gone | gone to next create |\n|---|---:|---:|---:|---:|\n")
 	for _, row := range []struct {
 		name string
 		tl   *initTimeline
@@ -143,4 +144,12 @@ func writeInitSteps(sb *strings.Builder, o *osmStartResult) {
 			ms(summarize(row.tl.run.d).med), ms(summarize(row.tl.wait.d).med))
 	}
 	fmt.Fprintf(sb, "\n")
+}
+
+// podList names the first of pods, and how many more, for an error.
+func podList(pods []string) string {
+	if len(pods) < 2 {
+		return strings.Join(pods, "")
+	}
+	return fmt.Sprintf("%s and %d more", pods[0], len(pods)-1)
 }

@@ -10,7 +10,8 @@ import (
 
 // testdata/containerd.log holds the lines of two pods from a run of this
 // benchmark: osminit-r0-00 (osm-init) and meshcni-r0-03 (mesh-cni's
-// validation container), with mesh-cni's own log line among them.
+// validation container), among lines of other kinds (the stops and
+// removals of the containers, mesh-cni's own log line).
 func TestReadInitTimeline(t *testing.T) {
 	for _, tc := range []struct {
 		pod, init        string
@@ -52,5 +53,41 @@ func TestReadInitTimeline(t *testing.T) {
 func TestReadInitTimelineNoLog(t *testing.T) {
 	if _, err := readInitTimeline("testdata/absent.log", []string{"x"}, "y"); err == nil || !strings.Contains(err.Error(), "absent.log") {
 		t.Fatalf("got %v, want an error naming the file", err)
+	}
+}
+
+// A container made again (Attempt:1) does not mix its times into the
+// first attempt's.
+func TestScanPodEventsFirstAttempt(t *testing.T) {
+	const sb, c0, c1 = "aaaa", "c000", "c111"
+	log := strings.Join([]string{
+		`time="2026-12-02T10:00:00.000Z" level=info msg="RunPodSandbox for &PodSandboxMetadata{Name:p-r0-00,Uid:u,Namespace:n,Attempt:0,} returns sandbox id \"` + sb + `\""`,
+		`time="2026-12-02T10:00:01.000Z" level=info msg="CreateContainer within sandbox \"` + sb + `\" for container &ContainerMetadata{Name:v,Attempt:0,}"`,
+		`time="2026-12-02T10:00:01.100Z" level=info msg="CreateContainer within sandbox \"` + sb + `\" for &ContainerMetadata{Name:v,Attempt:0,} returns container id \"` + c0 + `\""`,
+		`time="2026-12-02T10:00:01.200Z" level=info msg="StartContainer for \"` + c0 + `\" returns successfully"`,
+		`time="2026-12-02T10:00:01.300Z" level=info msg="shim disconnected" id=` + c0,
+		`time="2026-12-02T10:00:05.000Z" level=info msg="CreateContainer within sandbox \"` + sb + `\" for container &ContainerMetadata{Name:v,Attempt:1,}"`,
+		`time="2026-12-02T10:00:05.100Z" level=info msg="CreateContainer within sandbox \"` + sb + `\" for &ContainerMetadata{Name:v,Attempt:1,} returns container id \"` + c1 + `\""`,
+		`time="2026-12-02T10:00:05.200Z" level=info msg="StartContainer for \"` + c1 + `\" returns successfully"`,
+		`time="2026-12-02T10:00:05.300Z" level=info msg="shim disconnected" id=` + c1,
+		`time="2026-12-02T10:00:06.000Z" level=info msg="CreateContainer within sandbox \"` + sb + `\" for container &ContainerMetadata{Name:app,Attempt:0,}"`,
+	}, "\n")
+	pods, err := scanPodEvents(strings.NewReader(log), []string{"p-r0-00"}, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pods[sb]
+	if p == nil {
+		t.Fatalf("no events for sandbox %s: %v", sb, pods)
+	}
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339Nano, "2026-12-02T10:00:"+s+"Z"); return v }
+	for _, c := range []struct {
+		what      string
+		got, want time.Time
+	}{{"creating", p.creating["v"], at("01.000")}, {"started", p.started["v"], at("01.200")},
+		{"exited", p.exited["v"], at("01.300")}, {"first other", p.firstCreating, at("06.000")}} {
+		if !c.got.Equal(c.want) {
+			t.Errorf("%s: got %s, want %s", c.what, c.got, c.want)
+		}
 	}
 }

@@ -50,7 +50,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 30, "runs per contender and backend for ADD latency and the skip path")
 	flag.IntVar(&cfg.concurrent, "concurrent", 100, "ADDs started at once in the concurrency test")
 	flag.IntVar(&cfg.pods, "pods", 20, "pods per batch in the pod start-up tests")
-	flag.IntVar(&cfg.rounds, "rounds", 2, "batches per variant in the pod start-up tests (taking turns)")
+	flag.IntVar(&cfg.rounds, "rounds", 2, "batches per variant in the pod start-up tests (taking turns; podstart-osm rounds it up to a multiple of its 5 contenders)")
 	flag.StringVar(&only, "only", strings.Join(phaseNames, ","), "comma-separated measurements to run (the page says which were left out)")
 	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision whose mesh-cni ADD latency and skip path also run, taking turns with this tree's (e.g. main)")
 	flag.Parse()

@@ -17,7 +17,7 @@ import (
 )
 
 // osmStartResult is issue 12's benchmark: `kubectl apply` to Ready on a
-// real node with OSM v1.2.4's real injector, three contenders taking
+// real node with OSM v1.2.4's real injector, five contenders taking
 // turns.
 type osmStartResult struct {
 	pods, rounds int
@@ -66,11 +66,13 @@ type osmContender struct {
 // measurePodStartOSM brings up the node with mesh-cni's plugin installed
 // directly (as measurePodStart does), OSM's injector as a host process and
 // mesh-cni's webhook from deploy/, and takes turns between batches of the
-// same application pod in three namespaces: one OSM does not monitor, with
+// same application pod in five namespaces: one OSM does not monitor, with
 // mesh-cni out of the chain (no mesh at all); one OSM monitors and
 // mesh-cni's webhook does not (OSM's osm-init; mesh-cni in the chain
-// steps aside); one both do (no osm-init; mesh-cni installs the recorded
-// script). Every admitted pod is checked to be what its contender claims.
+// steps aside); three both do (no osm-init, the recorded script): mesh-cni
+// installs it with and without the validation container, and, for the
+// floor, nothing does. Every admitted pod is checked to be what its
+// contender claims.
 func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult {
 	// StartNode holds the machine-wide node lock until the phase ends.
 	node := cluster.StartNode(t)
@@ -90,10 +92,10 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 		floor: &osmContender{label: "OSM without osm-init and without rules (floor)", prefix: "floor", namespace: "bench-floor",
 			validation: "false", shape: meshCNIShape(false)},
 	}
-	// floor follows noValidation, so that the webhook rolls twice a round.
 	contenders := r.contenders()
-	// Each contender comes at each place of the turns as often: the
-	// batch before a batch, still being torn down, weighs on it.
+	// The turns rotate by one a round: after a multiple of the contenders'
+	// rounds each has had each place of a round as often, so that a drift
+	// of the machine's speed over the run falls on all alike.
 	if extra := rounds % len(contenders); extra != 0 {
 		r.rounds += len(contenders) - extra
 		t.Logf("%d rounds asked for; %d run, a multiple of the %d contenders", rounds, r.rounds, len(contenders))
@@ -137,11 +139,15 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 			deleteBatch(t, node, c.namespace)
 		}
 	}
+	// The timelines explain; the figures above are the measurement: a log
+	// that cannot be read costs the report its table, not the run.
 	var err error
-	r.osmInitSteps, err = readInitTimeline(cluster.LogPath("containerd"), r.osmInit.measured, "osm-init")
-	must(t, "osm-init's timeline", err)
-	r.validationSteps, err = readInitTimeline(cluster.LogPath("containerd"), r.meshCNI.measured, validate.ContainerName)
-	must(t, "the validation container's timeline", err)
+	if r.osmInitSteps, err = readInitTimeline(cluster.LogPath("containerd"), r.osmInit.measured, "osm-init"); err != nil {
+		t.Logf("no timeline of osm-init in the report: %v", err)
+	}
+	if r.validationSteps, err = readInitTimeline(cluster.LogPath("containerd"), r.meshCNI.measured, validate.ContainerName); err != nil {
+		t.Logf("no timeline of the validation container in the report: %v", err)
+	}
 	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s, mesh-cni without validation %s, floor %s",
 		ms(summarize(r.plain.ready.d).med), ms(summarize(r.osmInit.ready.d).med), ms(summarize(r.meshCNI.ready.d).med),
 		ms(summarize(r.noValidation.ready.d).med), ms(summarize(r.floor.ready.d).med))

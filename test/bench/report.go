@@ -37,7 +37,8 @@ const (
 )
 
 // targetOSMStart is issue 12's: with OSM's injector, mesh-cni's pod
-// start-up median within this fraction above plain pods'.
+// start-up median within this fraction above plain pods'; the report
+// also holds it against the floor measured in the same run.
 const targetOSMStart = 0.05
 
 // renderReport is docs/benchmarks.md.
@@ -143,12 +144,13 @@ func writeTargets(sb *strings.Builder, r *results) {
 			what, want string
 			of, base   *osmContender
 		}{
-			{"pod start-up with OSM's injector: mesh-cni + webhook against plain pods", "median at most 5% above plain pods'", o.meshCNI, o.plain},
-			{"the same against the floor (OSM's pods, no osm-init, no rules)", "median at most 5% above the floor's", o.meshCNI, o.floor},
-			{"the same, validation off, against the floor", "median at most 5% above the floor's", o.noValidation, o.floor},
+			{"pod start-up with OSM's injector: mesh-cni + webhook against plain pods", "plain pods'", o.meshCNI, o.plain},
+			{"the same against the floor (OSM's pods, no osm-init, no rules)", "the floor's", o.meshCNI, o.floor},
+			{"the same, validation off, against the floor", "the floor's", o.noValidation, o.floor},
 		} {
 			above := medianAbove(c.of, c.base)
-			ts = append(ts, target{c.what, c.want, relative(c.of.ready, c.base.ready),
+			want := fmt.Sprintf("median at most %.0f%% above %s", 100*targetOSMStart, c.want)
+			ts = append(ts, target{c.what, want, relative(c.of.ready, c.base.ready),
 				verdict(above <= targetOSMStart, fmt.Sprintf("by %.1f points", 100*(above-targetOSMStart)))})
 		}
 	}

@@ -62,7 +62,8 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		o.noValidation.label, o.noValidation.containers)
 	p("- **%s**: the same pods again, with mesh-cni taken out of the conflist: OSM's injector and sidecar, osm-init taken "+
 		"out and nothing installing rules in its place. These pods are unprotected; they are the floor no way of installing "+
-		"the rules without NET_ADMIN can beat with OSM's injector, so the distance from it is mesh-cni's own. Containers: `%s`.\n\n",
+		"the rules without NET_ADMIN can beat with OSM's injector, but by the chance of a run (a contender's median within a few "+
+		"percent of it, either way, is the floor's own), so the distance from it is mesh-cni's own. Containers: `%s`.\n\n",
 		o.floor.label, o.floor.containers)
 	p("Every admitted pod of every batch was checked to be what its contender says: plain pods unchanged, osm-init's injected " +
 		"with osm-init and no record, mesh-cni's injected without osm-init and with the record, its validation container first " +
@@ -106,7 +107,9 @@ func writePodStartOSM(sb *strings.Builder, r *results) {
 		relative(o.meshCNI.node, o.plain.node), relative(o.osmInit.node, o.plain.node))
 }
 
-// contenders are o's contenders in the report's order.
+// contenders are o's contenders in the report's order, which is also the
+// order of the turns: floor follows noValidation, so that the webhook
+// rolls only twice a round (to validation off and back).
 func (o *osmStartResult) contenders() []*osmContender {
 	return []*osmContender{o.plain, o.osmInit, o.meshCNI, o.noValidation, o.floor}
 }

@@ -118,7 +118,9 @@ func (n *Node) newDaemon(name string, outlive bool, argv ...string) *daemon {
 	return d
 }
 
-// LogPath is where the node's daemon name (containerd, kubelet...) logs.
+// LogPath is where the node's daemon name (containerd, kubelet...) or a
+// host process beside it (OSM's injector) logs; the control plane's logs
+// are under its own directory.
 func LogPath(name string) string {
 	return filepath.Join(NodeStateDir, "logs", name+".log")
 }
