@@ -212,13 +212,22 @@ node_key() {
 }
 
 t0=$SECONDS
+# The debootstraps wait on the mirror, the Go builds on the CPU: the two
+# root file systems are made while the builds run.
+ROOTS=$(mktemp)
+(rootfs node "$NODE_PKGS" && rootfs kube-proxy "$PROXY_PKGS") >"$ROOTS" &
+roots_pid=$!
+# A build that fails leaves no debootstrap running behind it (nor its
+# mounts in the chroot): the script ends when that one has.
+trap 'rc=$?; wait "$roots_pid" 2>/dev/null; rm -f "$ROOTS"; [ $rc -eq 0 ] || echo "$LOG_PREFIX: FAILED (exit $rc) at line $LINENO" >&2' EXIT
 goinstall "$KIND_DIR" "$KIND" "sigs.k8s.io/kind@$KIND"
 goinstall "$COREDNS_DIR" "$COREDNS" "github.com/coredns/coredns@$COREDNS"
 goinstall "$PTP_DIR" "$CNI_PLUGINS" "github.com/containernetworking/plugins/plugins/main/ptp@$CNI_PLUGINS"
 build_kubeadm
 build_etcd
-NODE_ROOT=$(rootfs node "$NODE_PKGS")
-PROXY_ROOT=$(rootfs kube-proxy "$PROXY_PKGS")
+wait "$roots_pid" || die "the root file systems (the lines above say which debootstrap failed)"
+{ read -r NODE_ROOT && read -r PROXY_ROOT; } <"$ROOTS" || die "the root file systems: $ROOTS lacks their directories"
+rm -f "$ROOTS"
 KEY=$(node_key)
 NODE_DIR=$CACHE/kind-node-$KEY
 IMAGE=localhost/mesh-cni/kind-node:$K8S-$KEY
