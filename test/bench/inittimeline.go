@@ -38,41 +38,60 @@ var (
 
 // podEvents are the times of one pod's steps, by container name.
 type podEvents struct {
+	pod                       string
 	creating, started, exited map[string]time.Time
-	firstCreating             time.Time // of a container other than init
 }
 
-// readInitTimeline reads containerd's log for the pods named and their
-// init container init.
-func readInitTimeline(path string, pods []string, init string) (*initTimeline, error) {
+// firstOther is when the first container other than init was asked for.
+func (p *podEvents) firstOther(init string) time.Time {
+	var first time.Time
+	for name, t := range p.creating {
+		if name != init && (first.IsZero() || t.Before(first)) {
+			first = t
+		}
+	}
+	return first
+}
+
+// readPodEvents reads containerd's log once for the steps of the pods
+// named, keyed by sandbox id.
+func readPodEvents(path string, pods []string) (map[string]*podEvents, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading containerd's log for the init containers' timeline: %w", err)
 	}
 	defer f.Close()
-	events, err := scanPodEvents(f, pods, init)
+	events, err := scanPodEvents(f, pods)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	return events, nil
+}
+
+// initTimelineOf is the timeline of init in the pods named, from events.
+func initTimelineOf(events map[string]*podEvents, pods []string, init string) (*initTimeline, error) {
 	tl := &initTimeline{}
 	for _, p := range events {
-		c, s, e := p.creating[init], p.started[init], p.exited[init]
-		if c.IsZero() || s.IsZero() || e.IsZero() || p.firstCreating.IsZero() {
+		if !slices.Contains(pods, p.pod) {
+			continue
+		}
+		c, s, e, next := p.creating[init], p.started[init], p.exited[init], p.firstOther(init)
+		if c.IsZero() || s.IsZero() || e.IsZero() || next.IsZero() {
 			continue
 		}
 		tl.start.d = append(tl.start.d, s.Sub(c))
 		tl.run.d = append(tl.run.d, e.Sub(s))
-		tl.wait.d = append(tl.wait.d, p.firstCreating.Sub(e))
+		tl.wait.d = append(tl.wait.d, next.Sub(e))
 	}
 	if len(tl.wait.d) == 0 {
-		return nil, fmt.Errorf("%s holds no complete timeline of an init container %s in the %d pods %s", path, init, len(pods), podList(pods))
+		return nil, fmt.Errorf("containerd's log holds no complete timeline of an init container %s in the %d pods %s", init, len(pods), podList(pods))
 	}
 	return tl, nil
 }
 
 // scanPodEvents collects the steps of the pods named from a containerd
 // log, keyed by sandbox id.
-func scanPodEvents(r io.Reader, names []string, init string) (map[string]*podEvents, error) {
+func scanPodEvents(r io.Reader, names []string) (map[string]*podEvents, error) {
 	pods := map[string]*podEvents{} // by sandbox id
 	type podContainer struct {
 		pod  *podEvents
@@ -94,7 +113,7 @@ func scanPodEvents(r io.Reader, names []string, init string) (map[string]*podEve
 		switch {
 		case strings.Contains(line, "returns sandbox id"):
 			if m := sandboxLine.FindStringSubmatch(line); m != nil && slices.Contains(names, m[1]) {
-				pods[m[2]] = &podEvents{creating: map[string]time.Time{}, started: map[string]time.Time{}, exited: map[string]time.Time{}}
+				pods[m[2]] = &podEvents{pod: m[1], creating: map[string]time.Time{}, started: map[string]time.Time{}, exited: map[string]time.Time{}}
 			}
 		case strings.Contains(line, "returns container id"):
 			if m := createdLine.FindStringSubmatch(line); m != nil && pods[m[1]] != nil {
@@ -102,11 +121,7 @@ func scanPodEvents(r io.Reader, names []string, init string) (map[string]*podEve
 			}
 		case strings.Contains(line, "CreateContainer within sandbox"):
 			if m := creatingLine.FindStringSubmatch(line); m != nil && pods[m[1]] != nil {
-				p := pods[m[1]]
-				p.creating[m[2]] = t
-				if m[2] != init && p.firstCreating.IsZero() {
-					p.firstCreating = t
-				}
+				pods[m[1]].creating[m[2]] = t
 			}
 		case strings.Contains(line, "StartContainer for"):
 			if m := startedLine.FindStringSubmatch(line); m != nil {

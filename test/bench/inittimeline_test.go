@@ -27,7 +27,11 @@ func TestReadInitTimeline(t *testing.T) {
 		{pod: "meshcni-r0-0", init: validate.ContainerName, err: "no complete timeline"},
 	} {
 		t.Run(tc.pod+"/"+tc.init, func(t *testing.T) {
-			tl, err := readInitTimeline("testdata/containerd.log", []string{tc.pod}, tc.init)
+			events, err := readPodEvents("testdata/containerd.log", []string{tc.pod})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl, err := initTimelineOf(events, []string{tc.pod}, tc.init)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v, want an error with %q", err, tc.err)
@@ -50,8 +54,8 @@ func TestReadInitTimeline(t *testing.T) {
 	}
 }
 
-func TestReadInitTimelineNoLog(t *testing.T) {
-	if _, err := readInitTimeline("testdata/absent.log", []string{"x"}, "y"); err == nil || !strings.Contains(err.Error(), "absent.log") {
+func TestReadPodEventsNoLog(t *testing.T) {
+	if _, err := readPodEvents("testdata/absent.log", []string{"x"}); err == nil || !strings.Contains(err.Error(), "absent.log") {
 		t.Fatalf("got %v, want an error naming the file", err)
 	}
 }
@@ -72,7 +76,7 @@ func TestScanPodEventsFirstAttempt(t *testing.T) {
 		`time="2026-12-02T10:00:05.300Z" level=info msg="shim disconnected" id=` + c1,
 		`time="2026-12-02T10:00:06.000Z" level=info msg="CreateContainer within sandbox \"` + sb + `\" for container &ContainerMetadata{Name:app,Attempt:0,}"`,
 	}, "\n")
-	pods, err := scanPodEvents(strings.NewReader(log), []string{"p-r0-00"}, "v")
+	pods, err := scanPodEvents(strings.NewReader(log), []string{"p-r0-00"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +89,34 @@ func TestScanPodEventsFirstAttempt(t *testing.T) {
 		what      string
 		got, want time.Time
 	}{{"creating", p.creating["v"], at("01.000")}, {"started", p.started["v"], at("01.200")},
-		{"exited", p.exited["v"], at("01.300")}, {"first other", p.firstCreating, at("06.000")}} {
+		{"exited", p.exited["v"], at("01.300")}, {"first other", p.firstOther("v"), at("06.000")}} {
 		if !c.got.Equal(c.want) {
 			t.Errorf("%s: got %s, want %s", c.what, c.got, c.want)
+		}
+	}
+}
+
+// One read of the log serves both contenders: each timeline holds only its
+// own pods.
+func TestInitTimelineOfOneRead(t *testing.T) {
+	both := []string{"osminit-r0-00", "meshcni-r0-03"}
+	events, err := readPodEvents("testdata/containerd.log", both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 {
+		t.Fatalf("got events of %d sandboxes, want 2", len(events))
+	}
+	for _, tc := range []struct {
+		pod, init string
+		wait      time.Duration
+	}{{"osminit-r0-00", "osm-init", 236203059}, {"meshcni-r0-03", validate.ContainerName, 94810579}} {
+		tl, err := initTimelineOf(events, both, tc.init)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tl.wait.d) != 1 || tl.wait.d[0] != tc.wait {
+			t.Errorf("%s: got waits %v, want [%v]", tc.init, tl.wait.d, tc.wait)
 		}
 	}
 }

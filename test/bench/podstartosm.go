@@ -141,12 +141,15 @@ func measurePodStartOSM(t *phase, b *binaries, pods, rounds int) *osmStartResult
 	}
 	// The timelines explain; the figures above are the measurement: a log
 	// that cannot be read costs the report its table, not the run.
-	var err error
-	if r.osmInitSteps, err = readInitTimeline(cluster.LogPath("containerd"), r.osmInit.measured, "osm-init"); err != nil {
-		t.Logf("no timeline of osm-init in the report: %v", err)
-	}
-	if r.validationSteps, err = readInitTimeline(cluster.LogPath("containerd"), r.meshCNI.measured, validate.ContainerName); err != nil {
-		t.Logf("no timeline of the validation container in the report: %v", err)
+	if events, err := readPodEvents(cluster.LogPath("containerd"), slices.Concat(r.osmInit.measured, r.meshCNI.measured)); err != nil {
+		t.Logf("no init containers' timelines in the report: %v", err)
+	} else {
+		if r.osmInitSteps, err = initTimelineOf(events, r.osmInit.measured, "osm-init"); err != nil {
+			t.Logf("no timeline of osm-init in the report: %v", err)
+		}
+		if r.validationSteps, err = initTimelineOf(events, r.meshCNI.measured, validate.ContainerName); err != nil {
+			t.Logf("no timeline of the validation container in the report: %v", err)
+		}
 	}
 	t.Logf("pod start medians with OSM's injector: plain %s, osm-init %s, mesh-cni %s, mesh-cni without validation %s, floor %s",
 		ms(summarize(r.plain.ready.d).med), ms(summarize(r.osmInit.ready.d).med), ms(summarize(r.meshCNI.ready.d).med),
